@@ -1,0 +1,384 @@
+"""Driving an engine run from a worker thread without slowing it down or the GUI.
+
+The pattern is superqt's generator worker, written out: a :class:`RunWorker` lives in a
+QThread and its ``start`` slot iterates ``Restoration.steps()``. Everything it hands to the
+GUI thread is plain NumPy/Python data (never a tensor), and it is batched and throttled:
+losses go out at most every ~100 ms as arrays, previews at most every ~200 ms (the newest
+one wins, the ones in between are dropped). Per step the worker only appends two numbers
+and reads the clock, so the engine runs at the bare loop's speed.
+
+Control goes straight to the run object (``request_stop``/``pause``/``resume`` are
+thread-safe), never through the worker's event queue, which is busy while a run goes.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from engine.config import RunConfig
+from engine.errors import DIPError
+from engine.run import Restoration
+
+log = logging.getLogger(__name__)
+
+LOSS_INTERVAL_S = 0.1       # losses, progress, suggested iterate, snapshots
+PREVIEW_INTERVAL_S = 0.2    # preview images (the expensive part for the GUI)
+
+RunFactory = Callable[[], Restoration]
+
+
+class RunWorker(QObject):
+    """Iterates one :class:`Restoration` in the thread it is moved to.
+
+    ``source`` is either a ready Restoration or a factory that builds one; a factory is
+    called inside ``start`` so building the network on the device happens off the GUI
+    thread. ``start`` may be invoked again after a run ended (after ``run.extend``) to
+    continue the same optimisation.
+    """
+
+    ready = Signal(object)                       # the Restoration, once built
+    losses = Signal(object, object)              # np.ndarray steps (int64), np.ndarray losses (float64)
+    preview = Signal(int, object, object)        # step, output HxWxC float32, EMA or None
+    psnr = Signal(int, object)                   # step, {"output": dB, "ema": dB, "input": dB}
+    suggested = Signal(int, float)               # step of the suggested iterate, its window variance
+    progress = Signal(int, int, float)           # step, total steps, steps per second
+    snapshot = Signal(int)                       # newest step stored in run.history
+    result = Signal(int, object)                 # the config's pick when a steps() call ends
+    finished = Signal(str)                       # "done" | "stopped"
+    failed = Signal(str)                         # one-line message for the user
+
+    def __init__(self, source: Restoration | RunFactory, parent: QObject | None = None):
+        super().__init__(parent)
+        if isinstance(source, Restoration):
+            self._run: Restoration | None = source
+            self._factory: RunFactory | None = None
+        else:
+            self._run = None
+            self._factory = source
+        self._stop = threading.Event()
+        self._paused = False
+        self._lock = threading.Lock()   # orders pause/stop against the run being attached
+        self._busy = False
+
+    # ---- control: any thread ---------------------------------------------------------
+    @property
+    def run(self) -> Restoration | None:
+        return self._run
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            if self._run is not None:
+                self._run.request_stop()   # also releases a pause
+
+    def pause(self) -> None:
+        with self._lock:
+            self._paused = True
+            if self._run is not None:
+                self._run.pause()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+            if self._run is not None:
+                self._run.resume()
+
+    # ---- the loop: the worker's thread -----------------------------------------------
+    @Slot()
+    def start(self) -> None:
+        self._busy = True
+        try:
+            self._start()
+        finally:
+            self._busy = False
+
+    def _start(self) -> None:
+        try:
+            if self._run is None:
+                if self._factory is None:
+                    raise RuntimeError("no run to start")
+                run = self._factory()
+                with self._lock:
+                    self._run = run
+                    if self._paused:
+                        run.pause()
+                self.ready.emit(run)
+            if self._stop.is_set():
+                # stopped while the network was being built: nothing ran
+                self._stop.clear()
+                self.finished.emit("stopped")
+                return
+            self._iterate(self._run)
+        except DIPError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # noqa: BLE001 - the GUI must hear about every failure
+            log.error("run failed:\n%s", traceback.format_exc())
+            self.failed.emit(f"unexpected error: {type(exc).__name__}: {exc}")
+
+    def _iterate(self, run: Restoration) -> None:
+        steps: list[int] = []
+        losses: list[float] = []
+        pending_preview: tuple[int, Any, Any] | None = None
+        pending_psnr: list[tuple[int, dict]] = []
+        last_suggested: int | None = None
+        pending_suggested: tuple[int, float] | None = None
+        pending_snapshot: int | None = None
+        clock = time.monotonic
+        t_loss = t_preview = clock()
+        base: tuple[int, float] | None = None    # (step, elapsed) the rate is measured from
+        fresh = run.step == 0
+        rate = 0.0
+        rec = None
+
+        def flush_scalars(now_rec) -> None:
+            nonlocal steps, losses, pending_psnr, pending_suggested, pending_snapshot, base, rate
+            if steps:
+                self.losses.emit(np.asarray(steps, dtype=np.int64), np.asarray(losses, dtype=np.float64))
+                steps, losses = [], []
+            for s, d in pending_psnr:
+                self.psnr.emit(s, d)
+            pending_psnr = []
+            if pending_suggested is not None:
+                self.suggested.emit(*pending_suggested)
+                pending_suggested = None
+            if pending_snapshot is not None:
+                self.snapshot.emit(pending_snapshot)
+                pending_snapshot = None
+            if now_rec is None:
+                return
+            # steps/s from the engine's clock, which leaves pauses out
+            if base is not None and now_rec.step > base[0] and now_rec.elapsed > base[1]:
+                inst = (now_rec.step - base[0]) / (now_rec.elapsed - base[1])
+                rate = inst if rate == 0.0 else 0.6 * rate + 0.4 * inst
+            elif fresh and now_rec.elapsed > 0:
+                rate = now_rec.step / now_rec.elapsed
+            base = (now_rec.step, now_rec.elapsed)
+            self.progress.emit(now_rec.step, run.total_steps, rate)
+
+        gen = run.steps()
+        try:
+            for rec in gen:
+                steps.append(rec.step)
+                losses.append(rec.loss)
+                if rec.preview is not None:
+                    pending_preview = (rec.step, rec.preview, rec.preview_ema)
+                if rec.psnr is not None:
+                    pending_psnr.append((rec.step, rec.psnr))
+                if rec.suggested is not None and rec.suggested[0] != last_suggested:
+                    last_suggested = rec.suggested[0]
+                    pending_suggested = (int(rec.suggested[0]), float(rec.suggested[1]))
+                if rec.snapshot:
+                    pending_snapshot = rec.step
+                now = clock()
+                if now - t_loss >= LOSS_INTERVAL_S:
+                    t_loss = now
+                    flush_scalars(rec)
+                if pending_preview is not None and now - t_preview >= PREVIEW_INTERVAL_S:
+                    t_preview = now
+                    self.preview.emit(*pending_preview)
+                    pending_preview = None
+                if self._stop.is_set():
+                    break
+        finally:
+            gen.close()
+        # the last record always carries a preview: the final state reaches the GUI
+        flush_scalars(rec)
+        if pending_preview is not None:
+            self.preview.emit(*pending_preview)
+        if run.step > 0:
+            pick = run.cfg.pick
+            step = run.suggested[0] if pick == "auto" and run.suggested is not None else run.step
+            self.result.emit(int(step), run.result(pick))
+        reason = "done" if run.step >= run.total_steps and not self._stop.is_set() else "stopped"
+        self._stop.clear()
+        self.finished.emit(reason)
+
+
+class RunController(QObject):
+    """Owns the worker thread of one run at a time and forwards its signals (GUI thread).
+
+    States: ``idle`` (no run), ``building``, ``running``, ``paused``, ``stopping``,
+    ``stopped``, ``done``, ``failed``. After ``stopped``/``done`` the run (its history
+    and its network) stays alive for scrubbing and ``continue_run``.
+    """
+
+    ready = Signal(object)                     # info dict: params, device, out_shape, total
+    losses = Signal(object, object)
+    preview = Signal(int, object, object)
+    psnr = Signal(int, object)
+    suggested = Signal(int, float)
+    progress = Signal(int, int, float)
+    snapshot = Signal(int)
+    result = Signal(int, object)
+    finished = Signal(str)
+    failed = Signal(str)
+    stateChanged = Signal(str)
+    _kick = Signal()                           # re-enters RunWorker.start in its thread
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: RunWorker | None = None
+        self._state = "idle"
+        self._total = 0
+
+    # ---- queries ---------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def active(self) -> bool:
+        """A thread is building or stepping (the GUI must not start another run)."""
+        return self._state in ("building", "running", "paused", "stopping")
+
+    @property
+    def run(self) -> Restoration | None:
+        return None if self._worker is None else self._worker.run
+
+    @property
+    def history(self):
+        run = self.run
+        return None if run is None else run.history
+
+    @property
+    def can_continue(self) -> bool:
+        return self._state in ("stopped", "done") and self.run is not None
+
+    # ---- commands (GUI thread) -------------------------------------------------------
+    def start(self, cfg: RunConfig, image: np.ndarray, mask: np.ndarray | None = None,
+              guide: np.ndarray | None = None, reference: np.ndarray | None = None) -> None:
+        if self.active:
+            raise RuntimeError("a run is already going")
+        self.discard()
+        # private copies: the GUI may edit its arrays (painting) while the run builds
+        image = np.array(image, dtype=np.float32, copy=True)
+        mask = None if mask is None else np.array(mask, dtype=bool, copy=True)
+        guide = None if guide is None else np.array(guide, dtype=np.float32, copy=True)
+        reference = None if reference is None else np.array(reference, dtype=np.float32, copy=True)
+        self._total = cfg.iterations
+        self.start_with(lambda: Restoration(cfg, image, mask, guide, reference))
+
+    def start_with(self, source: Restoration | RunFactory) -> None:
+        """Start from a ready Restoration or a factory (tests, benchmarks)."""
+        if self.active:
+            raise RuntimeError("a run is already going")
+        self.discard()
+        worker = RunWorker(source)
+        thread = QThread()
+        thread.setObjectName("dip-run")
+        worker.moveToThread(thread)
+        worker.ready.connect(self._on_ready)
+        worker.losses.connect(self.losses)
+        worker.preview.connect(self.preview)
+        worker.psnr.connect(self.psnr)
+        worker.suggested.connect(self.suggested)
+        worker.progress.connect(self.progress)
+        worker.snapshot.connect(self.snapshot)
+        worker.result.connect(self.result)
+        worker.finished.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
+        thread.started.connect(worker.start)
+        self._kick.connect(worker.start)
+        self._worker, self._thread = worker, thread
+        self._set_state("building" if worker.run is None else "running")
+        thread.start()
+
+    def pause(self) -> None:
+        if self._worker is not None and self._state in ("building", "running"):
+            self._worker.pause()
+            self._set_state("paused")
+
+    def resume(self) -> None:
+        if self._worker is not None and self._state == "paused":
+            self._worker.resume()
+            self._set_state("running" if self._worker.run is not None else "building")
+
+    def stop(self) -> None:
+        if self._worker is not None and self._state in ("building", "running", "paused"):
+            self._worker.request_stop()
+            self._set_state("stopping")
+
+    def continue_run(self, extra_steps: int) -> None:
+        """Extend a stopped/finished run by ``extra_steps`` and go on (same net, Adam, EMA)."""
+        if not self.can_continue or self._worker is None:
+            raise RuntimeError("there is no stopped run to continue")
+        run = self._worker.run
+        # a stopped run may still have steps left: extend from where it is, not from the end
+        missing = run.step + int(extra_steps) - run.total_steps
+        if missing > 0:
+            run.extend(missing)
+        self._worker.resume()
+        self._set_state("running")
+        self._kick.emit()
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Stop the run and join the thread (closeEvent). True when the thread ended."""
+        ok = True
+        if self._worker is not None:
+            self._worker.request_stop()
+        if self._thread is not None:
+            self._thread.quit()
+            ok = self._thread.wait(timeout_ms)
+        if ok and self.active:
+            self._set_state("stopped")
+        return ok
+
+    def discard(self) -> None:
+        """Forget the current run (its thread must have ended) and free its memory."""
+        if self._thread is not None:
+            if self._worker is not None:
+                self._worker.request_stop()
+            self._thread.quit()
+            self._thread.wait()
+            self._kick.disconnect()
+        worker, self._worker, self._thread = self._worker, None, None
+        if worker is not None:
+            run = worker.run
+            if run is not None:
+                run.close()
+            worker.deleteLater()
+        if self._state != "idle":
+            self._set_state("idle")
+
+    def thread_finished(self) -> bool:
+        return self._thread is None or self._thread.isFinished()
+
+    # ---- worker signals (arrive queued in the GUI thread) ----------------------------
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self.stateChanged.emit(state)
+
+    @Slot(object)
+    def _on_ready(self, run: Restoration) -> None:
+        if self.sender() is not self._worker:
+            return
+        if self._state == "building":
+            self._set_state("running")
+        self.ready.emit({"params": run.param_count, "device": run.device_name,
+                         "out_shape": tuple(run.out_shape), "total": run.total_steps})
+
+    @Slot(str)
+    def _on_finished(self, reason: str) -> None:
+        if self.sender() is not self._worker:
+            return
+        self._set_state(reason)
+        self.finished.emit(reason)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        if self.sender() is not self._worker:
+            return
+        self._set_state("failed")
+        self.failed.emit(message)

@@ -1,0 +1,452 @@
+"""Restoration quality of the engine on the paper's benchmark sets, next to classic
+baselines and the paper's numbers.
+
+    python benchmarks/bench_quality.py --task denoise  [--set CBM3D9]  [--crop 128] ...
+    python benchmarks/bench_quality.py --task superres [--set Set5] [--scale 4|8] ...
+    python benchmarks/bench_quality.py --task inpaint  [--set Heide11] ...
+
+Protocol (../shared/datasets/README.md): denoise adds N(0, 25/255) and clips, scores all
+channels; superres makes the LR input with Pillow LANCZOS and scores the Y channel with
+4 pixels shaved; inpaint drops 50% of the pixels (Bernoulli) and scores the result. Every
+degradation has a fixed seed per image (from its name), so runs are comparable.
+
+'oracle' is the best PSNR seen at the preview cadence: it looks at the clean image, so no
+real run can pick it; it says how much a perfect stopping rule would gain.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import zlib
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from common import (NA, OUT_DIR, BenchError, Column, centre_crop, data_dir, environment, fat, fint,
+                    fmt_seconds, fnum, log, markdown_table, mean, package_version, select_images,
+                    text_table, write_json)
+
+from engine import degrade
+from engine.errors import DIPError
+from engine.imageio import load_image
+from engine.metrics import psnr
+from engine.presets import get_config
+from engine.run import Restoration
+from engine.tasks import make_task
+
+SIGMA = 25.0          # on the 0..255 scale
+DROP = 0.5            # fraction of pixels removed for inpainting
+TV_WEIGHT = 0.08      # denoise_tv_chambolle weight, tuned once by eye for sigma 25
+BIHARMONIC_MAX_MISSING = 400_000   # beyond this the sparse solve gets slow and memory-hungry
+PROGRESS_EVERY_S = 60.0
+
+DEFAULT_SET = {"denoise": "CBM3D9", "superres": "Set5", "inpaint": "Heide11"}
+BASELINES = {"denoise": ("cbm3d", "nlm", "tv"), "superres": ("bicubic",), "inpaint": ("biharmonic",)}
+BASELINE_TITLES = {"cbm3d": "CBM3D", "nlm": "NLM", "tv": "TV", "bicubic": "bicubic", "biharmonic": "biharm."}
+
+# The paper's numbers (arXiv 1711.10925; ../shared/datasets/README.md). Per image where the
+# paper gives them; "average" is the set average the paper states (dip_* / baseline keys).
+PAPER: dict[str, dict[str, Any]] = {
+    "denoise": {
+        "per_image": {},
+        "average": {"last": 29.22, "ema": 30.43, "cbm3d": 31.42, "nlm": 30.26},
+        "note": "paper: CBM3D9 averages only (DIP last 29.22 at 1800 steps, EMA 30.43)",
+    },
+    "superres4": {
+        "per_image": {"baby": 31.49, "bird": 31.80, "butterfly": 26.23, "head": 31.04, "woman": 28.93},
+        "average": {"last": 29.89, "bicubic": 28.44},
+        "note": "paper: Set5 x4, DIP (last iterate, 2000 steps) per image; bicubic average 28.44",
+    },
+    "superres8": {
+        "per_image": {},
+        "average": {"last": 25.88, "bicubic": 24.37},
+        "note": "paper: Set5 x8 averages only (DIP 25.88, bicubic 24.37)",
+    },
+    "inpaint": {
+        "per_image": {"barbara": 32.22, "boat": 33.06, "house": 39.16, "lena512": 36.16,
+                      "peppers256": 33.05, "cameraman256": 29.8, "couple": 32.52,
+                      "fingerprint": 32.84, "hill": 32.77, "man": 32.20, "montage": 34.54},
+        "average": {},
+        "note": "paper: Heide11, 50% dropped, DIP (11000 steps) per image; average = mean of those",
+    },
+}
+
+
+# ------------------------------------------------------------------------------ setup
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", required=True, choices=("denoise", "superres", "inpaint"))
+    ap.add_argument("--set", dest="image_set", help="image set folder under the datasets folder "
+                    "(default: CBM3D9 / Set5 / Heide11)")
+    ap.add_argument("--data", help="datasets folder (default ../shared/datasets beside the project root)")
+    ap.add_argument("--images", help="comma list of image names (file stems, any case); default all")
+    ap.add_argument("--crop", type=int, help="centre N x N crop of each (HR) image, so a CPU finishes")
+    ap.add_argument("--preset", help="engine preset (default: denoise / sr4 or sr8 / inpaint-drop)")
+    ap.add_argument("--iterations", type=int, help="override the preset's number of steps")
+    ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                    help="any config field, JSON value, e.g. --override preview_every=10 "
+                         "--override channels_down=[32,32,32,32,32]")
+    ap.add_argument("--scale", type=int, default=4, choices=(4, 8), help="super-resolution factor")
+    ap.add_argument("--seed", type=int, default=0, help="DIP seed; also offsets the degradation seeds")
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    ap.add_argument("--baselines", help="comma list (denoise: cbm3d,nlm,tv; superres: bicubic; "
+                    "inpaint: biharmonic), or 'none'; default all of the task's")
+    ap.add_argument("--out", help="JSON report (default benchmarks/out/quality_<task>.json)")
+    ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    a = ap.parse_args(argv)
+    if a.crop is not None and a.crop < 8:
+        ap.error("--crop must be at least 8")
+    if a.iterations is not None and a.iterations < 1:
+        ap.error("--iterations must be at least 1")
+    return a
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise BenchError(f"--override expects KEY=VALUE, got '{item}'")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip()] = v
+    return out
+
+
+def image_seed(stem: str, base: int) -> int:
+    """A fixed seed per image, independent of which other images are run."""
+    return (zlib.crc32(stem.lower().encode()) + 7919 * base) % 2**31
+
+
+def psnr_kwargs(task: str) -> dict[str, Any]:
+    return dict(y_channel=True, shave=4) if task == "superres" else {}
+
+
+def load_clean(path: Path, task: str) -> np.ndarray:
+    img = load_image(path).array
+    if task == "denoise" and img.shape[2] != 3:
+        img = np.repeat(img[:, :, :1], 3, axis=2)
+    if task == "inpaint" and img.shape[2] != 1:
+        # the Heide11 protocol is grayscale; a colour file is scored on its luma
+        img = (img[:, :, :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[:, :, None]
+    return img
+
+
+def make_case(task: str, clean: np.ndarray, seed: int, scale: int) -> dict[str, Any]:
+    """The degraded input (+ mask) and the reference the output is scored against."""
+    if task == "denoise":
+        return {"image": degrade.add_noise(clean, SIGMA, seed=seed), "mask": None, "reference": clean}
+    if task == "inpaint":
+        image, mask = degrade.drop_pixels(clean, DROP, seed=seed)
+        return {"image": image, "mask": mask, "reference": clean}
+    hr = degrade.crop_to_multiple(clean, scale)
+    return {"image": degrade.downscale(hr, scale), "mask": None, "reference": hr}
+
+
+# ------------------------------------------------------------------------------ baselines
+
+def _timed(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
+    t0 = time.perf_counter()
+    out = fn()
+    return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0), time.perf_counter() - t0
+
+
+def baseline(name: str, task: str, case: dict[str, Any], cfg: Any) -> tuple[np.ndarray, float, dict]:
+    """(result, seconds, settings) of a classic method; raises ImportError if unavailable."""
+    img, mask = case["image"], case["mask"]
+    sigma = SIGMA / 255.0
+    if name == "cbm3d":
+        import bm3d
+        out, s = _timed(lambda: bm3d.bm3d_rgb(img, sigma_psd=sigma))
+        return out, s, {"package": "bm3d " + str(package_version("bm3d")), "sigma_psd": sigma}
+    if name == "nlm":
+        from skimage.restoration import denoise_nl_means
+        kw = dict(h=0.8 * sigma, sigma=sigma, fast_mode=True, patch_size=5, patch_distance=6, channel_axis=-1)
+        out, s = _timed(lambda: denoise_nl_means(img, **kw))
+        return out, s, {"skimage": package_version("scikit-image"), **kw}
+    if name == "tv":
+        from skimage.restoration import denoise_tv_chambolle
+        out, s = _timed(lambda: denoise_tv_chambolle(img, weight=TV_WEIGHT, channel_axis=-1))
+        return out, s, {"skimage": package_version("scikit-image"), "weight": TV_WEIGHT}
+    if name == "bicubic":
+        # the engine's own bicubic view of the LR input (Pillow BICUBIC, float, clipped)
+        out, s = _timed(lambda: make_task(cfg.replace(device="cpu"), img).degraded_view())
+        return out, s, {"method": "Pillow BICUBIC upscale of the LR input"}
+    if name == "biharmonic":
+        from skimage.restoration import inpaint_biharmonic
+        missing = ~mask
+        if int(missing.sum()) > BIHARMONIC_MAX_MISSING:
+            raise TimeoutError(f"{int(missing.sum())} missing pixels > {BIHARMONIC_MAX_MISSING}")
+        out, s = _timed(lambda: inpaint_biharmonic(img[:, :, 0], missing)[:, :, None])
+        return out, s, {"skimage": package_version("scikit-image")}
+    raise BenchError(f"unknown baseline '{name}'")
+
+
+def run_baselines(names: list[str], task: str, case: dict[str, Any], cfg: Any,
+                  notes: dict[str, str]) -> dict[str, dict[str, Any]]:
+    ref, kw = case["reference"], psnr_kwargs(task)
+    out: dict[str, dict[str, Any]] = {}
+    for n in names:
+        try:
+            res, secs, settings = baseline(n, task, case, cfg)
+            out[n] = {"psnr": psnr(res, ref, **kw), "seconds": secs, "settings": settings}
+        except ImportError as exc:
+            notes[n] = f"{n}: not installed ({exc.name or exc}); pip install bm3d for CBM3D"
+            out[n] = {"psnr": None, "note": notes[n]}
+        except TimeoutError as exc:
+            notes[n] = f"{n}: skipped ({exc})"
+            out[n] = {"psnr": None, "note": notes[n]}
+        except Exception as exc:  # a baseline failing must not lose the DIP numbers
+            notes[n] = f"{n}: failed ({type(exc).__name__}: {exc})"
+            out[n] = {"psnr": None, "note": notes[n]}
+    return out
+
+
+# ------------------------------------------------------------------------------ DIP
+
+def run_dip(cfg: Any, case: dict[str, Any], task: str, label: str) -> dict[str, Any]:
+    ref, kw = case["reference"], psnr_kwargs(task)
+    run = Restoration(cfg, case["image"], mask=case["mask"], reference=ref)
+    curve: list[list[float | int | None]] = []
+    best_ema: tuple[float, int] | None = None
+    best_out: tuple[float, int] | None = None
+    t_start = time.perf_counter()
+    last_log = t_start
+    rec = None
+    for rec in run.steps():
+        if rec.psnr:
+            p_out, p_ema = rec.psnr.get("output"), rec.psnr.get("ema")
+            curve.append([rec.step, p_out, p_ema])
+            if p_out is not None and (best_out is None or p_out > best_out[0]):
+                best_out = (p_out, rec.step)
+            if p_ema is not None and (best_ema is None or p_ema > best_ema[0]):
+                best_ema = (p_ema, rec.step)
+        now = time.perf_counter()
+        if now - last_log >= PROGRESS_EVERY_S:
+            last_log = now
+            seen = f"  best EMA {best_ema[0]:.2f} @{best_ema[1]}" if best_ema else ""
+            log(f"    {label}: step {rec.step}/{cfg.iterations}  {fmt_seconds(now - t_start)}  "
+                f"{rec.elapsed / rec.step:.3f} s/step{seen}")
+    if rec is None:
+        raise BenchError("the run produced no step")
+    oracle = best_ema if best_ema is not None else best_out
+    res = {
+        "steps": run.step,
+        "seconds": rec.elapsed,
+        "seconds_per_step": rec.elapsed / max(run.step, 1),
+        "parameters": run.param_count,
+        "device": run.device_name,
+        "backtracks": run.backtracks,
+        "input": psnr(run.degraded(), ref, **kw),
+        "last": psnr(run.result("last"), ref, **kw),
+        "ema": psnr(run.result("ema"), ref, **kw) if cfg.ema > 0 else None,
+        "auto": psnr(run.result("auto"), ref, **kw) if run.suggested is not None else None,
+        "auto_step": run.suggested[0] if run.suggested is not None else None,
+        "oracle": oracle[0] if oracle else None,
+        "oracle_step": oracle[1] if oracle else None,
+        "oracle_of": "ema" if best_ema is not None else "output",
+        "best_output_seen": best_out[0] if best_out else None,
+        "best_output_step": best_out[1] if best_out else None,
+        "curve": {"columns": ["step", "output", "ema"], "rows": curve},
+    }
+    run.close()
+    return res
+
+
+# ------------------------------------------------------------------------------ table
+
+def columns(task: str, baselines: list[str]) -> list[Column]:
+    n2 = fnum(2)
+    cols = [
+        Column("image", "image", 12, str, "<"),
+        Column("size", "size", 9),
+        Column("steps", "steps", 5, fint),
+        Column("s_step", "s/step", 6, fnum(3)),
+    ]
+    if task != "superres":   # the SR input is the LR image: its bicubic view is a baseline
+        cols.append(Column("input", "input", 6, n2))
+    cols += [
+        Column("last", "DIP last", 8, n2),
+        Column("ema", "DIP EMA", 7, n2),
+        Column("*", "DIP suggested", 13, fat("auto", "auto_step")),
+        Column("*", "best-seen (oracle)", 18, fat("oracle", "oracle_step")),
+    ]
+    cols += [Column("b_" + b, BASELINE_TITLES[b], 7, n2) for b in baselines]
+    cols.append(Column("paper", "paper DIP", 9, n2))
+    return cols
+
+
+def paper_info(task: str, scale: int) -> dict[str, Any]:
+    return PAPER[f"superres{scale}" if task == "superres" else task]
+
+
+def image_row(name: str, r: dict[str, Any], baselines: list[str], paper: dict[str, Any]) -> dict[str, Any]:
+    h, w = r["shape"][:2]
+    row = {"image": name, "size": f"{w}x{h}"}
+    d = r.get("dip")
+    if d:
+        row.update({k: d[k] for k in ("steps", "input", "last", "ema", "auto", "auto_step", "oracle",
+                                      "oracle_step")})
+        row["s_step"] = d["seconds_per_step"]
+    for b in baselines:
+        row["b_" + b] = r["baselines"].get(b, {}).get("psnr")
+    row["paper"] = paper["per_image"].get(name.lower())
+    return row
+
+
+def summary_rows(rows: list[dict[str, Any]], baselines: list[str], paper: dict[str, Any],
+                 full_set: bool) -> list[dict[str, Any]]:
+    avg: dict[str, Any] = {"image": "average", "size": ""}
+    for k in ["s_step", "input", "last", "ema", "auto", "oracle"] + ["b_" + b for b in baselines]:
+        if any(k in r for r in rows):
+            avg[k] = mean([r.get(k) for r in rows])
+    steps = {r.get("steps") for r in rows}
+    avg["steps"] = steps.pop() if len(steps) == 1 else ""
+    per = [r.get("paper") for r in rows]
+    stated = paper["average"].get("last") or paper["average"].get("ema")
+    if all(p is not None for p in per) and per:
+        avg["paper"] = mean(per)
+    elif stated is not None and full_set:
+        avg["paper"] = stated
+    out = [avg]
+    prow: dict[str, Any] = {"image": "paper (set)", "size": "", "steps": ""}
+    for k, v in paper["average"].items():
+        prow[k if k in ("last", "ema", "auto") else "b_" + k] = v
+    if paper["per_image"] and not paper["average"]:
+        prow["last"] = mean(list(paper["per_image"].values()))
+    if len(prow) > 3:
+        out.append(prow)
+    return out
+
+
+# ------------------------------------------------------------------------------ main
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    task = a.task
+    root = data_dir(a.data)
+    set_name = a.image_set or DEFAULT_SET[task]
+    folder = root / set_name
+    if task == "superres" and set_name.lower() == "set5":
+        folder = root / f"Set5_DIP_x{a.scale}GT"     # the exact HR references the paper scored
+    files = select_images(folder, a.images)
+
+    preset = a.preset or {"denoise": "denoise", "inpaint": "inpaint-drop",
+                          "superres": f"sr{a.scale}"}[task]
+    overrides = parse_overrides(a.override)
+    if a.iterations is not None:
+        overrides["iterations"] = a.iterations
+    overrides.setdefault("seed", a.seed)
+    overrides["device"] = a.device
+    if task == "superres":
+        overrides["scale"] = a.scale
+    cfg = get_config(preset, task=task, **overrides)
+    baselines = list(BASELINES[task]) if a.baselines is None else \
+        [] if a.baselines.strip().lower() == "none" else [b.strip().lower() for b in a.baselines.split(",") if b.strip()]
+    for b in baselines:
+        if b not in BASELINES[task]:
+            raise BenchError(f"baseline '{b}' is not one of {task}'s: {', '.join(BASELINES[task])}")
+    paper = paper_info(task, a.scale)
+    out_path = Path(a.out) if a.out else OUT_DIR / (
+        f"quality_{task}" + (f"_x{a.scale}" if task == "superres" and a.scale != 4 else "") + ".json")
+    crop_multiple = a.scale if task == "superres" else 1
+
+    import torch
+    report: dict[str, Any] = {
+        "benchmark": "quality",
+        "task": task,
+        "set": set_name,
+        "folder": str(folder),
+        "settings": {
+            "preset": preset, "overrides": overrides, "crop": a.crop, "scale": a.scale if task == "superres" else None,
+            "sigma": SIGMA if task == "denoise" else None, "drop": DROP if task == "inpaint" else None,
+            "dip_seed": cfg.seed, "degradation_seed": "crc32(lower(image name)) + 7919 * --seed",
+            "psnr": "Y channel (BT.601), 4 px shaved" if task == "superres" else "all channels, range 1",
+            "oracle": "best EMA PSNR at the preview cadence (looks at the clean image)",
+            "config": cfg.to_dict(),
+        },
+        "environment": {**environment(a.device), "torch_cuda": torch.version.cuda,
+                        "skimage": package_version("scikit-image"), "bm3d": package_version("bm3d")},
+        "paper": paper,
+        "images": {},
+        "complete": False,
+    }
+    notes: dict[str, str] = {}
+    rows: list[dict[str, Any]] = []
+    log(f"{task} on {set_name} ({len(files)} images), preset {preset}, {cfg.iterations} steps, "
+        f"crop {a.crop or 'none'}, device {a.device}; JSON -> {out_path}")
+    interrupted = False
+    t_all = time.perf_counter()
+    try:
+        for i, path in enumerate(files, 1):
+            name = path.stem
+            seed = image_seed(name, a.seed)
+            clean = centre_crop(load_clean(path, task), a.crop, crop_multiple)
+            case = make_case(task, clean, seed, a.scale)
+            h, w = case["reference"].shape[:2]
+            t0 = time.perf_counter()
+            res: dict[str, Any] = {"shape": list(case["reference"].shape), "seed": seed}
+            res["dip"] = run_dip(cfg, case, task, name)
+            res["baselines"] = run_baselines(baselines, task, case, cfg, notes)
+            report["images"][name] = res
+            report["device"] = res["dip"]["device"]
+            row = image_row(name, res, baselines, paper)
+            rows.append(row)
+            d = res["dip"]
+            base = "  ".join(f"{b} {fnum(2)(v['psnr'])}" for b, v in res["baselines"].items())
+            log(f"[{i}/{len(files)}] {name} {w}x{h}  {d['steps']} steps  {fmt_seconds(time.perf_counter() - t0)} "
+                f"({d['seconds_per_step']:.3f} s/step)  input {fnum(2)(d['input'])}  last {fnum(2)(d['last'])}  "
+                f"ema {fnum(2)(d['ema'])}  suggested {fat('auto', 'auto_step')(d)}  "
+                f"oracle {fat('oracle', 'oracle_step')(d)}" + (f"  {base}" if base else ""))
+            report["rows"] = rows
+            write_json(out_path, report)      # after every image: a long run keeps what it did
+    except KeyboardInterrupt:
+        interrupted = True
+        log("interrupted: reporting the images done so far")
+
+    if not rows:
+        log("no image finished")
+        return 130 if interrupted else 1
+    cols = columns(task, baselines)
+    full_set = a.images is None and a.crop is None
+    summary = summary_rows(rows, baselines, paper, full_set)
+    table_rows = rows + summary
+    text = text_table(cols, table_rows, separators=[len(rows)])
+    foot = [
+        f"{task}, {set_name}" + (f" x{a.scale}" if task == "superres" else "") +
+        f", preset {preset} ({cfg.net.arch}, {cfg.iterations} steps, lr {cfg.lr}, pick {cfg.pick})"
+        + (f", crop {a.crop}" if a.crop else "") + f", device {report['images'][rows[0]['image']]['dip']['device']}"
+        + f", torch {torch.__version__}, total {fmt_seconds(time.perf_counter() - t_all)}",
+        "PSNR in dB (" + report["settings"]["psnr"] + "); 'oracle' = best EMA PSNR seen at the preview "
+        f"cadence ({cfg.preview_every} steps), it uses the clean image; 'DIP suggested' = ES-WMV (run.result('auto')).",
+        paper["note"] + ("" if full_set else "; paper numbers are for full images of the whole set"),
+    ] + list(notes.values())
+    print(text)
+    print("\n".join(foot))
+    if a.markdown:
+        print()
+        print(markdown_table(cols, table_rows, bold_rows=[len(rows)]))
+        print()
+        print("\n".join("- " + f for f in foot))
+    report["rows"] = rows
+    report["summary"] = summary
+    report["notes"] = list(notes.values())
+    report["complete"] = not interrupted and len(rows) == len(files)
+    report["total_seconds"] = time.perf_counter() - t_all
+    write_json(out_path, report)
+    log(f"wrote {out_path}")
+    return 130 if interrupted else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (BenchError, DIPError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,190 @@
+"""Plain-data configuration of a run: a preset plus overrides, validated.
+
+The app's settings panel and the CLI both build a :class:`RunConfig`; the engine reads
+nothing else. Every field is a plain value so a config round-trips through JSON.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields, asdict
+from typing import Any
+
+from .errors import ConfigError
+
+TASKS = ("denoise", "jpeg", "inpaint", "superres", "enhance", "flash")
+ARCHS = ("skip", "hourglass", "unet", "resnet")
+INPUT_KINDS = ("noise", "meshgrid", "guide")
+UPSAMPLE = ("bilinear", "nearest")
+DOWNSAMPLE = ("stride", "avg", "max")
+PADS = ("reflection", "zero")
+PICKS = ("last", "ema", "auto")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass
+class NetConfig:
+    """The network, in the paper's per-level notation (n_d, n_u, n_s, k_d, k_u, k_s).
+
+    For ``skip``/``hourglass``/``unet`` the lists have one entry per level (depth =
+    len(channels_down)); ``upsample`` may be one mode or one per level. ``resnet`` uses
+    ``resnet_blocks`` and ``resnet_channels`` only.
+    """
+
+    arch: str = "skip"
+    channels_down: list[int] = field(default_factory=lambda: [128] * 5)
+    channels_up: list[int] = field(default_factory=lambda: [128] * 5)
+    channels_skip: list[int] = field(default_factory=lambda: [4] * 5)
+    kernel_down: int | list[int] = 3
+    kernel_up: int | list[int] = 3
+    kernel_skip: int | list[int] = 1
+    upsample: str | list[str] = "bilinear"
+    downsample: str = "stride"
+    pad: str = "reflection"
+    need1x1_up: bool = True
+    resnet_blocks: int = 8
+    resnet_channels: int = 64
+
+    @property
+    def depth(self) -> int:
+        return 0 if self.arch == "resnet" else len(self.channels_down)
+
+    def size_multiple(self) -> int:
+        """Images are padded (reflect) to a multiple of this and the output cropped back."""
+        return 1 if self.arch == "resnet" else 2 ** self.depth
+
+    def with_width(self, depth: int, channels: int, skip: int | None = None) -> "NetConfig":
+        """Uniform-width variant, as the app's 'depth' and 'channels' fields set it."""
+        if skip is None:
+            skip = self.channels_skip[-1] if self.channels_skip else 0
+
+        def fit(v):  # per-level lists must follow the new depth; keep the deepest level's value
+            return v if not isinstance(v, list) or len(v) == depth else [v[-1]] * depth
+
+        return dataclasses.replace(
+            self,
+            channels_down=[channels] * depth,
+            channels_up=[channels] * depth,
+            channels_skip=[skip] * depth,
+            resnet_channels=channels,
+            kernel_down=fit(self.kernel_down), kernel_up=fit(self.kernel_up),
+            kernel_skip=fit(self.kernel_skip), upsample=fit(self.upsample),
+        )
+
+
+@dataclass
+class RunConfig:
+    task: str = "denoise"
+    preset: str | None = None
+    net: NetConfig = field(default_factory=NetConfig)
+    # the input z
+    input_kind: str = "noise"          # noise: U(0, input_scale); meshgrid: 2 ch; guide: an image
+    input_channels: int = 32
+    input_scale: float = 0.1
+    sigma_p: float = 1.0 / 30          # per-step input jitter z + N(0, sigma_p^2)
+    # optimisation
+    lr: float = 0.01
+    iterations: int = 1800
+    ema: float = 0.99                   # 0 turns the moving average off
+    backtrack_db: float | None = 5.0   # loss jump (in dB) that restores the previous step; None: off
+    seed: int = 0
+    device: str = "auto"
+    scale: int = 4                      # super-resolution factor
+    pick: str = "ema"                  # what the CLI writes: last iterate, EMA, or the suggested iterate
+    # observation
+    preview_every: int = 25            # steps between previews (output + EMA as numpy)
+    snapshot_every: int = 50           # steps between snapshots kept in the history
+    memory_budget_mb: int = 1024        # history + best-iterate window
+    es_window: int = 100               # W of the windowed moving variance (Wang et al.)
+    es_patience: int | None = None     # stop after this many steps without a new minimum; None: never
+
+    def validate(self) -> "RunConfig":
+        n = self.net
+        _one_of("task", self.task, TASKS)
+        _one_of("architecture", n.arch, ARCHS)
+        _one_of("input", self.input_kind, INPUT_KINDS)
+        _one_of("downsample", n.downsample, DOWNSAMPLE)
+        _one_of("padding", n.pad, PADS)
+        _one_of("pick", self.pick, PICKS)
+        _one_of("device", self.device, DEVICES)
+        ups = n.upsample if isinstance(n.upsample, list) else [n.upsample]
+        for u in ups:
+            _one_of("upsample", u, UPSAMPLE)
+        if n.arch != "resnet":
+            depth = len(n.channels_down)
+            if depth < 1 or depth > 8:
+                raise ConfigError(f"depth must be 1..8, got {depth}")
+            for name in ("channels_up", "channels_skip"):
+                if len(getattr(n, name)) != depth:
+                    raise ConfigError(f"{name} has {len(getattr(n, name))} levels, channels_down has {depth}")
+            for name in ("kernel_down", "kernel_up", "kernel_skip", "upsample"):
+                v = getattr(n, name)
+                if isinstance(v, list) and len(v) != depth:
+                    raise ConfigError(f"{name} has {len(v)} levels, channels_down has {depth}")
+            if min(n.channels_down) < 1 or min(n.channels_up) < 1 or min(n.channels_skip) < 0:
+                raise ConfigError("channel counts must be positive (skip channels may be 0)")
+        elif n.resnet_blocks < 1 or n.resnet_channels < 1:
+            raise ConfigError("resnet needs at least one block and one channel")
+        if self.task == "superres" and self.scale not in (2, 3, 4, 8):
+            raise ConfigError(f"super-resolution factor must be 2, 4 or 8, got {self.scale}")
+        if self.task == "flash" and self.input_kind != "guide":
+            raise ConfigError("flash/no-flash uses the flash photo as input (input_kind 'guide')")
+        _positive("iterations", self.iterations, integer=True)
+        _positive("learning rate", self.lr)
+        _positive("input channels", self.input_channels, integer=True)
+        _positive("preview cadence", self.preview_every, integer=True)
+        _positive("snapshot cadence", self.snapshot_every, integer=True)
+        _positive("memory budget", self.memory_budget_mb)
+        _positive("best-iterate window", self.es_window, integer=True)
+        if not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"EMA weight must be in [0, 1), got {self.ema}")
+        if self.sigma_p < 0:
+            raise ConfigError(f"sigma_p must be >= 0, got {self.sigma_p}")
+        if self.backtrack_db is not None and self.backtrack_db <= 0:
+            raise ConfigError(f"backtracking threshold must be > 0 dB, got {self.backtrack_db}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        d = dict(d)
+        net = d.pop("net", {})
+        if isinstance(net, dict):
+            net = NetConfig(**_known(NetConfig, net))
+        return cls(net=net, **_known(cls, d))
+
+    def replace(self, **overrides: Any) -> "RunConfig":
+        """Copy with overrides; keys of NetConfig (``arch``, ``channels_down``...) go to ``net``."""
+        net_keys = {f.name for f in fields(NetConfig)}
+        overrides = dict(overrides)
+        base_net = overrides.pop("net", self.net)
+        if isinstance(base_net, dict):
+            base_net = NetConfig(**_known(NetConfig, base_net))
+        net_over = {k: v for k, v in overrides.items() if k in net_keys}
+        top = {k: v for k, v in overrides.items() if k not in net_keys}
+        unknown = set(top) - {f.name for f in fields(RunConfig)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        net = dataclasses.replace(base_net, **net_over)
+        return dataclasses.replace(self, net=net, **top)
+
+
+def _known(cls, d: dict) -> dict:
+    names = {f.name for f in fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    return d
+
+
+def _one_of(what: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ConfigError(f"unknown {what} '{value}': choose one of {', '.join(allowed)}")
+
+
+def _positive(what: str, value: Any, integer: bool = False) -> None:
+    if integer and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ConfigError(f"{what} must be a whole number, got {value!r}")
+    if not value > 0:
+        raise ConfigError(f"{what} must be > 0, got {value}")

@@ -1,0 +1,44 @@
+"""Choosing the device and turning its failures into messages a user can act on."""
+from __future__ import annotations
+
+import torch
+
+from .errors import ConfigError, OutOfMemory
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("CUDA was requested but no CUDA GPU is available; use --device cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("MPS was requested but is not available; use --device cpu")
+    if name not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"unknown device '{name}': choose auto, cpu, cuda or mps")
+    return torch.device(name)
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return device.type
+
+
+def is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def oom_error(device: torch.device, hw: tuple[int, int], params: int) -> OutOfMemory:
+    h, w = hw
+    where = "GPU" if device.type != "cpu" else "memory"
+    return OutOfMemory(
+        f"{device.type} ran out of {where} at {w}x{h} with a {params / 1e6:.1f} M-parameter network: "
+        f"try the CPU (--device cpu), a smaller image or region, or fewer channels")

@@ -1,0 +1,122 @@
+"""Image-quality numbers: PSNR (optionally on the BT.601 Y channel with a border shave,
+the super-resolution protocol) and SSIM (Wang et al. 2004). NumPy only, in float64.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# ITU-R BT.601 for RGB in [0, 1] giving Y on the 0..255 scale in [16, 235]
+_Y_WEIGHTS = np.array([65.481, 128.553, 24.966], dtype=np.float64)
+_Y_OFFSET = 16.0
+
+
+def _hwc(a: np.ndarray) -> np.ndarray:
+    x = np.asarray(a, dtype=np.float64)
+    if x.ndim == 2:
+        x = x[:, :, None]
+    if x.ndim != 3:
+        raise ValueError(f"expected an H x W or H x W x C image, got shape {np.shape(a)}")
+    return x
+
+
+def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x, y = _hwc(a), _hwc(b)
+    if x.shape != y.shape:
+        raise ValueError(f"images differ in shape: {np.shape(a)} vs {np.shape(b)}")
+    return x, y
+
+
+def rgb_to_y(a: np.ndarray) -> np.ndarray:
+    """RGB in [0, 1] (... x 3) -> BT.601 luma Y in [16/255, 235/255] (shape without the last axis).
+
+    This is the Y of MATLAB's ``rgb2ycbcr`` used by the super-resolution literature, on
+    the [0, 1] scale. The result is float64 (float32 stays float32).
+    """
+    x = np.asarray(a)
+    if x.shape[-1:] != (3,):
+        raise ValueError(f"rgb_to_y needs 3 channels in the last axis, got shape {x.shape}")
+    dtype = np.float32 if x.dtype == np.float32 else np.float64
+    y = (_Y_OFFSET + x.astype(np.float64) @ _Y_WEIGHTS) / 255.0
+    return y.astype(dtype, copy=False)
+
+
+def _y_view(x: np.ndarray) -> np.ndarray:
+    if x.shape[2] == 3:
+        return rgb_to_y(x)[:, :, None]
+    if x.shape[2] == 1:
+        # a gray image is its own R = G = B: same Y scaling, so gray and RGB copies agree
+        return (_Y_OFFSET + x * _Y_WEIGHTS.sum()) / 255.0
+    raise ValueError(f"the Y channel needs 1 or 3 channels, got {x.shape[2]}")
+
+
+def _shave(x: np.ndarray, shave: int) -> np.ndarray:
+    if shave < 0:
+        raise ValueError(f"shave must be >= 0, got {shave}")
+    if shave == 0:
+        return x
+    h, w = x.shape[:2]
+    if 2 * shave >= h or 2 * shave >= w:
+        raise ValueError(f"shaving {shave} pixels leaves nothing of a {w} x {h} image")
+    return x[shave:h - shave, shave:w - shave]
+
+
+def psnr(
+    a: np.ndarray,
+    b: np.ndarray,
+    data_range: float = 1.0,
+    y_channel: bool = False,
+    shave: int = 0,
+) -> float:
+    """Peak signal-to-noise ratio in dB over all pixels and channels; ``inf`` if identical.
+
+    ``y_channel`` compares the BT.601 Y channel (see :func:`rgb_to_y`, which assumes
+    ``data_range`` 1); ``shave`` drops that many pixels at every border first.
+    """
+    x, y = _pair(a, b)
+    if y_channel:
+        x, y = _y_view(x), _y_view(y)
+    x, y = _shave(x, shave), _shave(y, shave)
+    mse = float(np.mean((x - y) ** 2))
+    if mse == 0.0:
+        return math.inf
+    return 10.0 * math.log10(float(data_range) ** 2 / mse)
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+    r = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    g = np.exp(-(r**2) / (2.0 * sigma**2))
+    return g / g.sum()
+
+
+def _filter_valid(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Separable 'valid' filtering of H x W x C by a 1-D window on both spatial axes.
+
+    Only positions whose window lies inside the image are kept, which is what the
+    reference implementations average after cropping their padded borders.
+    """
+    k = w.size
+    h_out = x.shape[0] - k + 1
+    rows = sum(w[i] * x[i:i + h_out] for i in range(k))
+    w_out = x.shape[1] - k + 1
+    return sum(w[i] * rows[:, i:i + w_out] for i in range(k))
+
+
+def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
+    """Mean structural similarity (Wang et al. 2004): 11 x 11 Gaussian window (sigma 1.5),
+    K1 = 0.01, K2 = 0.03, population covariances, averaged over the valid window positions
+    and then over channels. Both sides must be at least 11 pixels.
+    """
+    x, y = _pair(a, b)
+    win = _gaussian_window()
+    if x.shape[0] < win.size or x.shape[1] < win.size:
+        raise ValueError(f"SSIM needs images of at least {win.size} x {win.size}, got {x.shape[1]} x {x.shape[0]}")
+    c1 = (0.01 * data_range) ** 2
+    c2 = (0.03 * data_range) ** 2
+    mx, my = _filter_valid(x, win), _filter_valid(y, win)
+    vx = _filter_valid(x * x, win) - mx * mx
+    vy = _filter_valid(y * y, win) - my * my
+    cxy = _filter_valid(x * y, win) - mx * my
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return float(s.mean(axis=(0, 1)).mean())

@@ -1,0 +1,356 @@
+"""The optimisation loop: a stateful run whose ``steps()`` generator yields one record per
+Adam step, so a CLI prints it and a GUI worker forwards it without either knowing torch.
+
+What it does per step (the paper's loop, made robust):
+  z' = z + N(0, sigma_p^2)            (jitter, its own seeded generator)
+  x  = crop(f_theta(z'))              (the net sees a padded frame; no user pixel is lost)
+  E  = task.loss(x); backward; Adam
+  EMA <- gamma EMA + (1 - gamma) x    (only on accepted steps)
+  ES-WMV window <- x                  (suggested iterate = window-variance minimum)
+Backtracking: if E is not finite or jumped by more than ``backtrack_db`` over the last
+accepted loss, the weights *and* Adam's state go back to the last accepted step (a
+double-buffered checkpoint) and the step's update is discarded. Repeated failures halve
+the learning rate; twenty in a row raise ``Diverged``.
+
+One host sync per step: a small tensor (loss, variance) read with ``tolist()``. Previews
+and snapshots copy to the host only at their cadence.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .config import RunConfig
+from .device import describe, is_oom, oom_error, pick_device
+from .earlystop import WindowedVariance
+from .errors import Diverged, ImageError
+from .history import SnapshotHistory
+from .inputs import input_channels, make_input
+from .metrics import psnr
+from .nets import build_net, count_params
+from .tasks import make_task
+
+MAX_CONSECUTIVE_BACKTRACKS = 20
+
+
+@dataclass
+class StepRecord:
+    step: int
+    loss: float
+    backtracked: bool = False
+    elapsed: float = 0.0
+    preview: np.ndarray | None = None
+    preview_ema: np.ndarray | None = None
+    psnr: dict[str, float] | None = None
+    variance: float | None = None
+    suggested: tuple[int, float] | None = None
+    snapshot: bool = False
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach()[0].permute(1, 2, 0).float().cpu().numpy().copy()
+
+
+class Restoration:
+    """One restoration: network, input, optimiser and everything observed about the run."""
+
+    def __init__(self, cfg: RunConfig, image: np.ndarray, mask: np.ndarray | None = None,
+                 guide: np.ndarray | None = None, reference: np.ndarray | None = None):
+        # a private copy: extend() changes iterations without touching the caller's config
+        self.cfg = RunConfig.from_dict(cfg.validate().to_dict())
+        self.device = pick_device(cfg.device)
+        self.task = make_task(cfg, image, mask, guide, self.device)
+        h, w = self.task.out_hw
+        c = self.task.channels
+        self.out_shape = (h, w, c)
+        self.reference = self._check_reference(reference)
+        self._degraded = self.task.degraded_view()
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            in_ch = input_channels(cfg.input_kind, cfg.input_channels, self.task.guide)
+            net = build_net(cfg.net, in_ch, c)
+        # the net works on a frame padded to what its depth needs; the image sits centred
+        m = cfg.net.size_multiple()
+        least = net.min_side(in_ch) if hasattr(net, "min_side") else m
+        hp, wp = max(-(-h // m) * m, least), max(-(-w // m) * m, least)
+        self._top, self._left = (hp - h) // 2, (wp - w) // 2
+        gen = torch.Generator().manual_seed(cfg.seed)
+        z = make_input(cfg.input_kind, cfg.input_channels, hp, wp, scale=cfg.input_scale,
+                       generator=gen, guide=self.task.guide, crop_box=(self._top, self._left))
+        self.param_count = count_params(net)
+        try:
+            self.net = net.to(self.device).train()
+            self.z = z.to(self.device)
+        except Exception as exc:
+            if is_oom(exc):
+                raise oom_error(self.device, (h, w), self.param_count) from None
+            raise
+        self.device_name = describe(self.device)
+        self._jitter_gen = self._make_generator(cfg.seed + 1)
+        fused = self.device.type in ("cuda", "cpu")
+        try:
+            self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, fused=fused)
+        except (RuntimeError, TypeError):
+            self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+
+        self.step = 0
+        self.backtracks = 0
+        self._consecutive_bt = 0
+        self._last_good_loss: float | None = None
+        self._ckpt: list[torch.Tensor] | None = None
+        self._stage: list[torch.Tensor] | None = None
+        self._ema: torch.Tensor | None = None
+        self._out: torch.Tensor | None = None
+        self._best: torch.Tensor | None = None
+        self._unfed = False
+        self._out_step = 0
+        self.suggested: tuple[int, float] | None = None
+        self._suggested_shown: int | None = None
+        self._best_host: np.ndarray | None = None
+        budget = int(cfg.memory_budget_mb * 2**20)
+        es_budget = min(256 * 2**20, budget // 4)
+        self.window = WindowedVariance(cfg.es_window, c, h, w, es_budget, self.device)
+        self.history = SnapshotHistory(budget - self.window.nbytes, cfg.snapshot_every)
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._elapsed = 0.0
+        self.losses: list[float] = []
+
+    # ---- control (any thread) ----------------------------------------------------------
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def total_steps(self) -> int:
+        return self.cfg.iterations
+
+    def extend(self, n: int) -> None:
+        self.cfg.iterations += int(n)
+
+    # ---- results -----------------------------------------------------------------------
+    def result(self, pick: str = "last") -> np.ndarray:
+        if self._out is None:
+            raise ImageError("the run has not produced an output yet")
+        if pick == "auto" and self._best is not None:
+            t = self._best
+        elif pick == "ema" and self._ema is not None:
+            t = self._ema
+        else:
+            t = self._out
+        return _to_numpy(self.task.finalize(t))
+
+    def coarse(self) -> np.ndarray | None:
+        """The raw network output (x_c for enhancement)."""
+        return None if self._out is None else _to_numpy(self._out)
+
+    def degraded(self) -> np.ndarray:
+        return self._degraded
+
+    def suggested_image(self) -> np.ndarray | None:
+        return self._best_host
+
+    def close(self) -> None:
+        """Free device memory (the app calls it when a run is discarded)."""
+        for name in ("net", "z", "opt", "_ema", "_out", "_best", "_ckpt", "_stage", "window"):
+            setattr(self, name, None)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    # ---- the loop ----------------------------------------------------------------------
+    def steps(self):
+        """Yield a StepRecord per step until ``cfg.iterations`` or a stop request."""
+        self._stop.clear()
+        h, w, _ = self.out_shape
+        while self.step < self.cfg.iterations and not self._stop.is_set():
+            if not self._running.is_set():
+                self._running.wait()
+                if self._stop.is_set():
+                    break
+            t0 = time.perf_counter()
+            try:
+                rec = self._one_step()
+                last = self.step >= self.cfg.iterations or self._stop.is_set()
+                self._observe(rec, force_preview=last)
+            except Exception as exc:
+                if is_oom(exc):
+                    raise oom_error(self.device, (h, w), self.param_count) from None
+                raise
+            self._elapsed += time.perf_counter() - t0
+            rec.elapsed = self._elapsed
+            yield rec
+
+    def _make_generator(self, seed: int) -> torch.Generator | None:
+        try:
+            return torch.Generator(device=self.device).manual_seed(seed)
+        except RuntimeError:
+            return None
+
+    def _params_and_state(self) -> list[torch.Tensor]:
+        ts = [p.data for p in self.net.parameters()]
+        for p in self.net.parameters():
+            st = self.opt.state.get(p)
+            if st:
+                ts.extend(v for k, v in sorted(st.items()) if torch.is_tensor(v))
+        return ts
+
+    def _one_step(self) -> StepRecord:
+        cfg = self.cfg
+        z = self.z
+        if cfg.sigma_p > 0:
+            noise = torch.randn(z.shape, generator=self._jitter_gen, device=self.device) \
+                if self._jitter_gen is not None else torch.randn(z.shape).to(self.device)
+            z = z + noise * cfg.sigma_p
+        h, w, _ = self.out_shape
+        out = self.net(z)[:, :, self._top:self._top + h, self._left:self._left + w]
+        loss = self.task.loss(out)
+
+        # stage the pre-step state so a rejected step can be undone after the fact
+        state = self._params_and_state()
+        if self._stage is None or len(self._stage) != len(state):
+            self._stage = [t.detach().clone() for t in state]
+        else:
+            torch._foreach_copy_(self._stage, state)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+
+        # the variance window takes the previous accepted output (its acceptance is known
+        # now), so loss and variance still come back in one sync
+        var = None
+        if self._unfed:
+            var = self.window.update(self._out)
+            self._unfed = False
+            var_step = self._out_step
+        vals = torch.stack([loss.detach().float(), var if var is not None else loss.detach().new_zeros(())])
+        loss_v, var_v = vals.tolist()
+        self.step += 1
+        self.losses.append(loss_v)
+        rec = StepRecord(self.step, loss_v)
+        if var is not None:
+            rec.variance = var_v
+            if self.suggested is None or var_v < self.suggested[1]:
+                self.suggested = (var_step, var_v)
+                if self._best is None:
+                    self._best = self._out.clone()
+                else:
+                    self._best.copy_(self._out)
+        rec.suggested = self.suggested
+
+        if not self._acceptable(loss_v):
+            self._backtrack()
+            rec.backtracked = True
+            return rec
+        # accepted: the staged state (before this update) is the new restore point
+        self._ckpt, self._stage = self._stage, self._ckpt
+        self._last_good_loss = loss_v
+        self._consecutive_bt = 0
+        out = out.detach()
+        if cfg.ema > 0:
+            if self._ema is None:
+                self._ema = out.clone()
+            else:
+                self._ema.lerp_(out, 1.0 - cfg.ema)
+        if self._out is None:
+            self._out = out.clone()
+        else:
+            self._out.copy_(out)
+        self._out_step = self.step
+        self._unfed = True
+        return rec
+
+    def _acceptable(self, loss_v: float) -> bool:
+        if not math.isfinite(loss_v):
+            return False
+        if self.cfg.backtrack_db is None or self._last_good_loss is None:
+            return True
+        return loss_v <= self._last_good_loss * 10 ** (self.cfg.backtrack_db / 10)
+
+    def _backtrack(self) -> None:
+        self.backtracks += 1
+        self._consecutive_bt += 1
+        if self._ckpt is not None:
+            state = self._params_and_state()
+            if len(state) == len(self._ckpt):
+                torch._foreach_copy_(state, self._ckpt)
+            else:  # Adam had no state yet at the checkpoint: weights only, fresh moments
+                for p, c in zip(self.net.parameters(), self._ckpt):
+                    p.data.copy_(c)
+                self.opt.state.clear()
+        elif self._stage is not None:
+            for p, c in zip(self.net.parameters(), self._stage):
+                p.data.copy_(c)
+            self.opt.state.clear()
+        if self._consecutive_bt >= 2:
+            for g in self.opt.param_groups:
+                g["lr"] *= 0.5
+        if self._consecutive_bt >= MAX_CONSECUTIVE_BACKTRACKS:
+            raise Diverged(f"the optimisation diverged ({self._consecutive_bt} rejected steps in a row at "
+                           f"step {self.step}); lower the learning rate or use another preset")
+
+    def _observe(self, rec: StepRecord, force_preview: bool) -> None:
+        """Previews, metrics and snapshots: host copies only at their cadence."""
+        if self._out is None:
+            return
+        cfg = self.cfg
+        want_preview = force_preview or rec.step % cfg.preview_every == 0
+        want_snap = self.history.wants(rec.step) or force_preview
+        if not (want_preview or want_snap) or rec.backtracked and not force_preview:
+            return
+        out = _to_numpy(self.task.finalize(self._out))
+        ema = None if self._ema is None else _to_numpy(self.task.finalize(self._ema))
+        if want_preview:
+            rec.preview, rec.preview_ema = out, ema
+            if self.reference is not None:
+                rec.psnr = self._psnr(out, ema)
+            if self.suggested is not None and self.suggested[0] != self._suggested_shown:
+                self._suggested_shown = self.suggested[0]
+                self._best_host = _to_numpy(self.task.finalize(self._best))
+                self.history.add(self.suggested[0], self._best_host, None,
+                                 self.losses[self.suggested[0] - 1], pinned=True)
+                self.history.pin_only(self.suggested[0])
+        if want_snap:
+            self.history.add(rec.step, out, ema, rec.loss)
+            rec.snapshot = True
+
+    def _psnr(self, out: np.ndarray, ema: np.ndarray | None) -> dict[str, float]:
+        sr = self.cfg.task == "superres"
+        kw = dict(y_channel=sr and out.shape[2] == 3, shave=4 if sr else 0)
+        d = {"output": psnr(out, self.reference, **kw), "input": self._input_psnr}
+        if ema is not None:
+            d["ema"] = psnr(ema, self.reference, **kw)
+        return d
+
+    def _check_reference(self, ref: np.ndarray | None) -> np.ndarray | None:
+        if ref is None:
+            return None
+        ref = np.asarray(ref, dtype=np.float32)
+        if ref.ndim == 2:
+            ref = ref[:, :, None]
+        h, w, c = self.out_shape
+        if ref.shape[:2] != (h, w):
+            raise ImageError(f"the reference is {ref.shape[1]}x{ref.shape[0]} but the result will be "
+                             f"{w}x{h} (W x H)")
+        if ref.shape[2] != c:
+            ref = ref.mean(axis=2, keepdims=True) if c == 1 else np.repeat(ref[:, :, :1], 3, axis=2)
+        sr = self.cfg.task == "superres"
+        self._input_psnr = psnr(self.task.degraded_view(), ref, y_channel=sr and c == 3,
+                                shave=4 if sr else 0)
+        return ref

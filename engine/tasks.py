@@ -1,0 +1,148 @@
+"""A task turns the user's inputs into a target, a data term and a final mapping.
+
+| task | data term E(x; x0) | result |
+|---|---|---|
+| denoise, jpeg, flash | ||x - x0||^2 | x |
+| inpaint | ||(x - x0) * m||^2, m = 1 on known pixels | x |
+| superres | ||d(x) - x0||^2, d = Lanczos2 low-pass + decimation | x (factor times larger) |
+| enhance | ||x - x0||^2 (no jitter, stopped early: x = x_c) | x0 + (x0 - x_c) |
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .config import RunConfig
+from .errors import ConfigError, ImageError, MaskError
+from .lanczos import Downsampler
+
+
+def to_tensor(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    """HxWxC float array -> (1, C, H, W) float32 tensor on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).permute(2, 0, 1)[None].to(device)
+
+
+def _as_hwc(a: np.ndarray, what: str) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float32)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3) or min(a.shape[:2]) < 1:
+        raise ImageError(f"{what} must be H x W x 1 or 3, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ImageError(f"{what} contains NaN or infinite values")
+    return np.clip(a, 0.0, 1.0)
+
+
+class Task:
+    """Base: fit x to x0 with the plain squared error."""
+
+    name = "denoise"
+
+    def __init__(self, cfg: RunConfig, image: np.ndarray, mask: np.ndarray | None,
+                 guide: np.ndarray | None, device: torch.device):
+        self.image = _as_hwc(image, "image")
+        self.guide = None if guide is None else _as_hwc(guide, "guide image")
+        self.device = device
+        self.channels = self.image.shape[2]
+        self.out_hw: tuple[int, int] = self.image.shape[:2]
+        self.target = to_tensor(self.image, device)
+
+    def loss(self, out: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(out, self.target)
+
+    def finalize(self, out: torch.Tensor) -> torch.Tensor:
+        """Network output -> what the user sees and saves (same device, no sync)."""
+        return out
+
+    def degraded_view(self) -> np.ndarray:
+        """The degraded input in the result's geometry (for 'input' PSNR and comparisons)."""
+        return self.image
+
+
+class Denoise(Task):
+    name = "denoise"
+
+
+class Jpeg(Task):
+    name = "jpeg"
+
+
+class Flash(Task):
+    """Target: the no-flash photo; the flash photo is the network input (a 'guide')."""
+
+    name = "flash"
+
+    def __init__(self, cfg, image, mask, guide, device):
+        super().__init__(cfg, image, mask, guide, device)
+        if self.guide is None:
+            raise ImageError("flash/no-flash needs the flash photo as the guide image")
+        if self.guide.shape[:2] != self.image.shape[:2]:
+            gh, gw = self.guide.shape[:2]
+            h, w = self.image.shape[:2]
+            raise ImageError(f"the flash photo is {gw}x{gh} but the no-flash photo is {w}x{h} (W x H)")
+
+
+class Inpaint(Task):
+    name = "inpaint"
+
+    def __init__(self, cfg, image, mask, guide, device):
+        super().__init__(cfg, image, mask, guide, device)
+        if mask is None:
+            raise MaskError("inpainting needs a mask (white = known pixel, black = to fill)")
+        mask = np.asarray(mask)
+        if mask.ndim == 3:
+            mask = mask[..., 0]
+        if mask.shape != self.image.shape[:2]:
+            raise MaskError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
+                            f"{self.image.shape[1]}x{self.image.shape[0]} (W x H)")
+        self.known = mask.astype(bool)
+        if not self.known.any():
+            raise MaskError("the mask marks every pixel as unknown: nothing to fit")
+        self.mask = to_tensor(self.known[:, :, None].astype(np.float32), device)
+        # unknown pixels must not leak into the loss, whatever the file holds there
+        self.target = self.target * self.mask
+
+    def loss(self, out: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(out * self.mask, self.target)
+
+
+class SuperRes(Task):
+    name = "superres"
+
+    def __init__(self, cfg, image, mask, guide, device):
+        super().__init__(cfg, image, mask, guide, device)
+        self.factor = cfg.scale
+        h, w = self.image.shape[:2]
+        self.out_hw = (h * self.factor, w * self.factor)
+        self.down = Downsampler(self.factor, self.channels).to(device)
+
+    def loss(self, out: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(self.down(out), self.target)
+
+    def degraded_view(self) -> np.ndarray:
+        h, w = self.out_hw
+        chans = [np.asarray(Image.fromarray(self.image[:, :, c], mode="F").resize((w, h), Image.BICUBIC))
+                 for c in range(self.channels)]
+        return np.clip(np.stack(chans, axis=2), 0.0, 1.0)
+
+
+class Enhance(Task):
+    name = "enhance"
+
+    def finalize(self, out: torch.Tensor) -> torch.Tensor:
+        return (2.0 * self.target - out).clamp_(0.0, 1.0)
+
+
+TASK_CLASSES: dict[str, type[Task]] = {
+    "denoise": Denoise, "jpeg": Jpeg, "inpaint": Inpaint,
+    "superres": SuperRes, "enhance": Enhance, "flash": Flash,
+}
+
+
+def make_task(cfg: RunConfig, image: np.ndarray, mask: np.ndarray | None = None,
+              guide: np.ndarray | None = None, device: torch.device | str = "cpu") -> Task:
+    if cfg.task not in TASK_CLASSES:
+        raise ConfigError(f"unknown task '{cfg.task}': choose one of {', '.join(TASK_CLASSES)}")
+    return TASK_CLASSES[cfg.task](cfg, image, mask, guide, torch.device(device))

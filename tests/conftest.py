@@ -1,0 +1,32 @@
+"""Shared test setup: Qt runs headless, and every test gets its own empty QSettings."""
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def isolated_qsettings(tmp_path):
+    """Point QSettings (any scope, default format INI) at tmp_path under test org/app names."""
+    try:
+        from PySide6.QtCore import QCoreApplication, QSettings
+    except ImportError:  # engine-only environments have no Qt; nothing to isolate
+        yield None
+        return
+    ini = QSettings.Format.IniFormat
+    old = (QSettings.defaultFormat(), QCoreApplication.organizationName(),
+           QCoreApplication.organizationDomain(), QCoreApplication.applicationName())
+    QSettings.setDefaultFormat(ini)
+    # NativeFormat too: QSettings("org", "app") uses it, and on Linux it is INI files as well.
+    for fmt in (ini, QSettings.Format.NativeFormat):
+        for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+            QSettings.setPath(fmt, scope, str(tmp_path / "settings"))
+    QCoreApplication.setOrganizationName("dip-studio-tests")
+    QCoreApplication.setOrganizationDomain("tests.invalid")
+    QCoreApplication.setApplicationName("dip-studio-tests")
+    yield tmp_path / "settings"
+    QSettings.setDefaultFormat(old[0])
+    QCoreApplication.setOrganizationName(old[1])
+    QCoreApplication.setOrganizationDomain(old[2])
+    QCoreApplication.setApplicationName(old[3])

@@ -1,0 +1,27 @@
+"""Small synthetic images and tiny configs shared by the engine tests."""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from engine.presets import get_config
+
+TINY_NET = dict(channels_down=[16, 16, 16], channels_up=[16, 16, 16], channels_skip=[4, 4, 4])
+
+
+def smooth_image(h: int = 32, w: int = 32, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """A band-limited colour image (random coarse values, bicubic-upsampled, plus an edge)."""
+    rng = np.random.default_rng(seed)
+    small = rng.random((max(2, h // 8), max(2, w // 8), channels)).astype(np.float32)
+    chans = [np.asarray(Image.fromarray(small[:, :, c], mode="F").resize((w, h), Image.BICUBIC))
+             for c in range(channels)]
+    img = np.stack(chans, 2)
+    img[:, w // 2:, :] = 0.7 * img[:, w // 2:, :] + 0.3  # a vertical edge
+    return np.clip(img, 0.05, 0.95).astype(np.float32)
+
+
+def tiny_config(task: str, **overrides):
+    kw = dict(TINY_NET)
+    kw.update(dict(iterations=30, seed=0, device="cpu", preview_every=10, snapshot_every=10, es_window=10))
+    kw.update(overrides)
+    return get_config(task=task, **kw)

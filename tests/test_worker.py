@@ -1,0 +1,209 @@
+"""The run worker and its controller: signals, pause/resume, stop, failures, continue."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QThread
+
+from app.worker import RunController, RunWorker
+from engine.run import Restoration
+from tests.helpers import smooth_image, tiny_config
+
+TINY = dict(channels_down=[8, 8], channels_up=[8, 8], channels_skip=[2, 2], input_channels=8)
+
+
+def _cfg(task="denoise", **kw):
+    base = dict(TINY, iterations=30, preview_every=5, snapshot_every=5, es_window=5, seed=1)
+    base.update(kw)
+    return tiny_config(task, **base)
+
+
+class Recorder:
+    """Collects everything a controller emits (in the GUI thread)."""
+
+    def __init__(self, ctl: RunController):
+        self.steps: list[np.ndarray] = []
+        self.losses: list[np.ndarray] = []
+        self.previews: list[tuple[int, np.ndarray, object]] = []
+        self.progress: list[tuple[int, int, float]] = []
+        self.psnr: list[tuple[int, dict]] = []
+        self.snapshots: list[int] = []
+        self.results: list[tuple[int, np.ndarray]] = []
+        self.finished: list[str] = []
+        self.failed: list[str] = []
+        ctl.losses.connect(lambda s, l: (self.steps.append(s), self.losses.append(l)))
+        ctl.preview.connect(lambda s, o, e: self.previews.append((s, o, e)))
+        ctl.progress.connect(lambda *a: self.progress.append(a))
+        ctl.psnr.connect(lambda s, d: self.psnr.append((s, d)))
+        ctl.snapshot.connect(self.snapshots.append)
+        ctl.result.connect(lambda s, a: self.results.append((s, a)))
+        ctl.finished.connect(self.finished.append)
+        ctl.failed.connect(self.failed.append)
+
+    @property
+    def all_steps(self) -> np.ndarray:
+        return np.concatenate(self.steps) if self.steps else np.zeros(0, dtype=np.int64)
+
+
+@pytest.fixture
+def controller(qtbot):
+    ctl = RunController()
+    yield ctl
+    assert ctl.shutdown(10_000)
+    ctl.discard()
+
+
+def test_short_run_emits_losses_previews_and_done(qtbot, controller):
+    rec = Recorder(controller)
+    img = smooth_image(32, 32)
+    ref = np.clip(img + 0.01, 0, 1)
+    with qtbot.waitSignal(controller.finished, timeout=60_000) as blocker:
+        controller.start(_cfg(), img, reference=ref)
+    assert blocker.args == ["done"]
+    assert controller.state == "done" and controller.can_continue
+    # every step reached the GUI exactly once, in order, as numpy arrays
+    steps = rec.all_steps
+    assert steps.tolist() == list(range(1, 31))
+    losses = np.concatenate(rec.losses)
+    assert losses.dtype == np.float64 and np.isfinite(losses).all()
+    assert losses[-5:].mean() < losses[:5].mean()
+    # previews are throttled but the final state always arrives
+    assert rec.previews and rec.previews[-1][0] == 30
+    step, out, ema = rec.previews[-1]
+    assert isinstance(out, np.ndarray) and out.shape == (32, 32, 3) and out.dtype == np.float32
+    assert isinstance(ema, np.ndarray)
+    assert rec.progress[-1][:2] == (30, 30) and rec.progress[-1][2] > 0
+    assert rec.psnr and set(rec.psnr[-1][1]) >= {"output", "ema", "input"}
+    assert rec.snapshots and rec.snapshots[-1] == 30
+    assert controller.history.steps[-1] == 30
+    # the config's pick (denoise presets: EMA) comes back as the result
+    assert rec.results and rec.results[-1][0] == 30
+    np.testing.assert_allclose(rec.results[-1][1], ema, atol=1e-6)
+
+
+def test_worker_builds_the_run_off_the_gui_thread(qtbot, controller):
+    built_in: list[QThread] = []
+    gui = QThread.currentThread()
+
+    def factory():
+        built_in.append(QThread.currentThread())
+        return Restoration(_cfg(iterations=3), smooth_image(32, 32))
+
+    with qtbot.waitSignal(controller.finished, timeout=60_000):
+        controller.start_with(factory)
+    assert built_in and built_in[0] is not gui
+
+
+def test_pause_then_resume(qtbot, controller):
+    rec = Recorder(controller)
+    cfg = _cfg(iterations=2000)
+    with qtbot.waitSignal(controller.ready, timeout=60_000):
+        controller.start(cfg, smooth_image(32, 32))
+    qtbot.waitUntil(lambda: len(rec.all_steps) > 0, timeout=30_000)
+    controller.pause()
+    assert controller.state == "paused"
+    run = controller.run
+    assert run.paused
+    # the step in flight finishes (a tiny step takes milliseconds), then the loop stays put
+    qtbot.wait(200)
+    settled = run.step
+    qtbot.wait(300)
+    assert run.step == settled
+    assert run.step < cfg.iterations
+    controller.resume()
+    assert controller.state == "running"
+    qtbot.waitUntil(lambda: run.step > settled + 3, timeout=30_000)
+    with qtbot.waitSignal(controller.finished, timeout=30_000) as blocker:
+        controller.stop()
+    assert blocker.args == ["stopped"]
+
+
+def test_stop_mid_run_ends_within_one_step(qtbot, controller):
+    rec = Recorder(controller)
+    cfg = _cfg(iterations=5000)
+    with qtbot.waitSignal(controller.ready, timeout=60_000):
+        controller.start(cfg, smooth_image(32, 32))
+    run = controller.run
+    qtbot.waitUntil(lambda: run.step >= 5, timeout=30_000)
+    at_stop = run.step
+    with qtbot.waitSignal(controller.finished, timeout=30_000) as blocker:
+        controller.stop()
+        assert controller.state == "stopping"
+    assert blocker.args == ["stopped"]
+    assert controller.state == "stopped"
+    assert run.step <= at_stop + 1
+    # everything the run did reached the GUI, ending with the stop step
+    assert rec.all_steps[-1] == run.step
+    assert rec.previews[-1][0] == run.step
+
+
+def test_pause_while_building_holds_the_first_step(qtbot, controller):
+    controller.start(_cfg(iterations=50), smooth_image(32, 32))
+    controller.pause()
+    with qtbot.waitSignal(controller.ready, timeout=60_000):
+        pass
+    run = controller.run
+    qtbot.wait(300)
+    assert run.step == 0 and controller.state == "paused"
+    with qtbot.waitSignal(controller.finished, timeout=60_000) as blocker:
+        controller.resume()
+    assert blocker.args == ["done"] and run.step == 50
+
+
+def test_stop_while_paused_releases_the_loop(qtbot, controller):
+    with qtbot.waitSignal(controller.ready, timeout=60_000):
+        controller.start(_cfg(iterations=5000), smooth_image(32, 32))
+    run = controller.run
+    qtbot.waitUntil(lambda: run.step >= 2, timeout=30_000)
+    controller.pause()
+    with qtbot.waitSignal(controller.finished, timeout=30_000) as blocker:
+        controller.stop()
+    assert blocker.args == ["stopped"]
+
+
+def test_continue_extends_the_same_run(qtbot, controller):
+    rec = Recorder(controller)
+    with qtbot.waitSignal(controller.finished, timeout=60_000):
+        controller.start(_cfg(iterations=10), smooth_image(32, 32))
+    run = controller.run
+    with qtbot.waitSignal(controller.finished, timeout=60_000) as blocker:
+        controller.continue_run(7)
+    assert blocker.args == ["done"]
+    assert controller.run is run and run.step == 17
+    assert rec.all_steps.tolist() == list(range(1, 18))
+
+
+def test_inpaint_without_mask_fails_with_the_engine_message(qtbot, controller):
+    rec = Recorder(controller)
+    with qtbot.waitSignal(controller.failed, timeout=60_000) as blocker:
+        controller.start(_cfg("inpaint"), smooth_image(32, 32), mask=None)
+    assert "mask" in blocker.args[0]
+    assert not blocker.args[0].startswith("unexpected")
+    assert controller.state == "failed" and not controller.can_continue
+    assert rec.finished == []
+
+
+def test_unexpected_errors_are_reported_not_raised(qtbot, caplog):
+    def factory():
+        raise ValueError("boom")
+
+    worker = RunWorker(factory)
+    with qtbot.waitSignal(worker.failed, timeout=5_000) as blocker:
+        worker.start()   # direct call: the same code path, in this thread
+    assert blocker.args[0].startswith("unexpected error") and "boom" in blocker.args[0]
+    assert "Traceback" in caplog.text
+
+
+def test_shutdown_mid_run_joins_the_thread(qtbot):
+    ctl = RunController()
+    with qtbot.waitSignal(ctl.ready, timeout=60_000):
+        ctl.start(_cfg(iterations=100_000), smooth_image(32, 32))
+    qtbot.waitUntil(lambda: ctl.run.step >= 2, timeout=30_000)
+    assert ctl.shutdown(10_000)
+    assert ctl.thread_finished()
+    assert not ctl.active
+    ctl.discard()
