@@ -12,9 +12,10 @@ a 4000x3000 image.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (QBrush, QColor, QImage, QKeyEvent, QKeySequence, QMouseEvent, QPainter,
                            QPen, QPixmap, QTransform, QWheelEvent)
 from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsLineItem, QGraphicsPixmapItem,
@@ -39,8 +40,11 @@ def array_to_qimage(array: np.ndarray) -> QImage:
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3) or a.size == 0:
         raise ImageError(f"cannot show an array of shape {a.shape}: expected HxW, HxWx1 or HxWx3")
     if a.dtype != np.uint8:
-        a = np.nan_to_num(a.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
-        a = (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        f = np.multiply(a, np.float32(255.0), dtype=np.float32)
+        f += np.float32(0.5)
+        np.fmax(f, np.float32(0.0), out=f)  # fmax, unlike clip, also maps NaN to 0
+        np.minimum(f, np.float32(255.0), out=f)
+        a = f.astype(np.uint8)
     a = np.ascontiguousarray(a)
     h, w = a.shape[:2]
     fmt = QImage.Format.Format_Grayscale8 if a.ndim == 2 else QImage.Format.Format_RGB888
@@ -251,7 +255,6 @@ class ImageCanvas(QGraphicsView):
         self._image_size = (w, h)
         self._image_item.setPixmap(self._base_pixmap)
         self._image_item.setTransform(QTransform())
-        self._scene.setSceneRect(QRectF(0, 0, w, h))
         self.set_compare(None)
         self.set_mask_model(MaskModel(h, w))
         self.fit()
@@ -288,6 +291,7 @@ class ImageCanvas(QGraphicsView):
             self._compare_item.setTransform(self._stretch(pixmap))
             self._compare_on = True
             self._compare_split = None if split is None else min(1.0, max(0.0, float(split)))
+            self._update_smoothing()
         self._update_compare()
 
     def set_compare_split(self, split: float | None) -> None:
@@ -340,8 +344,7 @@ class ImageCanvas(QGraphicsView):
         model.changed.append(self._on_mask_rect)
         self._overlay.resize(model.height, model.width)
         self._overlay.refresh(model.paint)
-        if self._image_size is None:
-            self._scene.setSceneRect(QRectF(0, 0, model.width, model.height))
+        self._update_scene_rect()
         self.maskChanged.emit()
 
     def _on_mask_rect(self, rect: Rect) -> None:
@@ -461,6 +464,7 @@ class ImageCanvas(QGraphicsView):
             anchor = QPointF(self.viewport().rect().center())
         scene_point = self.image_pos(anchor, centre=False)
         self.setTransform(QTransform.fromScale(zoom, zoom))
+        self._update_scene_rect()
         moved = self.viewportTransform().map(scene_point) - anchor
         hbar, vbar = self.horizontalScrollBar(), self.verticalScrollBar()
         hbar.setValue(hbar.value() + round(moved.x()))
@@ -480,16 +484,38 @@ class ImageCanvas(QGraphicsView):
 
     def fit(self) -> None:
         """Fit the whole image in the view; it stays fitted when the view is resized."""
-        rect = self.sceneRect()
-        if rect.isEmpty():
+        rect = self._content_rect()
+        vp = self.viewport().rect()
+        if rect.isEmpty() or vp.isEmpty():
             return
-        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
-        if not MIN_ZOOM <= self.zoom <= MAX_ZOOM:
-            z = min(MAX_ZOOM, max(MIN_ZOOM, self.zoom))
-            self.setTransform(QTransform.fromScale(z, z))
-            self.centerOn(rect.center())
+        zoom = min((vp.width() - 4) / rect.width(), (vp.height() - 4) / rect.height())
+        zoom = min(MAX_ZOOM, max(MIN_ZOOM, zoom))
+        self.setTransform(QTransform.fromScale(zoom, zoom))
+        self._update_scene_rect()
+        self.centerOn(rect.center())
         self._fit_mode = True
         self._zoom_changed()
+
+    def _content_rect(self) -> QRectF:
+        """The base image's rectangle (or the mask's, when there is no image) in scene units."""
+        if self._image_size is not None:
+            return QRectF(0, 0, *self._image_size)
+        if self._mask_model is not None:
+            return QRectF(0, 0, self._mask_model.width, self._mask_model.height)
+        return QRectF()
+
+    def _update_scene_rect(self) -> None:
+        # Half a view of slack around the image: its edges can be brought to the centre
+        # (to paint there), and zooming stays anchored under the mouse even when the
+        # image is smaller than the view.
+        rect = self._content_rect()
+        if rect.isEmpty():
+            return
+        z = max(self.zoom, 1e-6)
+        mx, my = self.viewport().width() / (2 * z), self.viewport().height() / (2 * z)
+        wanted = rect.adjusted(-mx, -my, mx, my)
+        if wanted != self.sceneRect():
+            self._scene.setSceneRect(wanted)
 
     def _zoom_changed(self) -> None:
         self._update_smoothing()
@@ -500,11 +526,12 @@ class ImageCanvas(QGraphicsView):
             self.zoomChanged.emit(z)
 
     def _update_smoothing(self) -> None:
-        # Smooth when zoomed out; crisp pixels when zoomed in (to paint with precision).
-        mode = (Qt.TransformationMode.SmoothTransformation if self.zoom < 1.0
-                else Qt.TransformationMode.FastTransformation)
-        self._image_item.setTransformationMode(mode)
-        self._compare_item.setTransformationMode(mode)
+        # Smooth when shown smaller than 1:1; crisp pixels when magnified (to paint with
+        # precision). A stretched display (e.g. a 2x super-resolved output) has its own scale.
+        for item in (self._image_item, self._compare_item):
+            scale = self.zoom * item.transform().m11()
+            item.setTransformationMode(Qt.TransformationMode.SmoothTransformation if scale < 1.0
+                                       else Qt.TransformationMode.FastTransformation)
 
     # ------------------------------------------------------------ coordinates
     def image_pos(self, view_pos: QPointF, centre: bool = True) -> QPointF:
@@ -516,7 +543,7 @@ class ImageCanvas(QGraphicsView):
         return inverted.map(p)
 
     def _over_image(self, scene_pos: QPointF) -> bool:
-        return self._image_size is not None and self.sceneRect().contains(scene_pos)
+        return self._image_size is not None and self._content_rect().contains(scene_pos)
 
     # ----------------------------------------------------------------- stroke
     def _paint_at(self, view_pos: QPointF) -> None:
@@ -584,6 +611,11 @@ class ImageCanvas(QGraphicsView):
             event.accept()
             return
         super().mousePressEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        # The second click of a quick double click arrives here, not in mousePressEvent;
+        # it is still a dab of paint (or a pan), never a scene double click.
+        self.mousePressEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         pos = event.position()
@@ -713,3 +745,5 @@ class ImageCanvas(QGraphicsView):
         super().resizeEvent(event)
         if self._fit_mode and self.has_image:
             self.fit()
+        else:
+            self._update_scene_rect()

@@ -235,17 +235,19 @@ class MaskModel:
         y1 = min(h, int(math.floor(max(ay, by) + r - 0.5)) + 1)
         if x0 >= x1 or y0 >= y1:
             return None
-        cx = np.arange(x0, x1, dtype=np.float32)[None, :] + np.float32(0.5 - ax)
-        cy = np.arange(y0, y1, dtype=np.float32)[:, None] + np.float32(0.5 - ay)
+        # float64 with a hair of tolerance so centres exactly at distance r count as inside.
+        cx = np.arange(x0, x1, dtype=np.float64)[None, :] + (0.5 - ax)
+        cy = np.arange(y0, y1, dtype=np.float64)[:, None] + (0.5 - ay)
         vx, vy = bx - ax, by - ay
         l2 = vx * vx + vy * vy
+        r2 = r * r * (1.0 + 1e-9) + 1e-9
         if l2 > 1e-12:
-            t = np.clip((cx * np.float32(vx / l2)) + (cy * np.float32(vy / l2)), 0.0, 1.0)
-            ex = cx - t * np.float32(vx)
-            ey = cy - t * np.float32(vy)
-            inside = ex * ex + ey * ey <= np.float32(r * r)
+            t = np.clip(cx * (vx / l2) + cy * (vy / l2), 0.0, 1.0)
+            ex = cx - t * vx
+            ey = cy - t * vy
+            inside = ex * ex + ey * ey <= r2
         else:
-            inside = cx * cx + cy * cy <= np.float32(r * r)
+            inside = cx * cx + cy * cy <= r2
         box = _bbox(inside)
         if box is None:
             return None

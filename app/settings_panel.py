@@ -23,7 +23,9 @@ from PySide6.QtWidgets import (
 from engine.config import NetConfig, RunConfig, TASKS
 from engine.device import pick_device
 from engine.errors import ConfigError, DIPError
+from engine.estimate import estimate_cost
 from engine.inputs import input_channels as engine_input_channels
+from engine.nets import build_net, count_params
 from engine.presets import DEFAULT_PRESET, PRESETS, Preset, get_config, presets_for
 
 TASK_LABELS = {
@@ -527,8 +529,8 @@ class SettingsPanel(QWidget):
         self._form.setRowVisible(self.scale_combo, task == "superres")
         self._form.setRowVisible(self.guide_row, task == "flash")
         self._form.setRowVisible(self.depth_spin, not resnet)
-        # the hourglass builder has no skip connections whatever the lists say
-        self._form.setRowVisible(self.skip_spin, not resnet and self.arch_combo.currentData() != "hourglass")
+        # only the skip net reads n_s: the hourglass has no skips, the U-Net concatenates all
+        self._form.setRowVisible(self.skip_spin, self.arch_combo.currentData() == "skip")
         self._form.setRowVisible(self.blocks_spin, resnet)
         self._show_per_level()
         self._show_guide()
@@ -704,7 +706,6 @@ class SettingsPanel(QWidget):
 
     @staticmethod
     def _count_params(net: NetConfig, in_ch: int, out_ch: int) -> int:
-        from engine.nets import build_net, count_params   # heavy; only needed once shown
         return int(count_params(build_net(net, in_ch, out_ch)))
 
     def _device_type(self, device: str) -> str:
@@ -722,17 +723,19 @@ class SettingsPanel(QWidget):
         if cfg.task == "superres":
             h, w = h * cfg.scale, w * cfg.scale
         device = self._device_type(cfg.device)
-        key = (repr(cfg.net), cfg.input_kind, cfg.input_channels, h, w, device)
+        key = (repr(cfg.net), cfg.input_kind, cfg.input_channels, self._image_channels, h, w, device)
         est = self._estimate_cache.get(key)
         if est is None:
             try:
-                from engine.estimate import estimate_cost
-                est = estimate_cost(cfg, h, w, device)
+                est = estimate_cost(cfg, h, w, device, out_channels=self._image_channels)
             except (DIPError, ValueError, RuntimeError) as e:
                 self.estimate_label.setText(f"no estimate ({e})")
                 return
             self._estimate_cache[key] = est
         text = f"~{est.seconds_per_step:.2f} s/step, ~{_format_bytes(est.bytes)}"
+        problem = getattr(est, "problem", None)
+        if problem:
+            text += f" ({problem})"
         total = device_memory_bytes(device)
         if est.bytes > total:
             msg = (f"{w}x{h} needs about {_format_bytes(est.bytes)} on {device} but it has "

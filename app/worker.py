@@ -191,7 +191,15 @@ class RunWorker(QObject):
                     break
         finally:
             gen.close()
-        # the last record always carries a preview: the final state reaches the GUI
+        if rec is not None and rec.preview is None:
+            # a stop that lands after the engine observed the step leaves the last record
+            # bare: preview it and keep it in the history, so the final state is scrubbable
+            out = run.result("last")
+            ema = run.result("ema") if run.cfg.ema > 0 else None
+            pending_preview = (rec.step, out, ema)
+            if not rec.snapshot:
+                run.history.add(rec.step, out, ema, rec.loss)
+                pending_snapshot = rec.step
         flush_scalars(rec)
         if pending_preview is not None:
             self.preview.emit(*pending_preview)
@@ -314,10 +322,10 @@ class RunController(QObject):
         if not self.can_continue or self._worker is None:
             raise RuntimeError("there is no stopped run to continue")
         run = self._worker.run
-        # a stopped run may still have steps left: extend from where it is, not from the end
-        missing = run.step + int(extra_steps) - run.total_steps
-        if missing > 0:
-            run.extend(missing)
+        # N more steps from where it stopped (a stopped run may have had steps left)
+        delta = run.step + max(1, int(extra_steps)) - run.total_steps
+        if delta:
+            run.extend(delta)
         self._worker.resume()
         self._set_state("running")
         self._kick.emit()

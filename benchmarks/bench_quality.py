@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 import zlib
@@ -26,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from common import (NA, OUT_DIR, BenchError, Column, centre_crop, data_dir, environment, fat, fint,
+from common import (OUT_DIR, BenchError, Column, centre_crop, data_dir, environment, fat, fint,
                     fmt_seconds, fnum, log, markdown_table, mean, package_version, select_images,
                     text_table, write_json)
 

@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -31,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import (NA, OUT_DIR, BenchError, Column, environment, fint, fnum, log, markdown_table,
+from common import (OUT_DIR, BenchError, Column, environment, fnum, log, markdown_table,
                     text_table, write_json)
 
 DEFAULT_PRESETS = "denoise,jpeg,inpaint-hole,inpaint-hole-deep,sr4,flash"
@@ -85,7 +82,12 @@ def _device_peak(device: Any) -> int | None:
     return None
 
 
-def _rss_bytes() -> int:
+def _rss_bytes() -> int | None:
+    """This process's peak resident memory so far (None where ``resource`` is missing: Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
     # Linux reports ru_maxrss in KiB, macOS in bytes
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(r if sys.platform == "darwin" else r * 1024)
@@ -322,7 +324,7 @@ def predict(prev: dict[str, Any] | None, size: int, est: tuple[float | None, int
         r = (size / prev["spec"]["size"]) ** 2
         secs = STARTUP_S + prev["median_s"] * r * total_steps
         peak = prev.get("peak_device_bytes") or prev.get("peak_rss_bytes")
-        base = 0 if prev.get("peak_device_bytes") else prev.get("base_rss_bytes", 0)
+        base = 0 if prev.get("peak_device_bytes") else prev.get("base_rss_bytes") or 0
         return secs, int(base + (peak - base) * r) if peak else None
     sps, nbytes, _ = est
     return (None if sps is None else STARTUP_S + sps * total_steps), nbytes
@@ -347,13 +349,13 @@ def summarise(case: Case, size: int, res: dict[str, dict[str, Any]]) -> dict[str
         b = r.get("peak_device_bytes") or r.get("peak_rss_bytes")
         return None if b is None else b / 2**20
     row["engine_mb"], row["ref_mb"] = mb(eng), mb(ref)
-    notes = []
-    for mode, r in (("engine", eng), ("reference", ref)):
-        why = r.get("skipped") or r.get("error")
-        if why:
-            notes.append(f"{mode}: {why}")
-        elif r.get("backtracks"):
-            notes.append(f"{mode}: {r['backtracks']} backtracks")
+    whys = {mode: r.get("skipped") or r.get("error") for mode, r in (("engine", eng), ("reference", ref)) if r}
+    if len(whys) == 2 and len(set(whys.values())) == 1 and whys["engine"]:
+        notes = [f"both: {whys['engine']}"]
+    else:
+        notes = [f"{mode}: {why}" for mode, why in whys.items() if why]
+    if eng.get("backtracks"):
+        notes.append(f"engine: {eng['backtracks']} backtracks")
     row["note"] = "; ".join(notes)
     return row
 

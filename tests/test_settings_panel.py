@@ -8,6 +8,7 @@ from PySide6.QtCore import QSettings, Qt
 from app.settings_panel import SettingsPanel, available_devices
 from engine.config import TASKS
 from engine.errors import ConfigError
+from engine.estimate import estimate_cost
 from engine.nets import build_net, count_params
 from engine.presets import DEFAULT_PRESET, get_config
 
@@ -120,6 +121,14 @@ def test_resnet_fields(panel):
     assert (net.arch, net.resnet_blocks, net.resnet_channels) == ("resnet", 3, 16)
     _choose(panel.arch_combo, "skip")
     assert panel.depth_spin.isVisible() and panel.channels_spin.value() == 128
+
+
+@pytest.mark.parametrize("arch", ["hourglass", "unet"])
+def test_skip_channels_only_for_skip_net(panel, arch):
+    assert panel.skip_spin.isVisible()
+    _choose(panel.arch_combo, arch)
+    assert not panel.skip_spin.isVisible() and panel.depth_spin.isVisible()
+    assert panel.config().net.arch == arch
 
 
 def test_parameter_count_follows_channels(qtbot, panel):
@@ -245,12 +254,24 @@ def test_config_changed_on_edit(qtbot, panel):
         panel.iterations_spin.setValue(123)
 
 
-def test_estimate_uses_output_size(qtbot, panel):
+def test_estimate_uses_output_size(qtbot, panel, monkeypatch):
+    import app.settings_panel as sp
+    calls = []
+
+    def spy(cfg, h, w, device="cpu", **kw):
+        calls.append((h, w, device))
+        return estimate_cost(cfg, h, w, device, **kw)
+
+    monkeypatch.setattr(sp, "estimate_cost", spy)
+    _choose(panel.device_combo, "cpu")
     panel.set_task("superres")
     _choose(panel.preset_combo, "sr-fast")
-    panel.set_image_size(16, 16)
+    _choose(panel.scale_combo, 2)
+    panel.set_image_size(16, 24)
     qtbot.waitUntil(lambda: "s/step" in panel.estimate_label.text(), timeout=10000)
-    assert "GB" in panel.estimate_label.text() or "MB" in panel.estimate_label.text()
+    assert calls[-1] == (32, 48, "cpu")          # the high-resolution output
+    est = estimate_cost(panel.config(), 32, 48, "cpu")
+    assert f"~{est.seconds_per_step:.2f} s/step" in panel.estimate_label.text()
 
 
 def test_too_large_image_warns(qtbot, panel, monkeypatch):

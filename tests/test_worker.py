@@ -139,6 +139,9 @@ def test_stop_mid_run_ends_within_one_step(qtbot, controller):
     # everything the run did reached the GUI, ending with the stop step
     assert rec.all_steps[-1] == run.step
     assert rec.previews[-1][0] == run.step
+    # and the stop step is kept for scrubbing
+    assert controller.history.steps[-1] == run.step
+    assert rec.snapshots[-1] == run.step
 
 
 def test_pause_while_building_holds_the_first_step(qtbot, controller):
@@ -175,6 +178,19 @@ def test_continue_extends_the_same_run(qtbot, controller):
     assert blocker.args == ["done"]
     assert controller.run is run and run.step == 17
     assert rec.all_steps.tolist() == list(range(1, 18))
+
+
+def test_continue_after_an_early_stop_runs_n_more_steps(qtbot, controller):
+    with qtbot.waitSignal(controller.ready, timeout=60_000):
+        controller.start(_cfg(iterations=100_000), smooth_image(32, 32))
+    run = controller.run
+    qtbot.waitUntil(lambda: run.step >= 2, timeout=30_000)
+    with qtbot.waitSignal(controller.finished, timeout=30_000):
+        controller.stop()
+    at = run.step
+    with qtbot.waitSignal(controller.finished, timeout=60_000) as blocker:
+        controller.continue_run(4)
+    assert blocker.args == ["done"] and run.step == at + 4
 
 
 def test_inpaint_without_mask_fails_with_the_engine_message(qtbot, controller):

@@ -1,0 +1,260 @@
+"""The main window end to end: open, run, scrub, use an iterate, save, close mid-run."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtWidgets import QMessageBox
+
+from app.main_window import MainWindow
+from engine.imageio import load_image
+from tests.helpers import smooth_image, tiny_config
+
+TINY = dict(channels_down=[8, 8], channels_up=[8, 8], channels_skip=[2, 2], input_channels=8)
+
+
+def _cfg(task="denoise", **kw):
+    base = dict(TINY, iterations=30, preview_every=5, snapshot_every=5, es_window=5, seed=1, pick="ema")
+    base.update(kw)
+    return tiny_config(task, **base)
+
+
+def _png(path: Path, h=32, w=32, seed=0) -> Path:
+    img = smooth_image(h, w, seed=seed)
+    Image.fromarray((img * 255 + 0.5).astype(np.uint8)).save(path)
+    return path
+
+
+class Answers:
+    """Stands in for the modal QMessageBox calls; records what was asked."""
+
+    def __init__(self, monkeypatch, question=QMessageBox.Yes):
+        self.questions: list[str] = []
+        self.warnings: list[str] = []
+        self.answer = question
+        monkeypatch.setattr(QMessageBox, "question", self._question)
+        monkeypatch.setattr(QMessageBox, "warning", self._warning)
+
+    def _question(self, _parent, _title, text, *_a, **_k):
+        self.questions.append(text)
+        ans = self.answer
+        return ans(text) if callable(ans) else ans
+
+    def _warning(self, _parent, _title, text, *_a, **_k):
+        self.warnings.append(text)
+        return QMessageBox.Ok
+
+
+@pytest.fixture
+def answers(monkeypatch):
+    return Answers(monkeypatch)
+
+
+@pytest.fixture
+def window(qtbot, answers):
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.controller.shutdown(10_000)
+    w.controller.discard()
+
+
+def _run_to_end(qtbot, w, cfg, timeout=60_000):
+    w.panel.set_config(cfg)
+    with qtbot.waitSignal(w.controller.finished, timeout=timeout) as blocker:
+        assert w.start_run()
+    return blocker.args[0]
+
+
+def _spy_display(w):
+    shown: list[np.ndarray | None] = []
+    original = w.canvas.set_display
+
+    def spy(array):
+        shown.append(array)
+        original(array)
+
+    w.canvas.set_display = spy
+    return shown
+
+
+def test_opening_an_image_sets_title_size_and_recent(window, tmp_path):
+    p = _png(tmp_path / "cat.png", 32, 48)
+    assert window.open_path(str(p))
+    assert window.windowTitle() == "cat.png - DIP Studio"
+    assert window.size_label.text().startswith("48 x 32")
+    assert window.canvas.image_size == (48, 32)
+    assert window.recent.paths()[0] == str(p.resolve())
+    assert window.act_run.isEnabled() and not window.act_save.isEnabled()
+
+
+def test_an_unreadable_file_is_reported_and_loses_nothing(window, answers, tmp_path):
+    good = _png(tmp_path / "good.png")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png at all")
+    assert window.open_path(str(good))
+    assert not window.open_path(str(bad))
+    assert answers.warnings and "bad.png" in answers.warnings[-1]
+    assert window.windowTitle() == "good.png - DIP Studio"
+    assert window.canvas.image_size == (32, 32)
+
+
+def test_a_short_run_fills_the_loss_curve_and_the_preview(qtbot, window, tmp_path):
+    p = _png(tmp_path / "in.png")
+    window.open_path(str(p))
+    shown = _spy_display(window)
+    assert _run_to_end(qtbot, window, _cfg()) == "done"
+    steps, losses = window.plots.loss_data()
+    assert steps.tolist() == list(range(1, 31))
+    assert np.isfinite(losses).all()
+    assert len(window.plots.loss_curve.getData()[0]) > 0
+    # the canvas showed the live preview, ending with the last step
+    assert shown and shown[-1] is not None and shown[-1].shape == (32, 32, 3)
+    run = window.controller.run
+    np.testing.assert_allclose(shown[-1], run.result("last"), atol=1e-6)
+    # the preset's pick (EMA) is the result, unsaved
+    np.testing.assert_allclose(window.result, run.result("ema"), atol=1e-6)
+    assert window.windowTitle() == "in.png* - DIP Studio"
+    assert window.timeline.steps() == window.controller.history.steps
+    assert window.act_save.isEnabled() and window.act_continue.isEnabled()
+    assert window.progress_bar.value() == 30
+
+
+def test_scrub_use_this_iterate_and_save_exactly_that_snapshot(qtbot, window, tmp_path):
+    window.open_path(str(_png(tmp_path / "in.png")))
+    _run_to_end(qtbot, window, _cfg())
+    hist = window.controller.history
+    assert len(hist.steps) >= 3
+    shown = _spy_display(window)
+    # scrub with the slider to the second kept snapshot
+    window.timeline.slider.setValue(1)
+    step = hist.steps[1]
+    assert window.timeline.current_step() == step
+    assert f"step {step} of 30" in window.timeline.label.text()
+    snap = hist.get(step)
+    np.testing.assert_array_equal(shown[-1], snap.output)
+    assert window.plots.shown_step == step
+
+    window.timeline.use_button.click()
+    assert window.windowTitle() == "in.png* - DIP Studio"
+    out = tmp_path / "result.png"
+    assert window.save_result(str(out))
+    assert window.windowTitle() == "in.png - DIP Studio"
+    saved = load_image(out).array
+    assert saved.shape == snap.output.shape
+    assert np.abs(saved - snap.output).max() <= 1 / 255 + 1e-6
+
+
+def test_clicking_the_curve_jumps_to_the_nearest_snapshot(qtbot, window, tmp_path):
+    window.open_path(str(_png(tmp_path / "in.png")))
+    _run_to_end(qtbot, window, _cfg())
+    hist = window.controller.history
+    # a snapshot with an EMA (the pinned suggested iterate may carry none)
+    target = next(s for s in hist.steps[1:] if hist.get(s).ema is not None)
+    window.plots.stepClicked.emit(target)
+    assert window.plots.shown_step == target
+    assert window.timeline.current_step() == target
+    # the EMA toggle shows (and "use" takes) the EMA of that snapshot
+    window.act_show_ema.setChecked(True)
+    assert window.use_iterate()
+    np.testing.assert_array_equal(window.result, hist.get(target).ema)
+
+
+def test_stop_then_continue_extends_the_curve(qtbot, window, tmp_path):
+    window.open_path(str(_png(tmp_path / "in.png")))
+    window.panel.set_config(_cfg(iterations=100_000))
+    with qtbot.waitSignal(window.controller.ready, timeout=60_000):
+        window.start_run()
+    qtbot.waitUntil(lambda: len(window.plots.loss) >= 3, timeout=30_000)
+    with qtbot.waitSignal(window.controller.finished, timeout=30_000) as blocker:
+        window.act_stop.trigger()
+    assert blocker.args == ["stopped"]
+    stopped_at = window.controller.run.step
+    assert window.result is not None and window.timeline.isEnabled()
+    window.continue_spin.setValue(6)
+    with qtbot.waitSignal(window.controller.finished, timeout=60_000):
+        assert window.continue_run()
+    assert window.controller.run.step == stopped_at + 6
+    assert window.plots.loss_data()[0].tolist() == list(range(1, stopped_at + 7))
+
+
+def test_inpaint_needs_painted_pixels_and_then_runs_on_the_mask(qtbot, window, answers, tmp_path):
+    window.open_path(str(_png(tmp_path / "in.png")))
+    window.panel.set_config(_cfg("inpaint", iterations=10))
+    assert window.canvas.painting_enabled
+    assert not window.start_run()
+    assert answers.warnings and "Paint" in answers.warnings[-1]
+    known = np.ones((32, 32), bool)
+    known[10:20, 10:20] = False
+    window.canvas.mask_model.set_from_known(known)
+    with qtbot.waitSignal(window.controller.finished, timeout=60_000):
+        assert window.start_run()
+    assert not window.canvas.painting_enabled or window.panel.task() == "inpaint"
+    np.testing.assert_array_equal(window.controller.run.task.known, known)
+
+
+def test_a_failed_run_shows_the_message_and_keeps_the_image(qtbot, window, answers, tmp_path, monkeypatch):
+    window.open_path(str(_png(tmp_path / "in.png")))
+    window.panel.set_config(_cfg())
+    from engine.errors import OutOfMemory
+    from engine.run import Restoration
+
+    def boom(*_a, **_k):
+        raise OutOfMemory("cpu ran out of memory at 32x32: try a smaller image")
+
+    monkeypatch.setattr(Restoration, "__init__", boom)
+    with qtbot.waitSignal(window.controller.failed, timeout=30_000):
+        window.start_run()
+    assert answers.warnings and "ran out of memory" in answers.warnings[-1]
+    assert window.controller.state == "failed"
+    assert window.canvas.image_size == (32, 32) and window.act_run.isEnabled()
+
+
+def test_region_result_is_pasted_back_into_the_whole_image(qtbot, window, tmp_path):
+    p = _png(tmp_path / "big.png", 48, 48, seed=3)
+    window.open_path(str(p))
+    assert window.set_region(8, 16, 32, 24)
+    assert window.canvas.image_size == (32, 24)
+    _run_to_end(qtbot, window, _cfg(iterations=10))
+    out = tmp_path / "pasted.png"
+    assert window.save_result(str(out))
+    saved = load_image(out).array
+    full = load_image(p).array
+    assert saved.shape == full.shape
+    outside = np.ones(full.shape[:2], bool)
+    outside[16:40, 8:40] = False
+    np.testing.assert_array_equal(saved[outside], full[outside])
+    assert np.abs(saved[16:40, 8:40] - window.result).max() <= 1 / 255 + 1e-6
+
+
+def test_closing_mid_run_stops_the_thread_cleanly(qtbot, answers, tmp_path):
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    w.open_path(str(_png(tmp_path / "in.png")))
+    w.panel.set_config(_cfg(iterations=100_000))
+    with qtbot.waitSignal(w.controller.ready, timeout=60_000):
+        w.start_run()
+    run = w.controller.run
+    qtbot.waitUntil(lambda: run.step >= 2, timeout=30_000)
+    answers.answer = lambda text: QMessageBox.Yes if "running" in text else QMessageBox.Discard
+    assert w.close()
+    assert any("running" in q for q in answers.questions)
+    assert w.controller.thread_finished()
+    assert not w.controller.active
+
+
+def test_closing_with_an_unsaved_result_can_be_cancelled(qtbot, window, answers, tmp_path):
+    window.open_path(str(_png(tmp_path / "in.png")))
+    _run_to_end(qtbot, window, _cfg(iterations=5))
+    answers.answer = QMessageBox.Cancel
+    assert not window.close()
+    assert window.isVisible() and window.result is not None
+    assert any("not been saved" in q for q in answers.questions)
