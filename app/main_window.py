@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from engine.config import RunConfig
 from engine.device import describe, pick_device
-from engine.errors import ConfigError, DIPError, ImageError, MaskError
+from engine.errors import ConfigError, DIPError, MaskError
 from engine.imageio import (
     OPEN_EXTENSIONS, Loaded, atomic_write, load_image, load_mask, save_image, save_mask,
 )
@@ -48,6 +48,7 @@ SAMPLE_REFERENCE = RESOURCES / "sample_clean.png"
 SAVE_FILTERS = "PNG image (*.png);;JPEG image (*.jpg *.jpeg);;TIFF image (*.tif *.tiff)"
 DEFAULT_CONTINUE_STEPS = 500
 GROW_SHRINK_PX = 2
+PROGRESS_MS = 300        # the progress bar's refresh period while a run streams
 
 
 def resize_image(a: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -145,9 +146,16 @@ class MainWindow(QMainWindow):
         self._run_cfg: RunConfig | None = None
         self._run_input: np.ndarray | None = None   # the input of the run (for compare)
         self._too_large_seen: set[str] = set()
+        self._showing_result = False                # the canvas shows an output, not the input
+        self._compare_key: tuple | None = None      # what the canvas compares against now
         self.recent = RecentFiles()
 
         self.controller = RunController(self)
+        self._pending_progress: tuple[int, int, float] | None = None
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.setInterval(PROGRESS_MS)
+        self._progress_timer.timeout.connect(self._show_progress)
         self._build_widgets()
         self._build_actions()
         self._build_menus()
@@ -497,6 +505,10 @@ class MainWindow(QMainWindow):
         self._full_reference = reference
         self._region = None
         self._scale_note = note
+        if self._guide is not None:   # a flash photo belongs to the image it was opened for
+            self._guide = None
+            self._guide_name = None
+            self.panel.set_guide_name(None)
         self._too_large_seen.clear()
         self._set_work_image(self._full)
 
@@ -511,12 +523,15 @@ class MainWindow(QMainWindow):
         self._shown_step = None
         self._run_input = None
         self._run_cfg = None
-        self.canvas.set_image(image)
-        self.canvas.fit()
+        self.canvas.set_image(image)     # also ends compare mode
+        self._showing_result = False
+        self._compare_key = None
         self.plots.reset(reference_known=self._reference() is not None)
         self.timeline.clear()
         self.timeline.set_scrubbing_enabled(False)
         self.result_label.setText("no result yet")
+        self._pending_progress = None
+        self._progress_timer.stop()
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("idle")
@@ -525,7 +540,8 @@ class MainWindow(QMainWindow):
         self.panel.set_image_size(h, w, c)
         region = f" (region {self._region[2]} x {self._region[3]} at {self._region[0]},{self._region[1]})" \
             if self._region else ""
-        self.size_label.setText(f"{w} x {h} {'gray' if c == 1 else 'RGB'}{region}")
+        note = f" ({self._scale_note})" if self._scale_note else ""
+        self.size_label.setText(f"{w} x {h} {'gray' if c == 1 else 'RGB'}{region}{note}")
         self._apply_compare()
         self._update_title()
         self._update_actions()
@@ -772,7 +788,10 @@ class MainWindow(QMainWindow):
                          note=getattr(sim, "description", "") or "simulated")
         self.panel.set_task(sim.task)
         if sim.task == "superres" and sim.scale:
-            self.panel.set_config(self.panel.config().replace(scale=int(sim.scale)))
+            try:
+                self.panel.set_config(self.panel.config().replace(scale=int(sim.scale)))
+            except DIPError as e:
+                self.statusBar().showMessage(f"set the factor x{sim.scale} by hand: {e}", 8000)
         if sim.mask is not None:
             self.canvas.mask_model.set_from_known(sim.mask)
         self._update_title()
@@ -787,7 +806,7 @@ class MainWindow(QMainWindow):
 
     def set_region(self, x: int, y: int, w: int, h: int) -> bool:
         """Work on ``_full[y:y+h, x:x+w]``; the result is pasted back when saving."""
-        if self._full is None:
+        if self._full is None or self.controller.active:
             return False
         fh, fw = self._full.shape[:2]
         x0, y0 = max(0, min(x, fw)), max(0, min(y, fh))
@@ -905,11 +924,16 @@ class MainWindow(QMainWindow):
         self._shown_step = None
         self._run_cfg = cfg
         self._run_input = self._image
-        self.plots.reset(reference_known=reference is not None)
+        self._showing_result = False
+        self.canvas.set_display(None)
+        self._apply_compare()
+        self.plots.reset(reference_known=reference is not None, total=cfg.iterations)
         self.timeline.clear()
         self.timeline.set_total(cfg.iterations)
         self.timeline.set_scrubbing_enabled(False)
         self.result_label.setText("no result yet")
+        self._pending_progress = None
+        self._progress_timer.stop()
         self.progress_bar.setRange(0, cfg.iterations)
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("building the network...")
@@ -931,6 +955,7 @@ class MainWindow(QMainWindow):
     def stop_run(self) -> None:
         if self.region_picker.active:
             self.region_picker.stop()
+            self.statusBar().showMessage("Region selection cancelled", 3000)
             return
         if self.controller.state in ("building", "running", "paused"):
             self.controller.stop()
@@ -947,6 +972,7 @@ class MainWindow(QMainWindow):
         self.timeline.set_follow(True)
         self.timeline.set_scrubbing_enabled(False)
         self.timeline.set_total(run.total_steps)
+        self.plots.set_total(run.total_steps)
         self.progress_bar.setRange(0, run.total_steps)
         self._after_run_state_change()
         return True
@@ -965,12 +991,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"The result will be {ow} x {oh}", 5000)
 
     def _on_preview(self, step: int, output: np.ndarray, ema) -> None:
-        first = self._live is None
         self._live = (step, output, ema)
         if self._shown_step is None:
+            # a super-resolved preview is larger: the canvas stretches it over the input's
+            # frame, so it shows at full detail when zoomed in and the view stays put
             self._display(output, ema)
-            if first and output.shape[:2] != self._image.shape[:2]:
-                self.canvas.fit()   # super-resolution: the result is larger than the input
 
     def _on_psnr(self, step: int, values: dict) -> None:
         self.plots.add_psnr(step, values)
@@ -981,6 +1006,18 @@ class MainWindow(QMainWindow):
         self.plots.set_suggested(step)
 
     def _on_progress(self, step: int, total: int, rate: float) -> None:
+        # QProgressBar.setValue repaints synchronously (holding the GIL the worker needs):
+        # show the newest values a few times per second, not on every batch
+        self._pending_progress = (step, total, rate)
+        if not self._progress_timer.isActive():
+            self._progress_timer.start()
+
+    def _show_progress(self) -> None:
+        self._progress_timer.stop()
+        if self._pending_progress is None:
+            return
+        step, total, rate = self._pending_progress
+        self._pending_progress = None
         self.progress_bar.setRange(0, total)
         self.progress_bar.setValue(step)
         text = f"step {step} of {total}"
@@ -1011,6 +1048,7 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _on_finished(self, reason: str) -> None:
+        self._show_progress()
         run = self.controller.run
         step = run.step if run is not None else 0
         if reason == "done":
@@ -1022,12 +1060,14 @@ class MainWindow(QMainWindow):
         self._enter_review()
 
     def _on_failed(self, message: str) -> None:
+        self._show_progress()
         self.progress_bar.setFormat("failed")
         self._enter_review()
         self._error("The run failed", message)
 
     def _enter_review(self) -> None:
-        """After a run: the timeline scrubs the kept snapshots."""
+        """After a run: the curves show every step, the timeline scrubs the kept snapshots."""
+        self.plots.flush()
         hist = self.controller.history
         if hist is not None and len(hist):
             run = self.controller.run
@@ -1086,6 +1126,7 @@ class MainWindow(QMainWindow):
 
     def _display(self, output: np.ndarray, ema) -> None:
         self.canvas.set_display(self._pick(output, ema))
+        self._showing_result = True
         self._apply_compare()
 
     # ================================================================== view
@@ -1096,25 +1137,21 @@ class MainWindow(QMainWindow):
         elif self._live is not None:
             self._display(self._live[1], self._live[2])
 
-    def _compare_image(self) -> np.ndarray | None:
-        """The input at the size of what the canvas shows (upscaled for super-resolution)."""
-        src = self._run_input if self._run_input is not None else self._image
-        if src is None:
-            return None
-        shown = self.shown_array()
-        if shown is not None and shown.shape[:2] != src.shape[:2]:
-            src = resize_image(src, shown.shape[1], shown.shape[0])
-        return src
-
     def _apply_compare(self) -> None:
         """Split view shows input | result; otherwise holding C shows the input (the canvas
-        handles the key while it has focus)."""
+        handles the key while it has focus). The canvas stretches the input onto the
+        result, so a super-resolution input needs no resizing here."""
         if self._image is None:
             return
-        if self.shown_array() is None:   # the canvas shows the input already
+        src = self._run_input if self._run_input is not None else self._image
+        key = None if not self._showing_result else (id(src), self.act_split.isChecked())
+        if key == self._compare_key:
+            return   # previews arrive every 200 ms: do not re-upload the same input each time
+        self._compare_key = key
+        if key is None:   # the canvas shows the input already
             self.canvas.set_compare(None)
-            return
-        self.canvas.set_compare(self._compare_image(), 0.5 if self.act_split.isChecked() else None)
+        else:
+            self.canvas.set_compare(src, 0.5 if self.act_split.isChecked() else None)
 
     def _on_split(self, _checked: bool) -> None:
         self._apply_compare()

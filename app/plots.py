@@ -1,19 +1,28 @@
 """Live curves of a run: the loss (log scale) and, with a known reference, PSNR.
 
 Data arrives in batches from the worker. It is appended to NumPy buffers that grow by
-doubling, and each batch redraws with ``setData`` over views of the whole buffers;
-pyqtgraph downsamples to the screen and clips to the view, so a 10k+ step curve costs
-about as much to draw as a short one.
+doubling; a redraw calls ``setData`` with views of the whole buffers and pyqtgraph
+downsamples to the screen and clips to the view, so a 10k+ step curve costs about as much
+to draw as a short one.
+
+Drawing is what costs: a pyqtgraph repaint runs Python for ~30 ms (axes, curves) while it
+holds the GIL the engine's worker thread needs between torch ops. So redraws are
+coalesced to a few per second, the axes are cached as pixmaps (re-rendered only when a
+range changes), and the ranges are set by hand with slack instead of auto-ranging on every
+batch, which would re-render both axes each time.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 # log10 of 0 is -inf; MSE never reaches this but a perfect fit might
 _LOSS_FLOOR = 1e-12
+REFRESH_MS = 400          # at most this often a redraw while data streams in
 
 
 class GrowingSeries:
@@ -58,11 +67,6 @@ class GrowingSeries:
     def clear(self) -> None:
         self._n = 0
 
-    def truncate_after(self, x_max) -> None:
-        """Drop points with x > x_max (a run restarted from an earlier state)."""
-        if self._n and self._x[self._n - 1] > x_max:
-            self._n = int(np.searchsorted(self._x[:self._n], x_max, side="right"))
-
 
 class RunPlots(QWidget):
     """Loss and PSNR curves with markers; clicking a plot emits the step under the mouse."""
@@ -76,17 +80,29 @@ class RunPlots(QWidget):
         self.psnr_out = GrowingSeries(256, y_dtype=np.float64)
         self.psnr_ema = GrowingSeries(256, y_dtype=np.float64)
         self.psnr_input: float | None = None
+        self.suggested_step: int | None = None
+        self.shown_step: int | None = None
+        self._total = 0
+        self._dirty: set[str] = set()
+        self._ranges: dict[str, tuple[float, float] | None] = {"x": None, "loss": None, "psnr": None}
+        self.redraws = 0    # how many coalesced redraws happened (benchmarks, tests)
 
         self.view = pg.GraphicsLayoutWidget()
         self.view.setBackground("w")
         self.loss_plot: pg.PlotItem = self.view.addPlot(row=0, col=0)
         self.psnr_plot: pg.PlotItem = self.view.addPlot(row=0, col=1)
         for p, label in ((self.loss_plot, "loss"), (self.psnr_plot, "PSNR (dB)")):
-            p.showGrid(x=True, y=True, alpha=0.2)
+            p.showGrid(x=False, y=False)
             p.setLabel("left", label)
             p.setLabel("bottom", "step")
             p.setMenuEnabled(False)
-            p.getViewBox().setMouseEnabled(x=True, y=False)
+            p.hideButtons()
+            vb = p.getViewBox()
+            vb.setMouseEnabled(x=True, y=False)
+            vb.disableAutoRange()
+            for name in ("left", "bottom"):
+                # the axes (with their grid lines) become pixmaps, redrawn on range changes only
+                p.getAxis(name).setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.loss_plot.setLogMode(x=False, y=True)
         self.psnr_plot.setXLink(self.loss_plot)
         self.psnr_plot.addLegend(offset=(-10, 10))
@@ -108,33 +124,46 @@ class RunPlots(QWidget):
         self._suggested_lines = []
         self._shown_lines = []
         for p in (self.loss_plot, self.psnr_plot):
-            s = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#2ca02c", width=2))
-            v = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#ff7f0e", width=1, style=Qt.DashLine))
-            for line in (s, v):
+            sug = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#2ca02c", width=2))
+            shown = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#ff7f0e", width=1, style=Qt.DashLine))
+            for line in (sug, shown):
                 line.setVisible(False)
                 p.addItem(line, ignoreBounds=True)
-            self._suggested_lines.append(s)
-            self._shown_lines.append(v)
-        self.suggested_step: int | None = None
-        self.shown_step: int | None = None
+            self._suggested_lines.append(sug)
+            self._shown_lines.append(shown)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self.flush)
 
         self.view.scene().sigMouseClicked.connect(self._on_click)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view)
         self.set_reference_known(False)
+        self._apply_x_range(100)
 
     # ---- data ------------------------------------------------------------------------
-    def reset(self, reference_known: bool = False) -> None:
+    def reset(self, reference_known: bool = False, total: int | None = None) -> None:
+        self._timer.stop()
+        self._dirty.clear()
         for s in (self.loss, self.psnr_out, self.psnr_ema):
             s.clear()
         self.psnr_input = None
         self.input_line.setVisible(False)
         for c in (self.loss_curve, self.psnr_out_curve, self.psnr_ema_curve):
             c.setData([], [])
+        self._ranges = {"x": None, "loss": None, "psnr": None}
         self.set_suggested(None)
         self.set_shown(None)
         self.set_reference_known(reference_known)
+        self.set_total(total or 100)
+
+    def set_total(self, total: int) -> None:
+        """The run's length: the x axis spans it, so it need not move while the run goes."""
+        self._total = int(total)
+        self._apply_x_range(self._total)
 
     def set_reference_known(self, known: bool) -> None:
         self.psnr_plot.setVisible(known)
@@ -143,36 +172,69 @@ class RunPlots(QWidget):
         if len(steps) == 0:
             return
         self.loss.append(steps, np.maximum(losses, _LOSS_FLOOR))
-        self.loss_curve.setData(self.loss.x, self.loss.y)
+        self._schedule("loss")
 
     def add_psnr(self, step: int, values: dict) -> None:
-        if "output" in values:
+        if values.get("output") is not None:
             self.psnr_out.append([step], [values["output"]])
-            self.psnr_out_curve.setData(self.psnr_out.x, self.psnr_out.y)
         if values.get("ema") is not None:
             self.psnr_ema.append([step], [values["ema"]])
-            self.psnr_ema_curve.setData(self.psnr_ema.x, self.psnr_ema.y)
         if values.get("input") is not None and self.psnr_input != values["input"]:
             self.psnr_input = float(values["input"])
-            self.input_line.setValue(self.psnr_input)
-            self.input_line.setVisible(np.isfinite(self.psnr_input))
         if not self.psnr_plot.isVisible():
             self.set_reference_known(True)
+        self._schedule("psnr")
 
     def set_suggested(self, step: int | None) -> None:
+        """The suggested-iterate marker; it moves with the next redraw."""
         self.suggested_step = step
-        for line in self._suggested_lines:
-            line.setVisible(step is not None)
-            if step is not None:
-                line.setValue(step)
+        if step is None:
+            for line in self._suggested_lines:
+                line.setVisible(False)
+        else:
+            self._schedule("suggested")
 
     def set_shown(self, step: int | None) -> None:
-        """The marker at the snapshot the canvas shows (None: the live preview)."""
+        """The marker at the snapshot the canvas shows (None: the live preview); at once."""
         self.shown_step = step
         for line in self._shown_lines:
             line.setVisible(step is not None)
             if step is not None:
                 line.setValue(step)
+
+    def flush(self) -> None:
+        """Draw everything received so far (the timer calls it; so does the end of a run)."""
+        self._timer.stop()
+        dirty, self._dirty = self._dirty, set()
+        if not dirty:
+            return
+        self.redraws += 1
+        last = 0
+        if "loss" in dirty and len(self.loss):
+            self.loss_curve.setData(self.loss.x, self.loss.y)
+            y = self.loss.y
+            self._apply_y_range("loss", self.loss_plot, math.log10(float(y.min())), math.log10(float(y.max())))
+        if len(self.loss):
+            last = int(self.loss.x[-1])
+        if "psnr" in dirty and len(self.psnr_out):
+            self.psnr_out_curve.setData(self.psnr_out.x, self.psnr_out.y)
+            if len(self.psnr_ema):
+                self.psnr_ema_curve.setData(self.psnr_ema.x, self.psnr_ema.y)
+            vals = [self.psnr_out.y, self.psnr_ema.y]
+            if self.psnr_input is not None and np.isfinite(self.psnr_input):
+                vals.append(np.array([self.psnr_input]))
+                self.input_line.setValue(self.psnr_input)
+                self.input_line.setVisible(True)
+            allv = np.concatenate(vals)
+            allv = allv[np.isfinite(allv)]
+            if allv.size:
+                self._apply_y_range("psnr", self.psnr_plot, float(allv.min()), float(allv.max()))
+        if "suggested" in dirty and self.suggested_step is not None:
+            for line in self._suggested_lines:
+                line.setValue(self.suggested_step)
+                line.setVisible(True)
+        if last > self._total:   # a continued run outgrew the axis
+            self.set_total(last)
 
     def loss_data(self) -> tuple[np.ndarray, np.ndarray]:
         return self.loss.x.copy(), self.loss.y.copy()
@@ -180,6 +242,29 @@ class RunPlots(QWidget):
     def psnr_data(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         return {"output": (self.psnr_out.x.copy(), self.psnr_out.y.copy()),
                 "ema": (self.psnr_ema.x.copy(), self.psnr_ema.y.copy())}
+
+    # ---- ranges ----------------------------------------------------------------------
+    def _schedule(self, what: str) -> None:
+        self._dirty.add(what)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _apply_x_range(self, total: int) -> None:
+        rng = (0.0, float(max(total, 1)))
+        if self._ranges["x"] != rng:
+            self._ranges["x"] = rng
+            self.loss_plot.setXRange(*rng, padding=0.02)
+
+    def _apply_y_range(self, key: str, plot: pg.PlotItem, lo: float, hi: float) -> None:
+        """Move the y range only when the data leaves it or fills less than a third of it;
+        then leave slack, so a slowly falling curve re-renders the axis rarely."""
+        cur = self._ranges[key]
+        span = max(hi - lo, 0.05 if key == "loss" else 0.5)
+        if cur is not None and cur[0] <= lo and hi <= cur[1] and (cur[1] - cur[0]) <= 3 * span:
+            return
+        new = (lo - 0.35 * span, hi + 0.15 * span)
+        self._ranges[key] = new
+        plot.setYRange(*new, padding=0)
 
     # ---- interaction -----------------------------------------------------------------
     def _on_click(self, event) -> None:

@@ -323,8 +323,9 @@ class Restoration:
             if self.suggested is not None and self.suggested[0] != self._suggested_shown:
                 self._suggested_shown = self.suggested[0]
                 self._best_host = _to_numpy(self.task.finalize(self._best))
-                self.history.add(self.suggested[0], self._best_host, None,
-                                 self.losses[self.suggested[0] - 1], pinned=True)
+                if self.suggested[0] not in self.history.steps:  # keep a full snapshot's EMA
+                    self.history.add(self.suggested[0], self._best_host, None,
+                                     self.losses[self.suggested[0] - 1], pinned=True)
                 self.history.pin_only(self.suggested[0])
         if want_snap:
             self.history.add(rec.step, out, ema, rec.loss)

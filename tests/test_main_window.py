@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from app.main_window import MainWindow
@@ -17,6 +18,20 @@ from engine.imageio import load_image
 from tests.helpers import smooth_image, tiny_config
 
 TINY = dict(channels_down=[8, 8], channels_up=[8, 8], channels_skip=[2, 2], input_channels=8)
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """The controller pins this (GUI) thread's torch to one thread; later test files
+    should see torch as they found it."""
+    import torch
+
+    import app.worker as worker_mod
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+    worker_mod._compute_threads = None
 
 
 def _cfg(task="denoise", **kw):
@@ -258,3 +273,156 @@ def test_closing_with_an_unsaved_result_can_be_cancelled(qtbot, window, answers,
     assert not window.close()
     assert window.isVisible() and window.result is not None
     assert any("not been saved" in q for q in answers.questions)
+
+
+def test_a_known_reference_fills_the_psnr_curve(qtbot, window, tmp_path):
+    clean = _png(tmp_path / "clean.png", seed=5)
+    noisy_arr = np.clip(load_image(clean).array + np.random.default_rng(0).normal(0, 0.1, (32, 32, 3)), 0, 1)
+    noisy = tmp_path / "noisy.png"
+    Image.fromarray((noisy_arr * 255 + 0.5).astype(np.uint8)).save(noisy)
+    assert window.open_path(str(noisy), str(clean))
+    _run_to_end(qtbot, window, _cfg())
+    ps = window.plots.psnr_data()
+    assert ps["output"][0].tolist() == [5, 10, 15, 20, 25, 30]
+    assert len(ps["ema"][0]) == 6 and np.isfinite(ps["output"][1]).all()
+    assert window.plots.psnr_plot.isVisible()
+    assert window.plots.psnr_input is not None
+    assert "PSNR" in window.progress_label.text()
+    # the CSV has one row per step, with PSNR where it was measured
+    csv = tmp_path / "loss.csv"
+    assert window.export_csv(str(csv))
+    rows = csv.read_text().splitlines()
+    assert rows[0] == "step,loss,psnr_output,psnr_ema" and len(rows) == 31
+    assert rows[5].split(",")[0] == "5" and rows[5].split(",")[2] != ""
+    assert rows[4].split(",")[2] == ""
+
+
+def test_arrow_keys_step_through_snapshots(qtbot, window, tmp_path):
+    window.open_path(str(_png(tmp_path / "in.png")))
+    _run_to_end(qtbot, window, _cfg())
+    hist = window.controller.history
+    steps = hist.steps
+    shown = _spy_display(window)
+    window.timeline.slider.setFocus()
+    qtbot.keyClick(window.timeline.slider, Qt.Key_Home)
+    assert window.timeline.current_step() == steps[0]
+    qtbot.keyClick(window.timeline.slider, Qt.Key_Right)
+    assert window.timeline.current_step() == steps[1]
+    np.testing.assert_array_equal(shown[-1], hist.get(steps[1]).output)
+    assert window.timeline.label.text() == f"step {steps[1]} of 30 (snapshot 2/{len(steps)})"
+
+
+def test_curves_keep_every_point_of_a_long_run_and_redraw_in_batches(qtbot):
+    from app.plots import RunPlots
+
+    plots = RunPlots()
+    qtbot.addWidget(plots)
+    plots.reset(total=20_000)
+    rng = np.random.default_rng(0)
+    losses = np.exp(-np.linspace(0, 5, 20_000)) * (1 + 0.1 * rng.random(20_000))
+    for k in range(0, 20_000, 100):
+        plots.append_losses(np.arange(k + 1, k + 101), losses[k:k + 100])
+    plots.flush()
+    steps, got = plots.loss_data()
+    assert steps.tolist() == list(range(1, 20_001))
+    np.testing.assert_allclose(got, losses)
+    assert plots.redraws == 1          # 200 batches, one redraw
+    x, _ = plots.loss_curve.getData()
+    assert len(x) > 0
+
+
+def test_recent_files_keep_eight_most_recent_without_duplicates(tmp_path):
+    from app.recent import RecentFiles
+
+    r = RecentFiles()
+    for i in range(10):
+        r.add(str(tmp_path / f"{i}.png"))
+    r.add(str(tmp_path / "5.png"))
+    paths = r.paths()
+    assert len(paths) == 8
+    assert Path(paths[0]).name == "5.png" and Path(paths[1]).name == "9.png"
+    assert len(set(paths)) == 8
+
+
+def test_dropping_an_image_opens_it(qtbot, window, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    p = _png(tmp_path / "dropped.png", 40, 24)
+    md = QMimeData()
+    md.setUrls([QUrl.fromLocalFile(str(p))])
+    ev = QDropEvent(QPointF(10, 10), Qt.CopyAction, md, Qt.LeftButton, Qt.NoModifier)
+    window.dropEvent(ev)
+    qtbot.waitUntil(lambda: window.windowTitle() == "dropped.png - DIP Studio", timeout=5_000)
+    assert window.canvas.image_size == (24, 40)
+
+
+def test_simulated_dropout_sets_inpainting_with_its_mask_and_reference(qtbot, window, tmp_path):
+    from app.simulate_dialog import simulate
+
+    window.open_path(str(_png(tmp_path / "clean.png")))
+    sim = simulate(window._image, "drop", fraction=0.3, seed=1)
+    window.apply_simulated(sim)
+    assert window.panel.task() == "inpaint"
+    np.testing.assert_array_equal(window.canvas.mask_model.known, sim.mask)
+    assert window._reference() is not None
+    assert window.canvas.painting_enabled
+
+
+def test_preferences_survive_a_restart(qtbot, answers, tmp_path):
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    w.open_path(str(_png(tmp_path / "in.png")))
+    w.canvas.set_brush_size(17)
+    w.act_show_ema.setChecked(True)
+    assert w.close()
+    w2 = MainWindow()
+    qtbot.addWidget(w2)
+    assert w2.canvas.brush_size == 17
+    assert w2.act_show_ema.isChecked()
+    assert w2._last_dir() == str(tmp_path.resolve())
+    assert Path(w2.recent.paths()[0]).name == "in.png"
+
+
+def test_a_wrong_size_mask_is_refused_and_the_painted_one_kept(window, answers, tmp_path):
+    window.open_path(str(_png(tmp_path / "in.png")))
+    window.panel.set_task("inpaint")
+    known = np.ones((32, 32), bool)
+    known[:4, :4] = False
+    window.canvas.mask_model.set_from_known(known)
+    small = tmp_path / "mask.png"
+    Image.fromarray(np.full((16, 16), 255, np.uint8)).save(small)
+    assert not window.open_mask(str(small))
+    assert answers.warnings and "16x16" in answers.warnings[-1]
+    np.testing.assert_array_equal(window.canvas.mask_model.known, known)
+    # a mask of the right size replaces it
+    good = tmp_path / "good.png"
+    m = np.full((32, 32), 255, np.uint8)
+    m[20:, 20:] = 0
+    Image.fromarray(m).save(good)
+    assert window.open_mask(str(good))
+    np.testing.assert_array_equal(window.canvas.mask_model.known, m > 127)
+
+
+def test_dragging_a_region_on_the_canvas_crops_the_work_image(qtbot, window, tmp_path):
+    from PySide6.QtCore import QPointF
+
+    window.resize(900, 700)
+    window.open_path(str(_png(tmp_path / "big.png", 48, 64)))
+    qtbot.wait(50)
+    window.act_region.trigger()
+    assert window.region_picker.active
+    vp = window.canvas.viewport()
+    a = window.canvas.mapFromScene(QPointF(10, 8))
+    b = window.canvas.mapFromScene(QPointF(42, 40))
+    qtbot.mousePress(vp, Qt.LeftButton, pos=a)
+    qtbot.mouseMove(vp, pos=b)
+    qtbot.mouseRelease(vp, Qt.LeftButton, pos=b)
+    assert not window.region_picker.active
+    x, y, w, h = window._region
+    assert abs(x - 10) <= 1 and abs(y - 8) <= 1 and abs(x + w - 42) <= 1 and abs(y + h - 40) <= 1
+    assert window.canvas.image_size == (w, h)
+    assert window.act_whole.isEnabled()
+    window.act_whole.trigger()
+    assert window._region is None and window.canvas.image_size == (64, 48)

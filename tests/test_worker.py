@@ -16,6 +16,20 @@ from tests.helpers import smooth_image, tiny_config
 TINY = dict(channels_down=[8, 8], channels_up=[8, 8], channels_skip=[2, 2], input_channels=8)
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """The controller pins this (GUI) thread's torch to one thread; later test files
+    should see torch as they found it."""
+    import torch
+
+    import app.worker as worker_mod
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+    worker_mod._compute_threads = None
+
+
 def _cfg(task="denoise", **kw):
     base = dict(TINY, iterations=30, preview_every=5, snapshot_every=5, es_window=5, seed=1)
     base.update(kw)
@@ -223,3 +237,17 @@ def test_shutdown_mid_run_joins_the_thread(qtbot):
     assert ctl.thread_finished()
     assert not ctl.active
     ctl.discard()
+
+
+def test_a_discarded_run_sends_nothing_more(qtbot):
+    ctl = RunController()
+    rec = Recorder(ctl)
+    with qtbot.waitSignal(ctl.ready, timeout=60_000):
+        ctl.start(_cfg(iterations=100_000), smooth_image(32, 32))
+    run = ctl.run
+    qtbot.waitUntil(lambda: run.step >= 3, timeout=30_000)
+    ctl.discard()        # joins the thread; its last batch is still queued for us
+    assert ctl.state == "idle" and ctl.run is None
+    counts = (len(rec.losses), len(rec.previews), len(rec.finished))
+    qtbot.wait(200)
+    assert (len(rec.losses), len(rec.previews), len(rec.finished)) == counts
