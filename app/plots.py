@@ -104,6 +104,8 @@ class RunPlots(QWidget):
                 # the axes (with their grid lines) become pixmaps, redrawn on range changes only
                 p.getAxis(name).setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.loss_plot.setLogMode(x=False, y=True)
+        # an SI prefix on a log axis reads as "loss (x0.001)" over "5x10^1": show plain values
+        self.loss_plot.getAxis("left").enableAutoSIPrefix(False)
         self.psnr_plot.setXLink(self.loss_plot)
         self.psnr_plot.addLegend(offset=(-10, 10))
 

@@ -152,6 +152,8 @@ class SettingsPanel(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
+        # the form wraps to the dock's width; a sideways scrollbar would hide the values
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setFrameShape(QFrame.NoFrame)
         outer.addWidget(scroll)
         self._content = QWidget()

@@ -268,6 +268,11 @@ class RunController(QObject):
 
     # ---- queries ---------------------------------------------------------------------
     @property
+    def threads(self) -> int:
+        """CPU threads a run gets (the GUI thread keeps one for itself)."""
+        return self._threads
+
+    @property
     def state(self) -> str:
         return self._state
 

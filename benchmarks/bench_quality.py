@@ -105,19 +105,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return a
 
 
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise BenchError(f"--override expects KEY=VALUE, got '{item}'")
-        k, v = item.split("=", 1)
-        try:
-            out[k.strip()] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k.strip()] = v
-    return out
-
-
 def image_seed(stem: str, base: int) -> int:
     """A fixed seed per image, independent of which other images are run."""
     return (zlib.crc32(stem.lower().encode()) + 7919 * base) % 2**31
@@ -338,7 +325,12 @@ def main(argv: list[str] | None = None) -> int:
 
     preset = a.preset or {"denoise": "denoise", "inpaint": "inpaint-drop",
                           "superres": f"sr{a.scale}"}[task]
-    overrides = parse_overrides(a.override)
+    from engine.cli import parse_overrides
+    from engine.errors import DIPError
+    try:
+        overrides = parse_overrides(a.override, "--override")
+    except DIPError as exc:
+        raise BenchError(str(exc)) from None
     if a.iterations is not None:
         overrides["iterations"] = a.iterations
     overrides.setdefault("seed", a.seed)

@@ -74,11 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _parse_set(items: Sequence[str]) -> dict[str, Any]:
+def parse_overrides(items: Sequence[str], flag: str = "--set") -> dict[str, Any]:
+    """KEY=VALUE strings -> config overrides; values are JSON where they parse as JSON."""
     out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
-            raise DIPError(f"--set expects KEY=VALUE, got '{item}'")
+            raise DIPError(f"{flag} expects KEY=VALUE, got '{item}'")
         k, v = item.split("=", 1)
         try:
             out[k.strip()] = json.loads(v)
@@ -138,7 +139,7 @@ def cmd_restore(a: argparse.Namespace) -> int:
         v = getattr(a, key)
         if v is not None:
             overrides[key] = v
-    overrides.update(_parse_set(a.set))
+    overrides.update(parse_overrides(a.set))
     cfg = get_config(a.preset, task=a.task, **overrides)
 
     loaded = imageio.load_image(a.input)
@@ -185,7 +186,7 @@ def cmd_restore(a: argparse.Namespace) -> int:
             "task": cfg.task, "preset": cfg.preset, "architecture": cfg.net.arch,
             "parameters": run.param_count, "device": run.device_name, "steps": run.step,
             "seconds_per_step": run._elapsed / max(run.step, 1), "seconds": run._elapsed,
-            "backtracks": run.backtracks, "pick": cfg.pick,
+            "backtracks": run.backtracks, "pick": cfg.pick, "stopped_early": run.stopped_early,
             "suggested_iterate": None if run.suggested is None else
             {"step": run.suggested[0], "variance": run.suggested[1]},
             "config": cfg.to_dict(),

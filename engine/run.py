@@ -31,7 +31,7 @@ from .earlystop import WindowedVariance
 from .errors import Diverged, ImageError
 from .history import SnapshotHistory
 from .inputs import input_channels, make_input
-from .metrics import psnr
+from .metrics import psnr, ssim
 from .nets import build_net, count_params
 from .tasks import make_task
 
@@ -47,6 +47,7 @@ class StepRecord:
     preview: np.ndarray | None = None
     preview_ema: np.ndarray | None = None
     psnr: dict[str, float] | None = None
+    ssim: dict[str, float] | None = None
     variance: float | None = None
     suggested: tuple[int, float] | None = None
     snapshot: bool = False
@@ -92,6 +93,9 @@ class Restoration:
                 raise oom_error(self.device, (h, w), self.param_count) from None
             raise
         self.device_name = describe(self.device)
+        if self.device.type == "cuda":
+            # fixed shapes all run long: let cuDNN pick its fastest kernels once
+            torch.backends.cudnn.benchmark = True
         self._jitter_gen = self._make_generator(cfg.seed + 1)
         fused = self.device.type in ("cuda", "cpu")
         try:
@@ -110,6 +114,7 @@ class Restoration:
         self._best: torch.Tensor | None = None
         self._unfed = False
         self._out_step = 0
+        self.stopped_early = False
         self.suggested: tuple[int, float] | None = None
         self._suggested_shown: int | None = None
         self._best_host: np.ndarray | None = None
@@ -179,6 +184,7 @@ class Restoration:
         """Yield a StepRecord per step until ``cfg.iterations`` or a stop request."""
         self._stop.clear()
         h, w, _ = self.out_shape
+        began = self.step
         while self.step < self.cfg.iterations and not self._stop.is_set():
             if not self._running.is_set():
                 self._running.wait()
@@ -187,6 +193,10 @@ class Restoration:
             t0 = time.perf_counter()
             try:
                 rec = self._one_step()
+                patience = self.cfg.es_patience
+                if patience and self.suggested and self.step - max(self.suggested[0], began) >= patience:
+                    self.stopped_early = True  # ES-WMV: no new variance minimum for `patience` steps
+                    self._stop.set()
                 last = self.step >= self.cfg.iterations or self._stop.is_set()
                 self._observe(rec, force_preview=last)
             except Exception as exc:
@@ -319,7 +329,7 @@ class Restoration:
         if want_preview:
             rec.preview, rec.preview_ema = out, ema
             if self.reference is not None:
-                rec.psnr = self._psnr(out, ema)
+                rec.psnr, rec.ssim = self._quality(out, ema)
             if self.suggested is not None and self.suggested[0] != self._suggested_shown:
                 self._suggested_shown = self.suggested[0]
                 self._best_host = _to_numpy(self.task.finalize(self._best))
@@ -331,13 +341,19 @@ class Restoration:
             self.history.add(rec.step, out, ema, rec.loss)
             rec.snapshot = True
 
-    def _psnr(self, out: np.ndarray, ema: np.ndarray | None) -> dict[str, float]:
+    def _quality(self, out: np.ndarray, ema: np.ndarray | None) -> tuple[dict[str, float], dict[str, float]]:
+        """PSNR (the task's protocol: Y channel, 4 px shaved for super-resolution) and SSIM."""
         sr = self.cfg.task == "superres"
         kw = dict(y_channel=sr and out.shape[2] == 3, shave=4 if sr else 0)
-        d = {"output": psnr(out, self.reference, **kw), "input": self._input_psnr}
+        p = {"output": psnr(out, self.reference, **kw), "input": self._input_psnr}
         if ema is not None:
-            d["ema"] = psnr(ema, self.reference, **kw)
-        return d
+            p["ema"] = psnr(ema, self.reference, **kw)
+        if self._input_ssim is None:  # SSIM's 11x11 window needs 11 px a side
+            return p, {}
+        q = {"output": ssim(out, self.reference), "input": self._input_ssim}
+        if ema is not None:
+            q["ema"] = ssim(ema, self.reference)
+        return p, q
 
     def _check_reference(self, ref: np.ndarray | None) -> np.ndarray | None:
         if ref is None:
@@ -354,4 +370,5 @@ class Restoration:
         sr = self.cfg.task == "superres"
         self._input_psnr = psnr(self.task.degraded_view(), ref, y_channel=sr and c == 3,
                                 shave=4 if sr else 0)
+        self._input_ssim = ssim(self.task.degraded_view(), ref) if min(h, w) >= 11 else None
         return ref

@@ -30,3 +30,17 @@ def isolated_qsettings(tmp_path):
     QCoreApplication.setOrganizationName(old[1])
     QCoreApplication.setOrganizationDomain(old[2])
     QCoreApplication.setApplicationName(old[3])
+
+
+@pytest.fixture
+def restore_torch_threads():
+    """The run controller pins the GUI thread's torch to one thread; later tests should
+    see torch as they found it."""
+    import torch
+
+    import app.worker as worker_mod
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+    worker_mod._compute_threads = None

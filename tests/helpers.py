@@ -6,6 +6,8 @@ from PIL import Image
 
 from engine.presets import get_config
 
+# the smallest net the GUI tests drive (fast on 2 cores)
+TINY_QT = dict(channels_down=[8, 8], channels_up=[8, 8], channels_skip=[2, 2], input_channels=8)
 TINY_NET = dict(channels_down=[16, 16, 16], channels_up=[16, 16, 16], channels_skip=[4, 4, 4])
 
 

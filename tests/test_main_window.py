@@ -15,23 +15,11 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.main_window import MainWindow
 from engine.imageio import load_image
-from tests.helpers import smooth_image, tiny_config
-
-TINY = dict(channels_down=[8, 8], channels_up=[8, 8], channels_skip=[2, 2], input_channels=8)
+from tests.helpers import TINY_QT as TINY, smooth_image, tiny_config
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    """The controller pins this (GUI) thread's torch to one thread; later test files
-    should see torch as they found it."""
-    import torch
 
-    import app.worker as worker_mod
-
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-    worker_mod._compute_threads = None
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 
 def _cfg(task="denoise", **kw):
@@ -426,3 +414,12 @@ def test_dragging_a_region_on_the_canvas_crops_the_work_image(qtbot, window, tmp
     assert window.act_whole.isEnabled()
     window.act_whole.trigger()
     assert window._region is None and window.canvas.image_size == (64, 48)
+
+
+def test_bundled_sample_opens_ready_to_run(window):
+    from app.main_window import SAMPLE_IMAGE, SAMPLE_REFERENCE
+    assert window.open_path(str(SAMPLE_IMAGE), str(SAMPLE_REFERENCE))
+    window.use_sample_settings()
+    cfg = window.panel.config()
+    assert cfg.task == "denoise" and cfg.preset == "denoise-fast"
+    assert "sample_noisy" in window.windowTitle()

@@ -158,6 +158,16 @@ def test_previews_snapshots_and_suggested_iterate():
     assert step in run.history.steps  # the suggested iterate can be scrubbed to
 
 
+def test_patience_stops_after_no_new_minimum_and_ssim_is_reported():
+    cfg = tiny_config("denoise", iterations=400, es_window=3, es_patience=5, preview_every=5)
+    run = Restoration(cfg, smooth_image(32, 32), reference=smooth_image(32, 32))
+    recs = list(run.steps())
+    assert run.stopped_early and run.step < 400
+    assert run.step - run.suggested[0] == 5
+    assert recs[-1].preview is not None  # the early stop's last step is observed
+    assert set(recs[-1].ssim) == {"output", "ema", "input"} and 0 < recs[-1].ssim["output"] <= 1
+
+
 def test_memory_budget_bounds_history():
     cfg = tiny_config("denoise", iterations=60, snapshot_every=1, memory_budget_mb=1)
     run = Restoration(cfg, smooth_image(64, 64))

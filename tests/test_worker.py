@@ -11,23 +11,11 @@ from PySide6.QtCore import QThread
 
 from app.worker import RunController, RunWorker
 from engine.run import Restoration
-from tests.helpers import smooth_image, tiny_config
-
-TINY = dict(channels_down=[8, 8], channels_up=[8, 8], channels_skip=[2, 2], input_channels=8)
+from tests.helpers import TINY_QT as TINY, smooth_image, tiny_config
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    """The controller pins this (GUI) thread's torch to one thread; later test files
-    should see torch as they found it."""
-    import torch
 
-    import app.worker as worker_mod
-
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-    worker_mod._compute_threads = None
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 
 def _cfg(task="denoise", **kw):
