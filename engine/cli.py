@@ -185,7 +185,7 @@ def cmd_restore(a: argparse.Namespace) -> int:
         report: dict[str, Any] = {
             "task": cfg.task, "preset": cfg.preset, "architecture": cfg.net.arch,
             "parameters": run.param_count, "device": run.device_name, "steps": run.step,
-            "seconds_per_step": run._elapsed / max(run.step, 1), "seconds": run._elapsed,
+            "seconds_per_step": run.elapsed / max(run.step, 1), "seconds": run.elapsed,
             "backtracks": run.backtracks, "pick": cfg.pick, "stopped_early": run.stopped_early,
             "suggested_iterate": None if run.suggested is None else
             {"step": run.suggested[0], "variance": run.suggested[1]},

@@ -78,7 +78,7 @@ class Restoration:
             net = build_net(cfg.net, in_ch, c)
         # the net works on a frame padded to what its depth needs; the image sits centred
         m = cfg.net.size_multiple()
-        least = net.min_side(in_ch) if hasattr(net, "min_side") else m
+        least = net.min_side(in_ch)  # tiny images: pad up to a frame the net can run on
         hp, wp = max(-(-h // m) * m, least), max(-(-w // m) * m, least)
         self._top, self._left = (hp - h) // 2, (wp - w) // 2
         gen = torch.Generator().manual_seed(cfg.seed)
@@ -142,6 +142,11 @@ class Restoration:
     @property
     def paused(self) -> bool:
         return not self._running.is_set()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds spent stepping and observing (pauses excluded)."""
+        return self._elapsed
 
     @property
     def total_steps(self) -> int:
