@@ -472,10 +472,15 @@ class MainWindow(QMainWindow):
         return True
 
     # ================================================================== files
-    def open_dialog(self) -> None:
+    def _ask_image_path(self, title: str) -> str:
+        """An image file picked in an open dialog starting in the last folder ('' = cancelled)."""
         exts = " ".join(f"*{e}" for e in OPEN_EXTENSIONS)
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", self._last_dir(),
+        path, _ = QFileDialog.getOpenFileName(self, title, self._last_dir(),
                                               f"Images ({exts});;All files (*)")
+        return path
+
+    def open_dialog(self) -> None:
+        path = self._ask_image_path("Open image")
         if path:
             self.open_path(path)
 
@@ -656,8 +661,7 @@ class MainWindow(QMainWindow):
     def open_reference_dialog(self) -> None:
         if self._full is None:
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Open clean reference", self._last_dir(),
-                                              f"Images ({' '.join('*' + e for e in OPEN_EXTENSIONS)})")
+        path = self._ask_image_path("Open clean reference")
         if not path:
             return
         try:
@@ -679,8 +683,7 @@ class MainWindow(QMainWindow):
     def open_guide_dialog(self) -> None:
         if self._image is None:
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Open flash photo", self._last_dir(),
-                                              f"Images ({' '.join('*' + e for e in OPEN_EXTENSIONS)})")
+        path = self._ask_image_path("Open flash photo")
         if path:
             self.open_guide(path)
 

@@ -109,6 +109,7 @@ class Restoration:
         self._last_good_loss: float | None = None
         self._ckpt: list[torch.Tensor] | None = None
         self._stage: list[torch.Tensor] | None = None
+        self._state_list: list[torch.Tensor] | None = None
         self._ema: torch.Tensor | None = None
         self._out: torch.Tensor | None = None
         self._best: torch.Tensor | None = None
@@ -219,12 +220,23 @@ class Restoration:
             return None
 
     def _params_and_state(self) -> list[torch.Tensor]:
-        ts = [p.data for p in self.net.parameters()]
-        for p in self.net.parameters():
+        """Weights and Adam's tensors, in a fixed order. Adam updates its tensors in place, so
+        once every parameter has its moments the list is built once, not per step."""
+        if self._state_list is not None:
+            return self._state_list
+        params = list(self.net.parameters())
+        ts = [p.data for p in params]
+        for p in params:
             st = self.opt.state.get(p)
             if st:
                 ts.extend(v for k, v in sorted(st.items()) if torch.is_tensor(v))
+        if all(self.opt.state.get(p) for p in params):
+            self._state_list = ts
         return ts
+
+    def _reset_adam(self) -> None:
+        self.opt.state.clear()
+        self._state_list = None
 
     def _one_step(self) -> StepRecord:
         cfg = self.cfg
@@ -308,11 +320,11 @@ class Restoration:
             else:  # Adam had no state yet at the checkpoint: weights only, fresh moments
                 for p, c in zip(self.net.parameters(), self._ckpt):
                     p.data.copy_(c)
-                self.opt.state.clear()
+                self._reset_adam()
         elif self._stage is not None:
             for p, c in zip(self.net.parameters(), self._stage):
                 p.data.copy_(c)
-            self.opt.state.clear()
+            self._reset_adam()
         if self._consecutive_bt >= 2:
             for g in self.opt.param_groups:
                 g["lr"] *= 0.5
@@ -327,7 +339,7 @@ class Restoration:
         cfg = self.cfg
         want_preview = force_preview or rec.step % cfg.preview_every == 0
         want_snap = self.history.wants(rec.step) or force_preview
-        if not (want_preview or want_snap) or rec.backtracked and not force_preview:
+        if not (want_preview or want_snap) or (rec.backtracked and not force_preview):
             return
         out = _to_numpy(self.task.finalize(self._out))
         ema = None if self._ema is None else _to_numpy(self.task.finalize(self._ema))
