@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QProgressBar, QPushButton, QRubberBand, QSpinBox, QVBoxLayout, QWidget,
 )
 
-from engine.config import RunConfig
+from engine.config import TASKS, RunConfig
 from engine.device import describe, pick_device
 from engine.presets import get_config
 from engine.errors import ConfigError, DIPError, MaskError
@@ -32,6 +32,7 @@ from engine.imageio import (
 )
 
 from . import settings_store as keys
+from .autosave import Autosave
 from .canvas import ImageCanvas
 from .plots import RunPlots
 from .recent import RecentFiles
@@ -50,6 +51,7 @@ SAVE_FILTERS = "PNG image (*.png);;JPEG image (*.jpg *.jpeg);;TIFF image (*.tif 
 DEFAULT_CONTINUE_STEPS = 500
 GROW_SHRINK_PX = 2
 PROGRESS_MS = 300        # the progress bar's refresh period while a run streams
+AUTOSAVE_MS = 1000       # the mask and the result are autosaved this long after a change
 
 
 def resize_image(a: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -143,9 +145,12 @@ class MainWindow(QMainWindow):
         self._result_what = ""
         self._dirty = False
         self._live: tuple[int, np.ndarray, np.ndarray | None] | None = None
+        self._images: tuple[int, dict] | None = None   # the worker's QImages of the newest frame
         self._shown_step: int | None = None         # a snapshot on the canvas (None: live)
         self._run_cfg: RunConfig | None = None
         self._run_input: np.ndarray | None = None   # the input of the run (for compare)
+        self._user_pick: int | None = None          # a step the user chose ("Use this iterate"): it wins
+        self._after_stop = None                     # what to do once the stopping run has ended
         self._too_large_seen: set[str] = set()
         self._showing_result = False                # the canvas shows an output, not the input
         self._compare_key: tuple | None = None      # what the canvas compares against now
@@ -157,6 +162,13 @@ class MainWindow(QMainWindow):
         self._progress_timer.setSingleShot(True)
         self._progress_timer.setInterval(PROGRESS_MS)
         self._progress_timer.timeout.connect(self._show_progress)
+        # the painted mask and the unsaved result, kept beside the settings (app/autosave.py)
+        self.autosave = Autosave()
+        self._autosaved_image: np.ndarray | None = None   # the work image already in image.npy
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setSingleShot(True)
+        self._autosave_timer.setInterval(AUTOSAVE_MS)
+        self._autosave_timer.timeout.connect(self.autosave_now)
         self._build_widgets()
         self._build_actions()
         self._build_menus()
@@ -375,6 +387,7 @@ class MainWindow(QMainWindow):
         c = self.controller
         c.ready.connect(self._on_ready)
         c.losses.connect(self.plots.append_losses)
+        c.display.connect(self._on_display_images)
         c.preview.connect(self._on_preview)
         c.psnr.connect(self._on_psnr)
         c.suggested.connect(self._on_suggested)
@@ -401,6 +414,7 @@ class MainWindow(QMainWindow):
         self.canvas.cursorMoved.connect(self._on_cursor)
         self.canvas.brushSizeChanged.connect(lambda v: keys.settings().setValue(keys.BRUSH_SIZE, v))
         self.canvas.maskChanged.connect(self._update_actions)
+        self.canvas.maskChanged.connect(self._schedule_autosave)
 
     # ================================================================== settings
     def _restore_settings(self) -> None:
@@ -459,17 +473,21 @@ class MainWindow(QMainWindow):
             return self.save_result()
         return ans == QMessageBox.Discard
 
-    def _confirm_stop_run(self, action: str) -> bool:
+    def _confirm_stop_run(self, action: str, retry=None) -> bool:
+        """True when no run is going. Otherwise ask; on Yes the run is told to stop and
+        ``retry`` is called once it has ended (the window never waits for a step in
+        flight, which can take seconds on a large image), and this returns False."""
         if not self.controller.active:
             return True
+        if self._after_stop is not None:
+            self.statusBar().showMessage("The run is stopping; try again in a moment", 5000)
+            return False
         ans = self._ask("A run is going", f"A restoration is running. Stop it and {action}?",
                         QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
         if ans != QMessageBox.Yes:
             return False
-        if not self.controller.shutdown(15000):
-            self._error("Still running", "The run did not stop in time; try again in a moment.")
-            return False
-        return True
+        self._stop_then(action, retry or (lambda: None))
+        return False
 
     # ================================================================== files
     def _ask_image_path(self, title: str) -> str:
@@ -492,11 +510,13 @@ class MainWindow(QMainWindow):
             device = self.panel.config().device
         except Exception:  # noqa: BLE001 - an invalid saved field must not block the sample
             device = "auto"
-        self.panel.set_config(get_config("denoise-fast", device=device))
+        stop = "auto" if self.panel.auto_stop_check.isChecked() else "never"
+        self.panel.set_config(get_config("denoise-fast", device=device, stop=stop))
 
     def open_path(self, path: str, reference: str | None = None) -> bool:
         """Open an image (and optionally its clean reference). False: nothing changed."""
-        if not self._confirm_stop_run("open another image") or not self._confirm_discard_result(
+        if not self._confirm_stop_run("open another image", lambda: self.open_path(path, reference)) \
+                or not self._confirm_discard_result(
                 "opening another image"):
             return False
         try:
@@ -541,6 +561,7 @@ class MainWindow(QMainWindow):
         self._result_step = None
         self._dirty = False
         self._live = None
+        self._images = None
         self._shown_step = None
         self._run_input = None
         self._run_cfg = None
@@ -566,6 +587,7 @@ class MainWindow(QMainWindow):
         self._apply_compare()
         self._update_title()
         self._update_actions()
+        self._schedule_autosave()
 
     def _reference(self) -> np.ndarray | None:
         """The reference in the geometry of the current work image's result, if it fits."""
@@ -749,6 +771,7 @@ class MainWindow(QMainWindow):
         self._remember_dir(path)
         self._dirty = False
         self._update_title()
+        self._schedule_autosave()   # the result is safe now: only the mask stays autosaved
         self.statusBar().showMessage(f"Saved {self._result_what} to {path}", 8000)
         return True
 
@@ -787,7 +810,7 @@ class MainWindow(QMainWindow):
 
     # ---- simulate, region, downscale -------------------------------------------
     def simulate_dialog(self) -> None:
-        if self._image is None or not self._confirm_stop_run("simulate") or \
+        if self._image is None or not self._confirm_stop_run("simulate", self.simulate_dialog) or \
                 not self._confirm_discard_result("simulating"):
             return
         dlg = SimulateDialog(self._image, self)
@@ -935,6 +958,10 @@ class MainWindow(QMainWindow):
             guide = self._guide
         if not self._confirm_discard_result("starting a new run"):
             return False
+        if cfg.stop == "auto":
+            # stopping at the best iterate means presenting it: the rule's pick, whatever
+            # the preset writes on the command line (the user can still pick another)
+            cfg = cfg.replace(pick="auto")
         reference = self._run_reference(cfg)
         self._result = None
         self._result_step = None
@@ -942,6 +969,8 @@ class MainWindow(QMainWindow):
         self._live = None
         self._shown_step = None
         self._run_cfg = cfg
+        self._user_pick = None
+        self._images = None
         self._run_input = self._image
         self._showing_result = False
         self.canvas.set_display(None)
@@ -1009,20 +1038,34 @@ class MainWindow(QMainWindow):
         if self._image is not None and (oh, ow) != self._image.shape[:2]:
             self.statusBar().showMessage(f"The result will be {ow} x {oh}", 5000)
 
+    def _on_display_images(self, step: int, images: dict) -> None:
+        self._images = (step, images)
+
+    def _ready_image(self, step: int, key: str):
+        """The worker's QImage of ``key`` at ``step``, or None (then the canvas converts)."""
+        if self._images is None or self._images[0] != step:
+            return None
+        return self._images[1].get(key)
+
     def _on_preview(self, step: int, output: np.ndarray, ema) -> None:
         self._live = (step, output, ema)
         if self._shown_step is None:
             # a super-resolved preview is larger: the canvas stretches it over the input's
             # frame, so it shows at full detail when zoomed in and the view stays put
-            self._display(output, ema)
+            self._display(output, ema, step)
 
     def _on_psnr(self, step: int, values: dict) -> None:
         self.plots.add_psnr(step, values)
         parts = [f"{k} {v:.2f} dB" for k, v in values.items() if v is not None and np.isfinite(v)]
         self.progress_label.setText("PSNR: " + ", ".join(parts))
 
-    def _on_suggested(self, step: int, _variance: float) -> None:
-        self.plots.set_suggested(step)
+    def _on_suggested(self, step: int, score: float, kind: str) -> None:
+        rule = self._run_cfg.stop_rule if self._run_cfg is not None else "holdout"
+        what = "held-out pixel error" if rule == "holdout" else "window variance"
+        img = "moving average" if kind == "ema" else "output"
+        self.plots.set_suggested(step, f"best @{step} ({'avg' if kind == 'ema' else 'out'})",
+                                 f"The stopping rule's best iterate so far: step {step}, the {img} "
+                                 f"({what} {score:.3g})")
 
     def _on_progress(self, step: int, total: int, rate: float) -> None:
         # QProgressBar.setValue repaints synchronously (holding the GIL the worker needs):
@@ -1053,9 +1096,40 @@ class MainWindow(QMainWindow):
             self.timeline.set_steps(hist.steps, run.total_steps if run is not None else None)
 
     def _on_result(self, step: int, array: np.ndarray) -> None:
+        if self._user_pick is not None and self._result is not None:
+            # the user's own pick wins over the rule's (e.g. after Continue)
+            self.statusBar().showMessage(f"Kept your chosen iterate (step {self._user_pick}); "
+                                         f"the rule's best is step {step}", 8000)
+            return
         pick = self._run_cfg.pick if self._run_cfg else "last"
-        what = {"ema": "the EMA", "last": "the last output", "auto": "the suggested iterate"}.get(pick, pick)
+        if pick == "auto":
+            run = self.controller.run
+            kind = run.suggested_kind if run is not None else None
+            what = "the best iterate" + (" (moving average)" if kind == "ema" else " (output)" if kind else "")
+        else:
+            what = {"ema": "the EMA", "last": "the last output"}.get(pick, pick)
         self._set_result(array, step, f"{what} at step {step}")
+        if pick == "auto":
+            if kind in ("ema", "output") and self.act_show_ema.isChecked() != (kind == "ema"):
+                # the toggle says what the canvas shows: the rule's image (scrubbing keeps it)
+                was = self.act_show_ema.blockSignals(True)
+                self.act_show_ema.setChecked(kind == "ema")
+                self.act_show_ema.blockSignals(was)
+            self._show_result_image(array, step)
+
+    def _show_result_image(self, array: np.ndarray, step: int) -> None:
+        """Put the result itself on the canvas (the rule's best is not the last preview)."""
+        ready = self._ready_image(step, "result")
+        self.canvas.set_display(ready if ready is not None else array)
+        self._showing_result = True
+        self._apply_compare()
+        hist = self.controller.history
+        if hist is not None and step in hist.steps:
+            self._shown_step = step
+            self.plots.set_shown(step)
+            self.timeline.set_steps(hist.steps)
+            self.timeline.set_current(step)
+            self.timeline.set_follow(False)
 
     def _set_result(self, array: np.ndarray, step: int, what: str) -> None:
         self._result = array
@@ -1065,24 +1139,80 @@ class MainWindow(QMainWindow):
         self.result_label.setText(f"Result: {what} (Ctrl+S saves it)")
         self._update_title()
         self._update_actions()
+        self._schedule_autosave()
 
     def _on_finished(self, reason: str) -> None:
         self._show_progress()
         run = self.controller.run
         step = run.step if run is not None else 0
-        if reason == "done":
-            self.statusBar().showMessage(f"Done: {step} steps", 8000)
+        info = self.controller.last_summary or {}
+        how = info.get("how", "limit" if reason == "done" else "request")
+        best = info.get("suggested")
+        kind = "moving average" if info.get("kind") == "ema" else "output"
+        if how == "rule" and best is not None:
+            text = f"Stopped at the best iterate (step {best[0]}, {kind}): {info.get('reason', '')}"
+            self.progress_bar.setFormat(f"stopped by itself at step {step}: best at {best[0]}")
+        elif reason == "done":
+            text = f"Done: {step} steps"
+            if best is not None:
+                text += f"; best iterate at step {best[0]} ({kind})"
             self.progress_bar.setFormat(f"done: {step} steps")
         else:
-            self.statusBar().showMessage(f"Stopped at step {step}", 8000)
+            text = f"Stopped at step {step}"
             self.progress_bar.setFormat(f"stopped at step {step} of {run.total_steps if run else step}")
+        if how != "request":
+            self.progress_bar.setRange(0, max(step, 1))
+            self.progress_bar.setValue(step)
+        # the rule's reason stays until the next message (it explains the result)
+        self.statusBar().showMessage(text, 0 if how == "rule" else 20000)
+        self.plots.set_stop_reason(info.get("reason") if how != "request" else None)
         self._enter_review()
+        if info.get("failed_to_fit"):
+            self._report_no_fit(step)
+        elif self._result is not None and self._user_pick is None:
+            self.result_label.setText(f"Result: {self._result_what} (Ctrl+S saves it)"
+                                      + (f"\n{info['reason']}" if how == "rule" else ""))
+        self._run_after_stop()
+
+    def _report_no_fit(self, step: int) -> None:
+        """The run never fitted better than a flat image: say so; its output is no result."""
+        self._result = None
+        self._result_step = None
+        self._dirty = False
+        self.result_label.setText("No result: the run did not fit the image")
+        self.progress_bar.setFormat(f"failed to fit ({step} steps)")
+        self._update_title()
+        self._update_actions()
+        self._schedule_autosave()
+        self._error("The run did not fit the image",
+                    f"In {step} steps the network never matched the image better than a flat colour, "
+                    "so its output is not a restoration (this happens when the learning rate is far "
+                    "too high). Lower the learning rate under Advanced, or choose a preset again, "
+                    "and run again.")
 
     def _on_failed(self, message: str) -> None:
         self._show_progress()
         self.progress_bar.setFormat("failed")
         self._enter_review()
         self._error("The run failed", message)
+        self._run_after_stop()
+
+    def _run_after_stop(self) -> None:
+        """The run has ended: do what waited for it (open, simulate, close)."""
+        fn, self._after_stop = self._after_stop, None
+        if fn is not None:
+            QTimer.singleShot(0, fn)
+
+    def _stop_then(self, what: str, fn) -> None:
+        """Stop the run and call ``fn`` once it has ended; never waits on this thread."""
+        if not self.controller.active:   # it ended while the question was open
+            QTimer.singleShot(0, fn)
+            return
+        self._after_stop = fn
+        if self.controller.state in ("building", "running", "paused"):
+            self.controller.stop()
+        self.progress_bar.setFormat("stopping...")
+        self.statusBar().showMessage(f"Stopping the run; {what} when the step in flight ends")
 
     def _enter_review(self) -> None:
         """After a run: the curves show every step, the timeline scrubs the kept snapshots."""
@@ -1136,15 +1266,20 @@ class MainWindow(QMainWindow):
         snap = hist.get(step)
         use_ema = self.act_show_ema.isChecked() and snap.ema is not None
         self._set_result((snap.ema if use_ema else snap.output).copy(), step,
-                         f"the {'EMA' if use_ema else 'output'} at step {step}")
+                         f"the {'EMA' if use_ema else 'output'} at step {step} (your choice)")
+        self._user_pick = step
         self.statusBar().showMessage(f"The result is now the {'EMA' if use_ema else 'output'} at step {step}", 5000)
         return True
 
     def _pick(self, output: np.ndarray, ema) -> np.ndarray:
         return ema if self.act_show_ema.isChecked() and ema is not None else output
 
-    def _display(self, output: np.ndarray, ema) -> None:
-        self.canvas.set_display(self._pick(output, ema))
+    def _display(self, output: np.ndarray, ema, live_step: int | None = None) -> None:
+        """Show the output or the EMA (per the toggle); for a live frame, the QImage the
+        worker already made, so a large preview costs the GUI thread no conversion."""
+        use_ema = self.act_show_ema.isChecked() and ema is not None
+        ready = None if live_step is None else self._ready_image(live_step, "ema" if use_ema else "output")
+        self.canvas.set_display(ready if ready is not None else (ema if use_ema else output))
         self._showing_result = True
         self._apply_compare()
 
@@ -1154,7 +1289,7 @@ class MainWindow(QMainWindow):
             snap = self.controller.history.get(self._shown_step)
             self._display(snap.output, snap.ema)
         elif self._live is not None:
-            self._display(self._live[1], self._live[2])
+            self._display(self._live[1], self._live[2], self._live[0])
 
     def _apply_compare(self) -> None:
         """Split view shows input | result; otherwise holding C shows the input (the canvas
@@ -1317,21 +1452,116 @@ class MainWindow(QMainWindow):
     # ================================================================== closing
     def closeEvent(self, event: QCloseEvent) -> None:   # noqa: N802
         if self.controller.active:
-            ans = self._ask("A run is going", "A restoration is running. Stop it and quit?",
-                            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
-            if ans != QMessageBox.Yes:
-                event.ignore()
-                return
-            if not self.controller.shutdown(15000):
-                self._error("Still running", "The run did not stop in time; try again in a moment.")
-                event.ignore()
-                return
+            # stop, and close again once the run has ended: no wait on the GUI thread
+            self._confirm_stop_run("quit", self.close)
+            event.ignore()
+            return
         if not self._confirm_discard_result("quitting"):
             event.ignore()
             return
         self._save_settings()
         self.controller.discard()
+        # a clean close: the user has been asked about the result; nothing to restore
+        self._autosave_timer.stop()
+        self.autosave.clear()
         event.accept()
+
+    # ================================================================== autosave
+    def _schedule_autosave(self, *_args) -> None:
+        if self._image is not None:
+            self._autosave_timer.start()
+
+    def autosave_now(self) -> bool:
+        """Write the painted mask and the unsaved result beside the settings (the timer
+        calls it a second after a change)."""
+        self._autosave_timer.stop()
+        if self._image is None or self._full is None:
+            return False
+        model = self.canvas.mask_model
+        known = None if model is None or model.is_empty or model.shape != self._image.shape[:2] \
+            else model.known
+        result = self._result if self._result is not None and self._dirty else None
+        path = self._loaded.path if self._loaded is not None else ""
+        # no file holds this image (simulated, downscaled): keep the pixels themselves
+        needs_image = bool(self._scale_note) or not (path and os.path.isfile(path))
+        image = None
+        keep = False
+        if needs_image:
+            keep = self._autosaved_image is self._full
+            image = None if keep else self._full
+        session = {"image_path": path, "full_shape": list(self._full.shape),
+                   "work_shape": list(self._image.shape[:2]),
+                   "region": list(self._region) if self._region else None,
+                   "note": self._scale_note, "task": self.panel.task(),
+                   "result_step": self._result_step, "result_what": self._result_what}
+        ok = self.autosave.write(session, known, result, image, keep_image=keep)
+        if ok and needs_image and (known is not None or result is not None):
+            self._autosaved_image = self._full
+        elif known is None and result is None:
+            self._autosaved_image = None
+        return ok
+
+    def offer_restore(self) -> bool:
+        """At start: when the last session ended without a clean close and left a painted
+        mask or an unsaved result, ask whether to restore them. True when restored."""
+        info = self.autosave.load()
+        if info is None:
+            self.autosave.clear()
+            return False
+        name = Path(info.get("image_path") or "the simulated image").name
+        what = " and ".join(w for w in ("the mask you painted" if info["known"] is not None else "",
+                                        "the unsaved result" if info["result"] is not None else "") if w)
+        ans = self._ask("Restore your work?",
+                        f"DIP Studio did not close normally last time. Restore {what} for {name}?",
+                        QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+        if ans != QMessageBox.Yes:
+            self.autosave.clear()
+            return False
+        return self.restore_autosave(info)
+
+    def restore_autosave(self, info: dict) -> bool:
+        path = info.get("image_path") or ""
+        name = Path(path).name or "the image"
+        full_shape = tuple(int(v) for v in info.get("full_shape", ()))
+        if info.get("image") is not None:
+            a = info["image"]
+            loaded = Loaded(array=a, mode="RGB" if a.shape[2] == 3 else "L", bit_depth=8, alpha=None,
+                            path=path or str(Path(self._last_dir()) / "restored.png"), format=None)
+            self._set_loaded(loaded, None, note=info.get("note") or "restored")
+        else:
+            try:
+                loaded = load_image(path)
+            except DIPError as e:
+                self._error("Cannot restore", f"{name} cannot be opened any more: {e}")
+                self.autosave.clear()
+                return False
+            if tuple(loaded.array.shape) != full_shape:
+                self._error("Cannot restore", f"{name} has changed since the mask was painted "
+                                              f"(it is {loaded.array.shape[1]}x{loaded.array.shape[0]} now)")
+                self.autosave.clear()
+                return False
+            self._set_loaded(loaded)
+            self.recent.add(path)
+        region = info.get("region")
+        if region and len(region) == 4:
+            self.set_region(*(int(v) for v in region))
+        task = info.get("task")
+        if task in TASKS:
+            self.panel.set_task(task)
+        if info.get("known") is not None and info["known"].shape == self._image.shape[:2]:
+            self.canvas.mask_model.set_from_known(info["known"])
+            self.canvas.mask_model.clear_history()
+        if info.get("result") is not None:
+            res = info["result"]
+            step = info.get("result_step")
+            what = info.get("result_what") or "the result"
+            self._set_result(res, step, f"{what} (restored)")
+            self.canvas.set_display(res)
+            self._showing_result = True
+            self._apply_compare()
+        self.statusBar().showMessage(f"Restored your work on {name}", 8000)
+        self.autosave_now()
+        return True
 
 
 def run_app(path: str | None = None) -> int:
@@ -1344,7 +1574,9 @@ def run_app(path: str | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     win = MainWindow()
     win.show()
-    if path:
+    if win.autosave.exists() and win.offer_restore():
+        pass
+    elif path:
         win.open_path(path)
     elif SAMPLE_IMAGE.exists():
         win.open_path(str(SAMPLE_IMAGE), str(SAMPLE_REFERENCE) if SAMPLE_REFERENCE.exists() else None)

@@ -81,6 +81,9 @@ class RunPlots(QWidget):
         self.psnr_ema = GrowingSeries(256, y_dtype=np.float64)
         self.psnr_input: float | None = None
         self.suggested_step: int | None = None
+        self.suggested_label = ""       # the text on the marker
+        self.suggested_tip = ""         # what the marker means, with the rule's score
+        self.stop_reason: str | None = None
         self.shown_step: int | None = None
         self._total = 0
         self._dirty: set[str] = set()
@@ -126,7 +129,10 @@ class RunPlots(QWidget):
         self._suggested_lines = []
         self._shown_lines = []
         for p in (self.loss_plot, self.psnr_plot):
-            sug = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#2ca02c", width=2))
+            # the label says which iterate the stopping rule keeps ("best @640 (avg)")
+            sug = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#2ca02c", width=2),
+                                  label="", labelOpts={"position": 0.92, "color": "#2ca02c",
+                                                       "anchors": [(0, 0), (0, 0)]})
             shown = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#ff7f0e", width=1, style=Qt.DashLine))
             for line in (sug, shown):
                 line.setVisible(False)
@@ -187,14 +193,31 @@ class RunPlots(QWidget):
             self.set_reference_known(True)
         self._schedule("psnr")
 
-    def set_suggested(self, step: int | None) -> None:
-        """The suggested-iterate marker; it moves with the next redraw."""
+    def set_suggested(self, step: int | None, label: str | None = None, tip: str = "") -> None:
+        """The marker at the stopping rule's best iterate, with ``label`` on the line
+        (default "best @step"); it moves with the next redraw."""
         self.suggested_step = step
         if step is None:
+            self.suggested_label = self.suggested_tip = ""
+            self.stop_reason = None
+            self._update_tooltip()
             for line in self._suggested_lines:
                 line.setVisible(False)
         else:
+            self.suggested_label = label if label is not None else f"best @{step}"
+            self.suggested_tip = tip
+            self._update_tooltip()
             self._schedule("suggested")
+
+    def set_stop_reason(self, reason: str | None) -> None:
+        """Why the run ended (the engine's line), shown in the curves' tooltip."""
+        self.stop_reason = reason
+        self._update_tooltip()
+
+    def _update_tooltip(self) -> None:
+        parts = [t for t in (self.suggested_tip, self.stop_reason and f"Run ended: {self.stop_reason}") if t]
+        parts.append("Click a curve to show the snapshot nearest that step.")
+        self.view.setToolTip("\n".join(parts))
 
     def set_shown(self, step: int | None) -> None:
         """The marker at the snapshot the canvas shows (None: the live preview); at once."""
@@ -234,7 +257,8 @@ class RunPlots(QWidget):
         if "suggested" in dirty and self.suggested_step is not None:
             for line in self._suggested_lines:
                 line.setValue(self.suggested_step)
-                line.setVisible(True)
+                line.setVisible(True)   # first: a hidden label does not take new text
+                line.label.setFormat(self.suggested_label.replace("{", "{{").replace("}", "}}"))
         if last > self._total:   # a continued run outgrew the axis
             self.set_total(last)
 

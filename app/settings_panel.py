@@ -1,7 +1,8 @@
 """The "choose what to do" panel: task, preset, network and the advanced run settings.
 
 The panel edits a :class:`engine.config.RunConfig`. It starts from a preset (all of the
-preset's fields, including those it does not show: kernels, pick, early-stop window...)
+preset's fields, including those it does not show: kernels, pick, the stopping rule's
+settings...)
 and overlays what the user changed, so ``config()`` of an untouched preset equals
 ``engine.presets.get_config(name)``.
 """
@@ -49,6 +50,9 @@ FALLBACK_MEMORY = 8 * 1024 ** 3
 DEBOUNCE_MS = 150
 _STATE_GROUP = "settings_panel"
 _INVALID_STYLE = "border: 1px solid #d33;"
+STEPS_TIP_AUTO = ("The most Adam steps the run may take; it usually stops earlier, at its best "
+                  "iterate (see the check box below).")
+STEPS_TIP_FIXED = "Number of Adam steps (iterations) of the run."
 
 
 def available_devices() -> list[str]:
@@ -222,10 +226,20 @@ class SettingsPanel(QWidget):
         self.per_level_edit.setReadOnly(True)
         form.addRow("", self.per_level_edit)
 
-        self.iterations_spin = self._spin(1, 1_000_000, "Number of Adam steps (iterations) of the run.")
+        self.iterations_spin = self._spin(1, 1_000_000, STEPS_TIP_AUTO)
         self.iterations_spin.setSingleStep(100)
         self.iterations_spin.valueChanged.connect(self._changed)
         form.addRow("Steps:", self.iterations_spin)
+
+        self.auto_stop_check = QCheckBox("Stop automatically at the best iterate")
+        self.auto_stop_check.setChecked(True)
+        self.auto_stop_check.setToolTip(
+            "A few pixels are held out of the fit; their error falls while the network learns the "
+            "image and rises once it starts copying the noise. The run stops when that error has "
+            "not improved for a while, and the result is the best iterate (output or its moving "
+            "average). Off: run every step; the marker still shows the best iterate.")
+        self.auto_stop_check.toggled.connect(self._on_auto_stop)
+        form.addRow("", self.auto_stop_check)
 
         self.params_label = QLabel("\u2014")
         self.params_label.setToolTip("Trainable parameters of the network for the current settings.")
@@ -366,6 +380,7 @@ class SettingsPanel(QWidget):
             preview_every=self.preview_spin.value(),
             snapshot_every=self.snapshot_spin.value(),
             memory_budget_mb=self.memory_spin.value(),
+            stop="auto" if self.auto_stop_check.isChecked() else "never",
         )
         return cfg.validate()
 
@@ -421,6 +436,7 @@ class SettingsPanel(QWidget):
         settings.setValue("preset", self.preset() or "")
         settings.setValue("device", self.device_combo.currentData())
         settings.setValue("advanced", bool(self.advanced_button.isChecked()))
+        settings.setValue("auto_stop", bool(self.auto_stop_check.isChecked()))
         settings.endGroup()
 
     def restore_state(self, settings: QSettings) -> None:
@@ -430,6 +446,10 @@ class SettingsPanel(QWidget):
         preset = settings.value("preset", "", str)
         device = settings.value("device", "", str)
         advanced = settings.value("advanced", False, bool)
+        try:
+            auto_stop = settings.value("auto_stop", True, bool)
+        except (TypeError, ValueError):
+            auto_stop = True
         settings.endGroup()
         if task in TASKS:
             self.set_task(task)
@@ -440,6 +460,7 @@ class SettingsPanel(QWidget):
         if i >= 0:
             self.device_combo.setCurrentIndex(i)
         self.set_advanced_visible(bool(advanced))
+        self.auto_stop_check.setChecked(bool(auto_stop))
 
     # ------------------------------------------------------------------ loading fields
     def _presets(self, task: str) -> list[Preset]:
@@ -493,6 +514,8 @@ class SettingsPanel(QWidget):
             self.preview_spin.setValue(cfg.preview_every)
             self.snapshot_spin.setValue(cfg.snapshot_every)
             self.memory_spin.setValue(cfg.memory_budget_mb)
+            self.auto_stop_check.setChecked(cfg.stop == "auto")
+            self._show_steps_meaning()
             self._update_visibility()
         finally:
             self._loading -= 1
@@ -604,7 +627,8 @@ class SettingsPanel(QWidget):
         """The machine/habit settings as shown, which a new preset or task keeps."""
         return dict(device=self.device_combo.currentData(), seed=self.seed_spin.value(),
                     preview_every=self.preview_spin.value(), snapshot_every=self.snapshot_spin.value(),
-                    memory_budget_mb=self.memory_spin.value())
+                    memory_budget_mb=self.memory_spin.value(),
+                    stop="auto" if self.auto_stop_check.isChecked() else "never")
 
     def _on_preset_combo(self, _index: int) -> None:
         if self._loading:
@@ -647,6 +671,17 @@ class SettingsPanel(QWidget):
             return
         self._update_visibility()
         self._changed()
+
+    def _on_auto_stop(self, _checked: bool) -> None:
+        self._show_steps_meaning()
+        self._changed()
+
+    def _show_steps_meaning(self) -> None:
+        auto = self.auto_stop_check.isChecked()
+        label = self._form.labelForField(self.iterations_spin)
+        if label is not None:
+            label.setText("Max steps:" if auto else "Steps:")
+        self.iterations_spin.setToolTip(STEPS_TIP_AUTO if auto else STEPS_TIP_FIXED)
 
     def _on_backtrack_off(self, _checked: bool) -> None:
         self.backtrack_spin.setEnabled(not self.backtrack_off.isChecked())

@@ -28,11 +28,13 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal, Slot
 
 from engine.config import RunConfig
 from engine.errors import DIPError
 from engine.run import Restoration
+
+from .canvas import display_qimage
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +68,18 @@ class RunWorker(QObject):
     ready = Signal(object)                       # the Restoration, once built
     losses = Signal(object, object)              # np.ndarray steps (int64), np.ndarray losses (float64)
     preview = Signal(int, object, object)        # step, output HxWxC float32, EMA or None
+    # just before preview / result: the same images as QImages made in this thread, so the
+    # GUI thread shows them without converting ({"output", "ema"} or {"result"})
+    display = Signal(int, object)
     psnr = Signal(int, object)                   # step, {"output": dB, "ema": dB, "input": dB}
-    suggested = Signal(int, float)               # step of the suggested iterate, its window variance
+    # the stopping rule's best iterate so far: its step, its score (held-out pixel error, or
+    # window variance with the 'variance' rule) and which image it is ("output" | "ema")
+    suggested = Signal(int, float, str)
     progress = Signal(int, int, float)           # step, total steps, steps per second
     snapshot = Signal(int)                       # newest step stored in run.history
     result = Signal(int, object)                 # the config's pick when a steps() call ends
-    finished = Signal(str)                       # "done" | "stopped"
+    summary = Signal(object)                     # how a steps() call ended (see _summary), before finished
+    finished = Signal(str)                       # "done" (ended by itself) | "stopped" (on request)
     failed = Signal(str)                         # one-line message for the user
 
     def __init__(self, source: Restoration | RunFactory, parent: QObject | None = None,
@@ -156,8 +164,8 @@ class RunWorker(QObject):
         losses: list[float] = []
         pending_preview: tuple[int, Any, Any] | None = None
         pending_psnr: list[tuple[int, dict]] = []
-        last_suggested: int | None = None
-        pending_suggested: tuple[int, float] | None = None
+        last_suggested: tuple[int, str | None] | None = None
+        pending_suggested: tuple[int, float, str] | None = None
         pending_snapshot: int | None = None
         clock = time.monotonic
         t_loss = t_preview = clock()
@@ -200,9 +208,11 @@ class RunWorker(QObject):
                     pending_preview = (rec.step, rec.preview, rec.preview_ema)
                 if rec.psnr is not None:
                     pending_psnr.append((rec.step, rec.psnr))
-                if rec.suggested is not None and rec.suggested[0] != last_suggested:
-                    last_suggested = rec.suggested[0]
-                    pending_suggested = (int(rec.suggested[0]), float(rec.suggested[1]))
+                if rec.suggested is not None:
+                    kind = run.suggested_kind   # read here, in the thread that steps the run
+                    if (rec.suggested[0], kind) != last_suggested:
+                        last_suggested = (rec.suggested[0], kind)
+                        pending_suggested = (int(rec.suggested[0]), float(rec.suggested[1]), kind or "output")
                 if rec.snapshot:
                     pending_snapshot = rec.step
                 now = clock()
@@ -211,7 +221,7 @@ class RunWorker(QObject):
                     flush_scalars(rec)
                 if pending_preview is not None and now - t_preview >= PREVIEW_INTERVAL_S:
                     t_preview = now
-                    self.preview.emit(*pending_preview)
+                    self._emit_preview(*pending_preview)
                     pending_preview = None
                 if self._stop.is_set():
                     break
@@ -228,14 +238,39 @@ class RunWorker(QObject):
                 pending_snapshot = rec.step
         flush_scalars(rec)
         if pending_preview is not None:
-            self.preview.emit(*pending_preview)
+            self._emit_preview(*pending_preview)
+        by_request = self._stop.is_set()
         if run.step > 0:
             pick = run.cfg.pick
             step = run.suggested[0] if pick == "auto" and run.suggested is not None else run.step
-            self.result.emit(int(step), run.result(pick))
-        reason = "done" if run.step >= run.total_steps and not self._stop.is_set() else "stopped"
+            image = run.result(pick)
+            self.display.emit(int(step), {"result": display_qimage(image)})
+            self.result.emit(int(step), image)
+        self.summary.emit(self._summary(run, by_request))
         self._stop.clear()
-        self.finished.emit(reason)
+        self.finished.emit("stopped" if by_request else "done")
+
+    def _emit_preview(self, step: int, output, ema) -> None:
+        self.display.emit(step, {"output": display_qimage(output),
+                                 "ema": None if ema is None else display_qimage(ema)})
+        self.preview.emit(step, output, ema)
+
+    @staticmethod
+    def _summary(run: Restoration, by_request: bool) -> dict:
+        """How this steps() call ended, as plain data for the GUI thread: ``how`` is
+        "rule" (the stopping rule confirmed its best iterate), "limit" (the step bound) or
+        "request" (the user); ``reason`` is the engine's one line."""
+        if by_request or run.step < run.total_steps and not run.stopped_early:
+            how, reason = "request", "stopped on request"
+        elif run.step < run.total_steps:
+            how, reason = "rule", run.stop_reason or "the stopping rule found its best iterate"
+        else:
+            how, reason = "limit", run.stop_reason or f"reached the step limit ({run.total_steps})"
+        sug = run.suggested
+        return {"how": how, "reason": reason, "step": int(run.step), "total": int(run.total_steps),
+                "suggested": None if sug is None else (int(sug[0]), float(sug[1])),
+                "kind": run.suggested_kind, "pick": run.cfg.pick, "stop": run.cfg.stop,
+                "failed_to_fit": bool(run.failed_to_fit)}
 
 
 class RunController(QObject):
@@ -249,11 +284,13 @@ class RunController(QObject):
     ready = Signal(object)                     # info dict: params, device, out_shape, total
     losses = Signal(object, object)
     preview = Signal(int, object, object)
+    display = Signal(int, object)
     psnr = Signal(int, object)
-    suggested = Signal(int, float)
+    suggested = Signal(int, float, str)
     progress = Signal(int, int, float)
     snapshot = Signal(int)
     result = Signal(int, object)
+    summary = Signal(object)
     finished = Signal(str)
     failed = Signal(str)
     stateChanged = Signal(str)
@@ -265,6 +302,9 @@ class RunController(QObject):
         self._worker: RunWorker | None = None
         self._state = "idle"
         self._threads = reserve_compute_threads()
+        self.last_summary: dict | None = None     # how the last steps() call ended
+        # threads of discarded runs still finishing their step in flight (never waited on)
+        self._orphans: list[tuple[QThread, RunWorker]] = []
 
     # ---- queries ---------------------------------------------------------------------
     @property
@@ -320,16 +360,19 @@ class RunController(QObject):
         worker.ready.connect(self._on_ready)
         worker.losses.connect(self._on_losses)
         worker.preview.connect(self._on_preview)
+        worker.display.connect(self._on_display)
         worker.psnr.connect(self._on_psnr)
         worker.suggested.connect(self._on_suggested)
         worker.progress.connect(self._on_progress)
         worker.snapshot.connect(self._on_snapshot)
         worker.result.connect(self._on_result)
+        worker.summary.connect(self._on_summary)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
         thread.started.connect(worker.start)
         self._kick.connect(worker.start)
         self._worker, self._thread = worker, thread
+        self.last_summary = None
         self._set_state("building" if worker.run is None else "running")
         thread.start()
 
@@ -358,37 +401,82 @@ class RunController(QObject):
         if delta:
             run.extend(delta)
         self._worker.resume()
+        self.last_summary = None
         self._set_state("running")
-        self._kick.emit()
+        if self._thread is not None and not self._thread.isRunning():
+            # shutdown() ended the thread's event loop: a kick would be queued to a thread
+            # that never runs it. Restarting the thread starts the worker (thread.started).
+            self._thread.start()
+        else:
+            self._kick.emit()
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        """Stop the run and join the thread (closeEvent). True when the thread ended."""
+        """Stop the run and join the thread, waiting at most ``timeout_ms`` (tests, the end
+        of the process; the window never waits: it stops and acts on ``finished``). True
+        when the thread ended. The run stays continuable (``continue_run`` restarts the
+        thread)."""
         ok = True
         if self._worker is not None:
             self._worker.request_stop()
         if self._thread is not None:
             self._thread.quit()
             ok = self._thread.wait(timeout_ms)
+            if ok:
+                # what the worker sent before it ended (its last batch, finished) is still
+                # queued: deliver it now, or it would land after a continue_run
+                QCoreApplication.sendPostedEvents(self, QEvent.MetaCall)
         if ok and self.active:
             self._set_state("stopped")
         return ok
 
-    def discard(self) -> None:
-        """Forget the current run (its thread must have ended) and free its memory."""
-        if self._thread is not None:
-            if self._worker is not None:
-                self._worker.request_stop()
-            self._thread.quit()
-            self._thread.wait()
-            self._kick.disconnect()
-        worker, self._worker, self._thread = self._worker, None, None
+    def discard(self, timeout_ms: int = 500) -> bool:
+        """Forget the current run and free its memory, without blocking the caller for more
+        than ``timeout_ms``: a thread still inside a step is left to finish it (it was told
+        to stop) and is cleaned up when it ends. True when nothing was left running."""
+        thread, worker = self._thread, self._worker
+        self._worker, self._thread = None, None
+        done = True
+        if thread is not None:
+            if worker is not None:
+                worker.request_stop()
+            try:
+                self._kick.disconnect()
+            except (RuntimeError, TypeError):
+                pass
+            thread.quit()
+            done = thread.wait(max(0, int(timeout_ms)))
+        if done:
+            self._release(worker)
+        else:
+            log.info("a discarded run is finishing its step; it is freed when it ends")
+            self._orphans.append((thread, worker))
+            thread.finished.connect(self._reap_orphans)
+        if self._state != "idle":
+            self._set_state("idle")
+        return done
+
+    @staticmethod
+    def _release(worker: RunWorker | None) -> None:
         if worker is not None:
             run = worker.run
             if run is not None:
                 run.close()
             worker.deleteLater()
-        if self._state != "idle":
-            self._set_state("idle")
+
+    @Slot()
+    def _reap_orphans(self) -> None:
+        keep = []
+        for thread, worker in self._orphans:
+            if thread.isFinished():
+                self._release(worker)
+            else:
+                keep.append((thread, worker))
+        self._orphans = keep
+
+    @property
+    def orphans(self) -> int:
+        """Discarded runs whose thread has not ended yet."""
+        return len(self._orphans)
 
     def thread_finished(self) -> bool:
         return self._thread is None or self._thread.isFinished()
@@ -413,14 +501,25 @@ class RunController(QObject):
             self.preview.emit(step, output, ema)
 
     @Slot(int, object)
+    def _on_display(self, step, images) -> None:
+        if self._current():
+            self.display.emit(step, images)
+
+    @Slot(int, object)
     def _on_psnr(self, step, values) -> None:
         if self._current():
             self.psnr.emit(step, values)
 
-    @Slot(int, float)
-    def _on_suggested(self, step, value) -> None:
+    @Slot(int, float, str)
+    def _on_suggested(self, step, value, kind) -> None:
         if self._current():
-            self.suggested.emit(step, value)
+            self.suggested.emit(step, value, kind)
+
+    @Slot(object)
+    def _on_summary(self, info) -> None:
+        if self._current():
+            self.last_summary = info
+            self.summary.emit(info)
 
     @Slot(int, int, float)
     def _on_progress(self, step, total, rate) -> None:

@@ -10,8 +10,13 @@ channels; superres makes the LR input with Pillow LANCZOS and scores the Y chann
 4 pixels shaved; inpaint drops 50% of the pixels (Bernoulli) and scores the result. Every
 degradation has a fixed seed per image (from its name), so runs are comparable.
 
-'oracle' is the best PSNR seen at the preview cadence: it looks at the clean image, so no
-real run can pick it; it says how much a perfect stopping rule would gain.
+'written' is what the engine writes by itself: with the default ``stop='auto'`` the run stops
+at the best iterate its stopping rule found (engine/stopping.py) and writes it. 'oracle' is
+the best PSNR of the output or its moving average seen at the preview cadence: it looks at
+the clean image, so no real run can pick it; 'gap' = written - oracle is what the rule lost.
+With ``--ttq-target FILE`` (the JSON of an earlier run, e.g. of the paper's network) a
+time-to-quality table is added: seconds until this run's output or average first came
+within 0.1 dB of that run's oracle on the same image.
 """
 from __future__ import annotations
 
@@ -97,6 +102,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     "inpaint: biharmonic), or 'none'; default all of the task's")
     ap.add_argument("--out", help="JSON report (default benchmarks/out/quality_<task>.json)")
     ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    ap.add_argument("--mask-beside", action="store_true",
+                    help="inpaint: use the mask file NAME_mask.png beside each image (the paper's figures, "
+                         "e.g. --set DIP_repo_data/inpainting --images kate) instead of a 50%% random drop; "
+                         "colour images stay colour")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="run N seeds per image and write the mean of their picks (as restore --runs N); "
+                         "'written' is the mean, 'one run' the first seed's pick, seconds add up")
+    ap.add_argument("--ttq-target", help="JSON of an earlier bench_quality run: add a time-to-quality "
+                    "table (seconds to come within 0.1 dB of that run's oracle on each image)")
     a = ap.parse_args(argv)
     if a.crop is not None and a.crop < 8:
         ap.error("--crop must be at least 8")
@@ -114,18 +128,21 @@ def psnr_kwargs(task: str) -> dict[str, Any]:
     return dict(y_channel=True, shave=4) if task == "superres" else {}
 
 
-def load_clean(path: Path, task: str) -> np.ndarray:
+def load_clean(path: Path, task: str, keep_colour: bool = False) -> np.ndarray:
     img = load_image(path).array
     if task == "denoise" and img.shape[2] != 3:
         img = np.repeat(img[:, :, :1], 3, axis=2)
-    if task == "inpaint" and img.shape[2] != 1:
+    if task == "inpaint" and img.shape[2] != 1 and not keep_colour:
         # the Heide11 protocol is grayscale; a colour file is scored on its luma
         img = (img[:, :, :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[:, :, None]
     return img
 
 
-def make_case(task: str, clean: np.ndarray, seed: int, scale: int) -> dict[str, Any]:
+def make_case(task: str, clean: np.ndarray, seed: int, scale: int,
+              mask: np.ndarray | None = None) -> dict[str, Any]:
     """The degraded input (+ mask) and the reference the output is scored against."""
+    if mask is not None:   # a figure's own mask: known pixels kept, the rest zeroed
+        return {"image": clean * mask[:, :, None], "mask": mask, "reference": clean}
     if task == "denoise":
         return {"image": degrade.add_noise(clean, SIGMA, seed=seed), "mask": None, "reference": clean}
     if task == "inpaint":
@@ -169,7 +186,10 @@ def baseline(name: str, task: str, case: dict[str, Any], cfg: Any) -> tuple[np.n
         missing = ~mask
         if int(missing.sum()) > BIHARMONIC_MAX_MISSING:
             raise TimeoutError(f"{int(missing.sum())} missing pixels > {BIHARMONIC_MAX_MISSING}")
-        out, s = _timed(lambda: inpaint_biharmonic(img[:, :, 0], missing)[:, :, None])
+        if img.shape[2] == 1:
+            out, s = _timed(lambda: inpaint_biharmonic(img[:, :, 0], missing)[:, :, None])
+        else:
+            out, s = _timed(lambda: inpaint_biharmonic(img, missing, channel_axis=-1))
         return out, s, {"skimage": package_version("scikit-image")}
     raise BenchError(f"unknown baseline '{name}'")
 
@@ -199,7 +219,7 @@ def run_baselines(names: list[str], task: str, case: dict[str, Any], cfg: Any,
 def run_dip(cfg: Any, case: dict[str, Any], task: str, label: str) -> dict[str, Any]:
     ref, kw = case["reference"], psnr_kwargs(task)
     run = Restoration(cfg, case["image"], mask=case["mask"], reference=ref)
-    curve: list[list[float | int | None]] = []
+    curve: list[list[float | int | None]] = []   # step, output, ema, seconds
     best_ema: tuple[float, int] | None = None
     best_out: tuple[float, int] | None = None
     t_start = time.perf_counter()
@@ -208,7 +228,7 @@ def run_dip(cfg: Any, case: dict[str, Any], task: str, label: str) -> dict[str, 
     for rec in run.steps():
         if rec.psnr:
             p_out, p_ema = rec.psnr.get("output"), rec.psnr.get("ema")
-            curve.append([rec.step, p_out, p_ema])
+            curve.append([rec.step, p_out, p_ema, rec.elapsed])
             if p_out is not None and (best_out is None or p_out > best_out[0]):
                 best_out = (p_out, rec.step)
             if p_ema is not None and (best_ema is None or p_ema > best_ema[0]):
@@ -221,7 +241,8 @@ def run_dip(cfg: Any, case: dict[str, Any], task: str, label: str) -> dict[str, 
                 f"{rec.elapsed / rec.step:.3f} s/step{seen}")
     if rec is None:
         raise BenchError("the run produced no step")
-    oracle = best_ema if best_ema is not None else best_out
+    oracle = max([o for o in (best_ema, best_out) if o is not None], default=None)
+    written = run.result(cfg.pick)
     res = {
         "steps": run.step,
         "seconds": rec.elapsed,
@@ -232,40 +253,75 @@ def run_dip(cfg: Any, case: dict[str, Any], task: str, label: str) -> dict[str, 
         "input": psnr(run.degraded(), ref, **kw),
         "last": psnr(run.result("last"), ref, **kw),
         "ema": psnr(run.result("ema"), ref, **kw) if cfg.ema > 0 else None,
-        "auto": psnr(run.result("auto"), ref, **kw) if run.suggested is not None else None,
-        "auto_step": run.suggested[0] if run.suggested is not None else None,
+        "written": psnr(written, ref, **kw),
+        "pick": cfg.pick,
+        "pick_step": run.suggested[0] if run.suggested is not None and cfg.pick == "auto" else run.step,
+        "pick_kind": run.suggested_kind if cfg.pick == "auto" else cfg.pick,
+        "stopped_early": run.stopped_early,
+        "stop_reason": run.stop_reason,
         "oracle": oracle[0] if oracle else None,
         "oracle_step": oracle[1] if oracle else None,
-        "oracle_of": "ema" if best_ema is not None else "output",
+        "oracle_of": None if oracle is None else ("ema" if oracle is best_ema else "output"),
         "best_output_seen": best_out[0] if best_out else None,
         "best_output_step": best_out[1] if best_out else None,
-        "curve": {"columns": ["step", "output", "ema"], "rows": curve},
+        "curve": {"columns": ["step", "output", "ema", "seconds"], "rows": curve},
     }
+    res["_written_image"] = written   # popped by main (not JSON)
     run.close()
+    return res
+
+
+def run_dip_seeds(cfg: Any, case: dict[str, Any], task: str, label: str, runs: int) -> dict[str, Any]:
+    """run_dip for ``runs`` seeds; the first run's numbers, 'written' = the mean of all picks."""
+    res = run_dip(cfg, case, task, label)
+    first = res.pop("_written_image")
+    if runs <= 1:
+        return res
+    picks, more = [first], []
+    for i in range(1, runs):
+        r = run_dip(cfg.replace(seed=cfg.seed + i), case, task, f"{label} seed +{i}")
+        picks.append(r.pop("_written_image"))
+        more.append({k: r[k] for k in ("steps", "seconds", "written", "oracle", "pick_step", "pick_kind")})
+    res["one_run"] = res["written"]
+    res["written"] = psnr(np.mean(picks, axis=0), case["reference"], **psnr_kwargs(task))
+    res["seconds"] += sum(m["seconds"] for m in more)
+    res["other_runs"] = more
     return res
 
 
 # ------------------------------------------------------------------------------ table
 
-def columns(task: str, baselines: list[str]) -> list[Column]:
+def columns(task: str, baselines: list[str], runs: int = 1) -> list[Column]:
     n2 = fnum(2)
     cols = [
         Column("image", "image", 12, str, "<"),
         Column("size", "size", 9),
-        Column("steps", "steps", 5, fint),
+        Column("steps", "stop step", 5, fint),
         Column("s_step", "s/step", 6, fnum(3)),
+        Column("seconds", "seconds", 7, fnum(1)),
     ]
     if task != "superres":   # the SR input is the LR image: its bicubic view is a baseline
         cols.append(Column("input", "input", 6, n2))
     cols += [
-        Column("last", "DIP last", 8, n2),
-        Column("ema", "DIP EMA", 7, n2),
-        Column("*", "DIP suggested", 13, fat("auto", "auto_step")),
-        Column("*", "best-seen (oracle)", 18, fat("oracle", "oracle_step")),
+        Column("*", "written (pick)", 16, _written_cell),
+        Column("*", "oracle", 12, fat("oracle", "oracle_step")),
+        Column("gap", "gap", 6, fnum(2)),
+    ] + ([Column("one_run", "one run", 7, n2)] if runs > 1 else []) + [
+        Column("last", "last", 6, n2),
+        Column("ema", "EMA", 6, n2),
     ]
     cols += [Column("b_" + b, BASELINE_TITLES[b], 7, n2) for b in baselines]
     cols.append(Column("paper", "paper DIP", 9, n2))
     return cols
+
+
+def _written_cell(row: dict) -> str:
+    if "written" not in row:
+        return ""
+    if row.get("pick_step") is None:
+        return fnum(2)(row["written"])
+    kind = {"ema": " avg", "output": " out"}.get(row.get("pick_kind"), "")
+    return f"{fnum(2)(row['written'])} @{int(row['pick_step'])}{kind}"
 
 
 def paper_info(task: str, scale: int) -> dict[str, Any]:
@@ -277,9 +333,13 @@ def image_row(name: str, r: dict[str, Any], baselines: list[str], paper: dict[st
     row = {"image": name, "size": f"{w}x{h}"}
     d = r.get("dip")
     if d:
-        row.update({k: d[k] for k in ("steps", "input", "last", "ema", "auto", "auto_step", "oracle",
-                                      "oracle_step")})
+        row.update({k: d[k] for k in ("steps", "input", "last", "ema", "written", "pick_step", "pick_kind",
+                                      "oracle", "oracle_step", "seconds") if k in d})
+        if "one_run" in d:
+            row["one_run"] = d["one_run"]
         row["s_step"] = d["seconds_per_step"]
+        # what the rule lost: the (first) run's own pick against its oracle
+        row["gap"] = None if d["oracle"] is None else d.get("one_run", d["written"]) - d["oracle"]
     for b in baselines:
         row["b_" + b] = r["baselines"].get(b, {}).get("psnr")
     row["paper"] = paper["per_image"].get(name.lower())
@@ -289,11 +349,12 @@ def image_row(name: str, r: dict[str, Any], baselines: list[str], paper: dict[st
 def summary_rows(rows: list[dict[str, Any]], baselines: list[str], paper: dict[str, Any],
                  full_set: bool) -> list[dict[str, Any]]:
     avg: dict[str, Any] = {"image": "average", "size": ""}
-    for k in ["s_step", "input", "last", "ema", "auto", "oracle"] + ["b_" + b for b in baselines]:
+    for k in ["steps", "s_step", "seconds", "input", "last", "ema", "written", "one_run", "oracle", "gap"] + \
+            ["b_" + b for b in baselines]:
         if any(k in r for r in rows):
             avg[k] = mean([r.get(k) for r in rows])
-    steps = {r.get("steps") for r in rows}
-    avg["steps"] = steps.pop() if len(steps) == 1 else ""
+    gaps = [r["gap"] for r in rows if r.get("gap") is not None]
+    avg["worst_gap"] = min(gaps) if gaps else None
     per = [r.get("paper") for r in rows]
     stated = paper["average"].get("last") or paper["average"].get("ema")
     if all(p is not None for p in per) and per:
@@ -303,12 +364,43 @@ def summary_rows(rows: list[dict[str, Any]], baselines: list[str], paper: dict[s
     out = [avg]
     prow: dict[str, Any] = {"image": "paper (set)", "size": "", "steps": ""}
     for k, v in paper["average"].items():
-        prow[k if k in ("last", "ema", "auto") else "b_" + k] = v
+        prow[k if k in ("last", "ema") else "b_" + k] = v
     if paper["per_image"] and not paper["average"]:
         prow["last"] = mean(list(paper["per_image"].values()))
     if len(prow) > 3:
         out.append(prow)
     return out
+
+
+def _first_time(curve: dict[str, Any], level: float) -> float | None:
+    for step, p_out, p_ema, secs in curve["rows"]:
+        if max(v for v in (p_out, p_ema, -1.0) if v is not None) >= level:
+            return secs
+    return None
+
+
+def time_to_quality(report: dict[str, Any], target_json: str) -> list[dict[str, Any]]:
+    """Per image: seconds until this run's output or average came within 0.1 dB of the target
+    run's oracle (same image, same degradation), beside the target run's own seconds to it."""
+    try:
+        target = json.loads(Path(target_json).read_text())["images"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise BenchError(f"cannot read the time-to-quality target {target_json}: {exc}") from None
+    rows = []
+    for name, res in report["images"].items():
+        t = target.get(name, {}).get("dip")
+        if not t or t.get("oracle") is None or len(t["curve"]["columns"]) < 4:
+            continue
+        level = t["oracle"]
+        ref_s = _first_time(t["curve"], level)
+        s = _first_time(res["dip"]["curve"], level - 0.1)
+        rows.append({"image": name, "target": level, "ref_s": ref_s, "s": s if s is not None else "not reached",
+                     "speedup": ref_s / s if s and ref_s else None})
+    if rows:
+        rows.append({"image": "average", "target": mean([r["target"] for r in rows]),
+                     "ref_s": mean([r["ref_s"] for r in rows]), "s": mean([r["s"] for r in rows]),
+                     "speedup": mean([r["speedup"] for r in rows])})
+    return rows
 
 
 # ------------------------------------------------------------------------------ main
@@ -359,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
             "sigma": SIGMA if task == "denoise" else None, "drop": DROP if task == "inpaint" else None,
             "dip_seed": cfg.seed, "degradation_seed": "crc32(lower(image name)) + 7919 * --seed",
             "psnr": "Y channel (BT.601), 4 px shaved" if task == "superres" else "all channels, range 1",
-            "oracle": "best EMA PSNR at the preview cadence (looks at the clean image)",
+            "oracle": "best PSNR of output or EMA at the preview cadence (looks at the clean image)",
             "config": cfg.to_dict(),
         },
         "environment": {**environment(a.device), "torch_cuda": torch.version.cuda,
@@ -378,12 +470,18 @@ def main(argv: list[str] | None = None) -> int:
         for i, path in enumerate(files, 1):
             name = path.stem
             seed = image_seed(name, a.seed)
-            clean = centre_crop(load_clean(path, task), a.crop, crop_multiple)
-            case = make_case(task, clean, seed, a.scale)
+            clean = centre_crop(load_clean(path, task, keep_colour=a.mask_beside), a.crop, crop_multiple)
+            fig_mask = None
+            if a.mask_beside:
+                from engine.imageio import load_mask
+                full = load_clean(path, task, keep_colour=True)
+                fig_mask = centre_crop(load_mask(path.with_name(path.stem + "_mask.png"), full.shape[:2]),
+                                       a.crop, crop_multiple)
+            case = make_case(task, clean, seed, a.scale, fig_mask)
             h, w = case["reference"].shape[:2]
             t0 = time.perf_counter()
             res: dict[str, Any] = {"shape": list(case["reference"].shape), "seed": seed}
-            res["dip"] = run_dip(cfg, case, task, name)
+            res["dip"] = run_dip_seeds(cfg, case, task, name, a.runs)
             res["baselines"] = run_baselines(baselines, task, case, cfg, notes)
             report["images"][name] = res
             report["device"] = res["dip"]["device"]
@@ -393,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
             base = "  ".join(f"{b} {fnum(2)(v['psnr'])}" for b, v in res["baselines"].items())
             log(f"[{i}/{len(files)}] {name} {w}x{h}  {d['steps']} steps  {fmt_seconds(time.perf_counter() - t0)} "
                 f"({d['seconds_per_step']:.3f} s/step)  input {fnum(2)(d['input'])}  last {fnum(2)(d['last'])}  "
-                f"ema {fnum(2)(d['ema'])}  suggested {fat('auto', 'auto_step')(d)}  "
+                f"ema {fnum(2)(d['ema'])}  written {fnum(2)(d['written'])} @{d['pick_step']} {d['pick_kind']}  "
                 f"oracle {fat('oracle', 'oracle_step')(d)}" + (f"  {base}" if base else ""))
             report["rows"] = rows
             write_json(out_path, report)      # after every image: a long run keeps what it did
@@ -404,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         log("no image finished")
         return 130 if interrupted else 1
-    cols = columns(task, baselines)
+    cols = columns(task, baselines, a.runs)
     full_set = a.images is None and a.crop is None
     summary = summary_rows(rows, baselines, paper, full_set)
     table_rows = rows + summary
@@ -414,8 +512,10 @@ def main(argv: list[str] | None = None) -> int:
         f", preset {preset} ({cfg.net.arch}, {cfg.iterations} steps, lr {cfg.lr}, pick {cfg.pick})"
         + (f", crop {a.crop}" if a.crop else "") + f", device {report['images'][rows[0]['image']]['dip']['device']}"
         + f", torch {torch.__version__}, total {fmt_seconds(time.perf_counter() - t_all)}",
-        "PSNR in dB (" + report["settings"]["psnr"] + "); 'oracle' = best EMA PSNR seen at the preview "
-        f"cadence ({cfg.preview_every} steps), it uses the clean image; 'DIP suggested' = ES-WMV (run.result('auto')).",
+        "PSNR in dB (" + report["settings"]["psnr"] + "); 'written' = what the run wrote by itself "
+        f"(stop {cfg.stop}, rule {cfg.stop_rule}, pick {cfg.pick}; out = raw output, avg = moving average); "
+        f"'oracle' = best PSNR of output or average seen every {cfg.preview_every} steps (uses the clean image); "
+        "gap = written - oracle" + (f" (worst {summary[0]['worst_gap']:.2f})" if summary[0].get("worst_gap") is not None else ""),
         paper["note"] + ("" if full_set else "; paper numbers are for full images of the whole set"),
     ] + list(notes.values())
     print(text)
@@ -425,6 +525,19 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown_table(cols, table_rows, bold_rows=[len(rows)]))
         print()
         print("\n".join("- " + f for f in foot))
+    if a.ttq_target:
+        ttq_rows = time_to_quality(report, a.ttq_target)
+        report["time_to_quality"] = ttq_rows
+        tcols = [Column("image", "image", 12, str, "<"), Column("target", "target (oracle of ref)", 10, fnum(2)),
+                 Column("ref_s", "ref seconds to its oracle", 10, fnum(1)),
+                 Column("s", "seconds to target - 0.1 dB", 10, fnum(1)),
+                 Column("speedup", "speed-up", 8, fnum(1))]
+        print()
+        print(f"time to quality against {a.ttq_target}")
+        print(text_table(tcols, ttq_rows, separators=[len(ttq_rows) - 1]))
+        if a.markdown:
+            print()
+            print(markdown_table(tcols, ttq_rows, bold_rows=[len(ttq_rows) - 1]))
     report["rows"] = rows
     report["summary"] = summary
     report["notes"] = list(notes.values())

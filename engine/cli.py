@@ -14,9 +14,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import ARCHS, DEVICES, PICKS, TASKS
+from .config import ARCHS, DEVICES, PICKS, STOPS, TASKS
 from .errors import DIPError
-from .presets import DEFAULT_PRESET, PRESETS
+from .presets import DEFAULT_PRESET, PAPER_PRESET, PRESETS
 
 USAGE = """\
 DIP Studio: Deep Image Prior restoration.
@@ -31,13 +31,22 @@ DIP Studio: Deep Image Prior restoration.
 def _presets_epilog() -> str:
     lines = ["presets (task: name - summary):"]
     for p in PRESETS.values():
-        default = " [default]" if DEFAULT_PRESET.get(p.task) == p.name else ""
+        default = " [default]" if DEFAULT_PRESET.get(p.task) == p.name else \
+            " [default on a GPU]" if PAPER_PRESET.get(p.task) == p.name else ""
         lines.append(f"  {p.task:9s} {p.name}{default}: {p.summary}")
     return "\n".join(lines)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``error: ...``) and exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {message.splitlines()[0] if message else 'bad arguments'} "
+                     f"(see: {self.prog} -h)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="main.py", description="Deep Image Prior restoration (headless).")
+    ap = _Parser(prog="main.py", description="Deep Image Prior restoration (headless).")
     sub = ap.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("restore", help="restore an image", epilog=_presets_epilog(),
@@ -47,19 +56,29 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", required=True, help="where to write the result (.png, .jpg, .tif, ...)")
     r.add_argument("--mask", help="inpainting mask: white = known pixel, black = to fill")
     r.add_argument("--guide", help="flash/no-flash: the flash photo (the input is the no-flash photo)")
-    r.add_argument("--scale", type=int, help="super-resolution factor (2, 4, 8)")
+    r.add_argument("--scale", type=int, help="super-resolution factor (2, 3, 4 or 8)")
     r.add_argument("--reference", help="clean image for PSNR/SSIM reporting only; never used to pick")
     r.add_argument("--preset", help="a named configuration (default: the task's paper preset)")
     r.add_argument("--arch", choices=ARCHS, help="network architecture")
-    r.add_argument("--iterations", type=int, help="Adam steps")
+    r.add_argument("--iterations", type=int,
+                   help="Adam steps; with --stop auto the most it may take (the preset's bound by default)")
+    r.add_argument("--stop", choices=STOPS,
+                   help="auto (default): stop once the best iterate is confirmed (held-out pixels stop "
+                        "improving) and write it; never: run every step")
     r.add_argument("--lr", type=float, help="learning rate")
     r.add_argument("--seed", type=int, help="fixes input, weights and jitter")
     r.add_argument("--device", choices=DEVICES, help="default auto: CUDA, then MPS, then CPU")
-    r.add_argument("--pick", choices=PICKS, help="which iterate to write: last, ema, or auto (suggested)")
+    r.add_argument("--runs", type=_runs_count, metavar="N",
+                   help="run N seeds (seed, seed+1, ...) and write the mean of their picks: about N times "
+                        "the time, smoother results (default 1)")
+    r.add_argument("--pick", choices=PICKS,
+                   help="which iterate to write: auto (default: the stopping rule's best), last, or ema")
     r.add_argument("--metrics", help="write a JSON report here")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, e.g. --set channels_down=[32,32,32] --set sigma_p=0")
     r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.add_argument("--overwrite", action="store_true",
+                   help="allow --output to be the --input file itself (replaces your original)")
 
     d = sub.add_parser("degrade", help="degrade a clean image as in the paper")
     d.add_argument("--task", required=True, choices=("denoise", "inpaint", "superres", "jpeg"))
@@ -68,10 +87,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--sigma", type=float, default=25.0, help="noise std on the 0-255 scale (denoise)")
     d.add_argument("--drop", type=float, default=0.5, help="fraction of pixels dropped (inpaint)")
     d.add_argument("--mask-out", help="where to write the mask (inpaint; default OUTPUT_mask.png)")
-    d.add_argument("--scale", type=int, default=4, help="downscale factor (superres)")
-    d.add_argument("--quality", type=int, default=10, help="JPEG quality (jpeg)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--scale", type=int, default=4, help="downscale factor (superres): 2, 3, 4 or 8")
+    d.add_argument("--quality", type=int, default=10, help="JPEG quality 1..100 (jpeg)")
+    d.add_argument("--seed", type=int, default=0, help="noise / dropped pixels (0..2**63-1)")
+    d.add_argument("--overwrite", action="store_true",
+                   help="allow --output to be the --input file itself (replaces your original)")
     return ap
+
+
+def _runs_count(v: str) -> int:
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of runs, got '{v}'") from None
+    if not 1 <= n <= 16:
+        raise argparse.ArgumentTypeError(f"--runs must be 1..16, got {n}")
+    return n
 
 
 def parse_overrides(items: Sequence[str], flag: str = "--set") -> dict[str, Any]:
@@ -111,7 +142,7 @@ class _Progress:
         self.last = now
         rate = step / elapsed if elapsed > 0 else 0.0
         eta = (self.total - step) / rate if rate > 0 else math.inf
-        sug = f"  suggested {suggested[0]}" if suggested else ""
+        sug = f"  best {suggested[0]}" if suggested else ""
         line = (f"step {step}/{self.total}  loss {loss:.3e}  {rate:.2f} it/s  "
                 f"ETA {_fmt_s(eta)}{sug}{extra}")
         if self.tty:
@@ -130,65 +161,116 @@ def _fmt_s(s: float) -> str:
 
 def cmd_restore(a: argparse.Namespace) -> int:
     from . import imageio
-    from .metrics import psnr, ssim
     from .presets import get_config
-    from .run import Restoration
 
     overrides: dict[str, Any] = {}
-    for key in ("arch", "iterations", "lr", "seed", "device", "pick", "scale"):
+    for key in ("arch", "iterations", "lr", "seed", "device", "pick", "scale", "stop"):
         v = getattr(a, key)
         if v is not None:
             overrides[key] = v
-    overrides.update(parse_overrides(a.set))
+    sets = parse_overrides(a.set)
+    for key in ("task", "preset"):
+        if key in sets:
+            raise DIPError(f"--set {key}=... is not allowed: use --{key}")
+    overrides.update(sets)
     cfg = get_config(a.preset, task=a.task, **overrides)
+    # everything that can be checked is checked before the first step: nothing is lost
+    if a.task == "inpaint" and not a.mask:
+        raise DIPError("inpainting needs --mask (white = known pixel, black = to fill)")
+    if a.task == "flash" and not a.guide:
+        raise DIPError("flash/no-flash needs --guide FLASH_PHOTO (--input is the no-flash photo)")
+    if a.mask and a.task != "inpaint":
+        raise DIPError(f"--mask is only used by --task inpaint, not {a.task}: drop it or change the task")
+    if a.guide and a.task != "flash":
+        raise DIPError(f"--guide is only used by --task flash, not {a.task}: drop it or change the task")
+    _check_destinations(
+        [("--output", a.output, imageio.SAVE_FORMATS)] + ([("--metrics", a.metrics, None)] if a.metrics else []),
+        [("--input", a.input), ("--mask", a.mask), ("--guide", a.guide), ("--reference", a.reference)],
+        a.overwrite)
 
     loaded = imageio.load_image(a.input)
     image = loaded.array
     mask = imageio.load_mask(a.mask, image.shape[:2]) if a.mask else None
     guide = imageio.load_image(a.guide).array if a.guide else None
     reference = imageio.load_image(a.reference).array if a.reference else None
-    if a.task == "inpaint" and mask is None:
-        raise DIPError("inpainting needs --mask (white = known pixel, black = to fill)")
-    if a.task == "flash" and guide is None:
-        raise DIPError("flash/no-flash needs --guide FLASH_PHOTO (--input is the no-flash photo)")
-    _check_output_path(a.output)
+    h, w = image.shape[:2]
+    if mask is not None and not mask.any():
+        raise DIPError(f"mask {a.mask} marks every pixel as unknown (all black): nothing to fit")
+    if guide is not None and guide.shape[:2] != (h, w):
+        raise DIPError(f"the flash photo (--guide) is {guide.shape[1]}x{guide.shape[0]} but the no-flash "
+                       f"photo (--input) is {w}x{h} (W x H)")
+    if reference is not None:
+        f = cfg.scale if cfg.task == "superres" else 1
+        if reference.shape[:2] != (h * f, w * f):
+            how = f" (the input x {f})" if f > 1 else ""
+            raise DIPError(f"the reference is {reference.shape[1]}x{reference.shape[0]} but the result will be "
+                           f"{w * f}x{h * f}{how} (W x H)")
 
-    run = Restoration(cfg, image, mask=mask, guide=guide, reference=reference)
-    h, w, _ = run.out_shape
-    if not a.quiet:
-        print(f"{cfg.task} with preset {cfg.preset}: {cfg.net.arch} net, {run.param_count:,} parameters, "
-              f"{w}x{h} output, {cfg.iterations} steps on {run.device_name}", file=sys.stderr)
-    progress = _Progress(cfg.iterations, a.quiet)
-    best_seen: dict[str, Any] | None = None
-    try:
-        for rec in run.steps():
-            extra = ""
-            if rec.psnr:
-                extra = f"  PSNR {rec.psnr['output']:.2f}"
-                for kind in ("output", "ema"):
-                    v = rec.psnr.get(kind)
-                    if v is not None and (best_seen is None or v > best_seen["psnr"]):
-                        best_seen = {"psnr": v, "step": rec.step, "kind": kind}
-            progress.update(rec.step, rec.loss, rec.elapsed, rec.suggested, extra)
-    except KeyboardInterrupt:
-        print("\ninterrupted: nothing written", file=sys.stderr)
-        return 130
+    from .metrics import psnr, ssim   # torch: imported only once the inputs are known to be usable
+    from .run import Restoration
 
-    result = run.result(cfg.pick)
-    imageio.save_image(a.output, result, like=loaded if result.shape[:2] == image.shape[:2] else None)
-    if not a.quiet:
-        print(f"wrote {a.output} ({cfg.pick} iterate"
-              + (f", suggested step {run.suggested[0]}" if cfg.pick == "auto" and run.suggested else "")
-              + ")", file=sys.stderr)
-
+    if a.preset is None:   # no preset named: the fast one on a CPU, the paper's on a GPU
+        from .device import pick_device
+        from .presets import default_preset
+        name = default_preset(a.task, pick_device(cfg.device).type)
+        if name != cfg.preset:
+            cfg = get_config(name, task=a.task, **overrides)
+    n_runs = a.runs or 1
+    picks: list[np.ndarray] = []
+    per_run: list[dict[str, Any]] = []
+    seconds = 0.0
+    for i in range(n_runs):
+        # --runs N: N seeds, each stopped at its own best iterate, averaged (the paper gains
+        # about 0.6 dB averaging two runs of its denoiser)
+        cfg_i = cfg if i == 0 else cfg.replace(seed=(cfg.seed + i) % 2**63)
+        run = Restoration(cfg_i, image, mask=mask, guide=guide, reference=reference)
+        h, w, _ = run.out_shape
+        if not a.quiet:
+            print((f"run {i + 1}/{n_runs}: " if n_runs > 1 else "") +
+                  f"{cfg.task} with preset {cfg.preset}: {cfg.net.arch} net, {run.param_count:,} parameters, "
+                  f"{w}x{h} output, " + (f"stops by itself (at most {cfg.iterations} steps)" if cfg.stop == "auto"
+                                         else f"{cfg.iterations} steps") + f" on {run.device_name}", file=sys.stderr)
+        progress = _Progress(cfg.iterations, a.quiet)
+        best_seen: dict[str, Any] | None = None
+        try:
+            for rec in run.steps():
+                extra = ""
+                if rec.psnr:
+                    extra = f"  PSNR {rec.psnr['output']:.2f}"
+                    for kind in ("output", "ema"):
+                        v = rec.psnr.get(kind)
+                        if v is not None and (best_seen is None or v > best_seen["psnr"]):
+                            best_seen = {"psnr": v, "step": rec.step, "kind": kind}
+                progress.update(rec.step, rec.loss, rec.elapsed, rec.suggested, extra)
+        except KeyboardInterrupt:
+            print("\ninterrupted: nothing written", file=sys.stderr)
+            return 130
+        if run.failed_to_fit:
+            raise DIPError(f"the run did not fit the image (after {run.step} steps no output came closer to it "
+                           f"than a flat grey image): nothing written; lower the learning rate (now {cfg.lr:g})")
+        picks.append(run.result(cfg.pick))
+        seconds += run.elapsed
+        per_run.append({"seed": cfg_i.seed, "steps": run.step, "seconds": run.elapsed,
+                        "stop_reason": run.stop_reason,
+                        "best_iterate": None if run.suggested is None else
+                        {"step": run.suggested[0], "kind": run.suggested_kind}})
+        if not a.quiet:
+            print(f"{'stopped' if run.stopped_early else 'ended'} at step {run.step}: {run.stop_reason}",
+                  file=sys.stderr)
+    result = picks[0] if n_runs == 1 else np.mean(picks, axis=0).astype(np.float32)
+    writes = [(a.output, imageio.image_writer(a.output, result,
+                                               like=loaded if result.shape[:2] == image.shape[:2] else None))]
     if a.metrics:
         report: dict[str, Any] = {
             "task": cfg.task, "preset": cfg.preset, "architecture": cfg.net.arch,
             "parameters": run.param_count, "device": run.device_name, "steps": run.step,
-            "seconds_per_step": run.elapsed / max(run.step, 1), "seconds": run.elapsed,
-            "backtracks": run.backtracks, "pick": cfg.pick, "stopped_early": run.stopped_early,
-            "suggested_iterate": None if run.suggested is None else
-            {"step": run.suggested[0], "variance": run.suggested[1]},
+            "seconds_per_step": run.elapsed / max(run.step, 1), "seconds": seconds, "runs": per_run,
+            "backtracks": run.backtracks, "pick": cfg.pick,
+            "stop": {"mode": cfg.stop, "rule": cfg.stop_rule, "step": run.step,
+                     "stopped_early": run.stopped_early, "reason": run.stop_reason},
+            "best_iterate": None if run.suggested is None else
+            {"step": run.suggested[0], "kind": run.suggested_kind, "score": run.suggested[1],
+             "score_is": "held-out pixel MSE" if cfg.stop_rule == "holdout" else "window variance"},
             "config": cfg.to_dict(),
         }
         if reference is not None:
@@ -201,30 +283,108 @@ def cmd_restore(a: argparse.Namespace) -> int:
             if cfg.ema > 0:
                 p["ema"] = psnr(run.result("ema"), ref, **kw)
             if run.suggested is not None:
-                p["suggested"] = psnr(run.result("auto"), ref, **kw)
+                p["best_iterate"] = psnr(run.result("auto"), ref, **kw)
+            if n_runs > 1:
+                p["each_run"] = [psnr(x, ref, **kw) for x in picks]
             if best_seen is not None:
                 p["best_seen_oracle"] = best_seen
             report["psnr"] = p
             report["psnr_protocol"] = "Y channel, 4 px shaved" if kw["y_channel"] else "all channels, range 1"
             report["ssim_written"] = ssim(result, ref)
-        from .imageio import atomic_write
-        text = json.dumps(report, indent=2, default=float)
-        atomic_write(a.metrics, lambda tmp: Path(tmp).write_text(text))
+        text = strict_json(report)
+        writes.append((a.metrics, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")))
+    imageio.write_all(writes)  # the image and its report together, or neither
+    if not a.quiet:
+        what = {"last": f"last iterate (step {run.step})", "ema": f"moving average (step {run.step})"}
+        if run.suggested is not None and cfg.task != "enhance":
+            kind = "moving average" if run.suggested_kind == "ema" else "output"
+            what["auto"] = f"best iterate: {kind} at step {run.suggested[0]}"
+        print(f"wrote {a.output} ({what.get(cfg.pick, what['last'])}" +
+              (f"; the mean of {n_runs} runs' picks" if n_runs > 1 else "") + ")", file=sys.stderr)
+        if a.metrics:
+            print(f"wrote {a.metrics}", file=sys.stderr)
     return 0
 
 
-def _check_output_path(path: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise DIPError(f"cannot write {path}: folder {folder} does not exist")
+def _plain(v: Any) -> Any:
+    """NumPy scalars/arrays -> Python; NaN and infinity -> None (JSON has no such numbers)."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _plain(v.tolist())
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None  # e.g. the PSNR of an image identical to its reference
+    return v
+
+
+def strict_json(report: dict[str, Any]) -> str:
+    """The report as standard JSON: no ``Infinity`` / ``NaN`` tokens (they become null)."""
+    return json.dumps(_plain(report), indent=2, allow_nan=False)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def _check_destinations(outputs: list[tuple[str, str, dict[str, str] | None]],
+                        inputs: list[tuple[str, str | None]], overwrite: bool) -> None:
+    """Before any work: every output can be written (known extension, not a folder, a folder
+    that exists and takes a new file), no two outputs collide, and no output replaces an
+    input, except ``--output`` over ``--input`` with ``--overwrite``."""
+    from . import imageio
+
+    for i, (flag, path, formats) in enumerate(outputs):
+        for flag2, path2, _ in outputs[:i]:
+            if _same_file(path, path2):
+                raise DIPError(f"{flag} and {flag2} are the same file ({path}): give them different names")
+        for iflag, ipath in inputs:
+            if not ipath or not _same_file(path, ipath):
+                continue
+            if flag == "--output" and iflag == "--input":
+                if overwrite:
+                    continue
+                raise DIPError(f"--output {path} is the --input file: writing it would replace your original; "
+                               f"choose another --output, or add --overwrite")
+            raise DIPError(f"{flag} {path} is the {iflag} file: choose another name for {flag}")
+        imageio.check_writable(path, {"--mask-out": "mask"}.get(flag, flag.lstrip("-")), formats)
 
 
 def cmd_degrade(a: argparse.Namespace) -> int:
     from . import degrade, imageio
+    from .config import SCALES
+
+    # the parameters first (cheap, and nothing is read or written yet) ...
+    if a.task == "denoise" and not (math.isfinite(a.sigma) and 0 <= a.sigma <= 255):
+        raise DIPError(f"--sigma must be a number in 0..255 (the noise std on the 0-255 scale), got {a.sigma:g}")
+    if a.task == "inpaint" and not 0.0 <= a.drop < 1.0:
+        raise DIPError(f"--drop must be a fraction in [0, 1) (1 would drop every pixel), got {a.drop:g}")
+    if a.task == "superres" and a.scale not in SCALES:
+        raise DIPError(f"--scale must be {', '.join(map(str, SCALES[:-1]))} or {SCALES[-1]}, got {a.scale}")
+    if a.task == "jpeg" and not 1 <= a.quality <= 100:
+        raise DIPError(f"--quality must be 1..100, got {a.quality}")
+    if not 0 <= a.seed <= degrade.MAX_SEED:
+        raise DIPError(f"--seed must be in 0..{degrade.MAX_SEED} (0..2**63-1), got {a.seed}")
+    if a.mask_out and a.task != "inpaint":
+        raise DIPError(f"--mask-out is only used by --task inpaint, not {a.task}")
+    # ... then every destination, before any pixel is computed or any file written
+    outputs: list[tuple[str, str, dict[str, str] | None]] = [("--output", a.output, imageio.SAVE_FORMATS)]
+    mask_out = None
+    if a.task == "inpaint":
+        mask_out = a.mask_out or str(Path(a.output).with_name(Path(a.output).stem + "_mask.png"))
+        outputs.append(("--mask-out", mask_out, imageio.MASK_FORMATS))
+    _check_destinations(outputs, [("--input", a.input)], a.overwrite)
 
     loaded = imageio.load_image(a.input)
     img = loaded.array
-    _check_output_path(a.output)
     if a.task == "denoise":
         out = degrade.add_noise(img, a.sigma, seed=a.seed)
     elif a.task == "jpeg":
@@ -233,10 +393,12 @@ def cmd_degrade(a: argparse.Namespace) -> int:
         out = degrade.downscale(img, a.scale)
     else:
         out, mask = degrade.drop_pixels(img, a.drop, seed=a.seed)
-        mask_out = a.mask_out or str(Path(a.output).with_name(Path(a.output).stem + "_mask.png"))
-        imageio.save_mask(mask_out, mask)
+    writes = [(a.output, imageio.image_writer(a.output, out, like=loaded if out.shape[:2] == img.shape[:2] else None))]
+    if mask_out is not None:
+        writes.append((mask_out, imageio.mask_writer(mask_out, mask)))
+    imageio.write_all(writes)  # the image and its mask together, or neither
+    if mask_out is not None:
         print(f"wrote {mask_out} (white = known)", file=sys.stderr)
-    imageio.save_image(a.output, out, like=loaded if out.shape[:2] == img.shape[:2] else None)
     print(f"wrote {a.output}", file=sys.stderr)
     return 0
 
@@ -246,12 +408,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv:
         print(USAGE)
         return 0
-    args = build_parser().parse_args(argv)
     try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # -h, or a usage error (already printed as one line)
+            return exc.code if isinstance(exc.code, int) else 2
         return cmd_restore(args) if args.command == "restore" else cmd_degrade(args)
     except DIPError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except MemoryError:
         print("error: out of memory: use a smaller image or region, or fewer channels", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if not _interrupted(exc):
+            raise
+        print("\ninterrupted: nothing written", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # e.g. while torch is imported; every write is atomic
+        print("\ninterrupted: nothing written", file=sys.stderr)
+        return 130
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Ctrl-C during an import can surface as another exception (a RuntimeError from
+    ``__set_name__``, an ImportError...) caused by the KeyboardInterrupt."""
+    e: BaseException | None = exc
+    for _ in range(50):
+        if e is None:
+            return False
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "failed"

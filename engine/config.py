@@ -6,6 +6,10 @@ nothing else. Every field is a plain value so a config round-trips through JSON.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+import types
+import typing
 from dataclasses import dataclass, field, fields, asdict
 from typing import Any
 
@@ -18,7 +22,12 @@ UPSAMPLE = ("bilinear", "nearest")
 DOWNSAMPLE = ("stride", "avg", "max")
 PADS = ("reflection", "zero")
 PICKS = ("last", "ema", "auto")
+STOPS = ("auto", "never")
+STOP_RULES = ("holdout", "variance")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+SCALES = (2, 3, 4, 8)                  # super-resolution factors (restore and degrade)
+MAX_SEED = 2**63 - 1
+MAX_ES_WINDOW = 10_000
 
 
 @dataclass
@@ -83,21 +92,32 @@ class RunConfig:
     sigma_p: float = 1.0 / 30          # per-step input jitter z + N(0, sigma_p^2)
     # optimisation
     lr: float = 0.01
-    iterations: int = 1800
+    iterations: int = 1800             # with stop 'auto': the upper bound
     ema: float = 0.99                   # 0 turns the moving average off
     backtrack_db: float | None = 5.0   # loss jump (in dB) that restores the previous step; None: off
     seed: int = 0
     device: str = "auto"
     scale: int = 4                      # super-resolution factor
-    pick: str = "ema"                  # what the CLI writes: last iterate, EMA, or the suggested iterate
+    pick: str = "auto"                 # what is written: last iterate, EMA, or the rule's best iterate
     # observation
     preview_every: int = 25            # steps between previews (output + EMA as numpy)
     snapshot_every: int = 50           # steps between snapshots kept in the history
     memory_budget_mb: int = 1024        # history + best-iterate window
     es_window: int = 100               # W of the windowed moving variance (Wang et al.)
-    es_patience: int | None = None     # stop after this many steps without a new minimum; None: never
+    # stopping (engine/stopping.py)
+    stop: str = "auto"                 # auto: stop once the best iterate is confirmed; never: run all steps
+    stop_rule: str = "holdout"         # holdout: self-validation on held-out pixels; variance: ES-WMV
+    holdout: float = 0.02              # fraction of the known pixels kept out of the data term
+    stop_patience: int = 200           # look-ahead after the best iterate: at least this many steps,
+    stop_patience_ratio: float = 0.5   # ... and at least this fraction of the best iterate's step
+    stop_min_gain_db: float = 0.02     # an improvement smaller than this does not restart the look-ahead
 
     def validate(self) -> "RunConfig":
+        if not isinstance(self.net, NetConfig):
+            raise ConfigError(f"net must be a set of network settings such as {{\"arch\": \"skip\"}}, "
+                              f"got {_show(self.net)}")
+        check_types(self)
+        check_types(self.net)
         n = self.net
         _one_of("task", self.task, TASKS)
         _one_of("architecture", n.arch, ARCHS)
@@ -105,6 +125,8 @@ class RunConfig:
         _one_of("downsample", n.downsample, DOWNSAMPLE)
         _one_of("padding", n.pad, PADS)
         _one_of("pick", self.pick, PICKS)
+        _one_of("stop", self.stop, STOPS)
+        _one_of("stop rule", self.stop_rule, STOP_RULES)
         _one_of("device", self.device, DEVICES)
         ups = n.upsample if isinstance(n.upsample, list) else [n.upsample]
         for u in ups:
@@ -122,10 +144,16 @@ class RunConfig:
                     raise ConfigError(f"{name} has {len(v)} levels, channels_down has {depth}")
             if min(n.channels_down) < 1 or min(n.channels_up) < 1 or min(n.channels_skip) < 0:
                 raise ConfigError("channel counts must be positive (skip channels may be 0)")
+            for name in ("kernel_down", "kernel_up", "kernel_skip"):
+                v = getattr(n, name)
+                if any(k < 1 or k % 2 == 0 for k in (v if isinstance(v, list) else [v])):
+                    raise ConfigError(f"{name} must be odd positive whole numbers (1, 3, 5...), got {v!r}")
         elif n.resnet_blocks < 1 or n.resnet_channels < 1:
             raise ConfigError("resnet needs at least one block and one channel")
-        if self.task == "superres" and self.scale not in (2, 3, 4, 8):
-            raise ConfigError(f"super-resolution factor must be 2, 4 or 8, got {self.scale}")
+        if self.task == "superres" and self.scale not in SCALES:
+            raise ConfigError(f"super-resolution factor must be {_choices(SCALES)}, got {self.scale}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be in 0..{MAX_SEED} (0..2**63-1), got {self.seed}")
         if self.task == "flash" and self.input_kind != "guide":
             raise ConfigError("flash/no-flash uses the flash photo as input (input_kind 'guide')")
         _positive("iterations", self.iterations, integer=True)
@@ -135,6 +163,18 @@ class RunConfig:
         _positive("snapshot cadence", self.snapshot_every, integer=True)
         _positive("memory budget", self.memory_budget_mb)
         _positive("best-iterate window", self.es_window, integer=True)
+        if self.es_window > MAX_ES_WINDOW:
+            raise ConfigError(f"es_window must be at most {MAX_ES_WINDOW}, got {self.es_window}")
+        _positive("input_scale", self.input_scale)
+        if not 0.0 <= self.holdout < 0.5:
+            raise ConfigError(f"holdout must be in [0, 0.5), got {self.holdout}")
+        if self.stop_rule == "holdout" and self.stop == "auto" and self.holdout == 0 and self.task != "enhance":
+            raise ConfigError("the holdout rule needs held-out pixels (holdout > 0), or use stop 'never'")
+        _positive("stop patience", self.stop_patience, integer=True)
+        if not 0.0 <= self.stop_patience_ratio <= 10.0:
+            raise ConfigError(f"stop_patience_ratio must be in [0, 10], got {self.stop_patience_ratio}")
+        if not 0.0 <= self.stop_min_gain_db <= 10.0:
+            raise ConfigError(f"stop_min_gain_db must be in [0, 10], got {self.stop_min_gain_db}")
         if not 0.0 <= self.ema < 1.0:
             raise ConfigError(f"EMA weight must be in [0, 1), got {self.ema}")
         if self.sigma_p < 0:
@@ -161,6 +201,9 @@ class RunConfig:
         base_net = overrides.pop("net", self.net)
         if isinstance(base_net, dict):
             base_net = NetConfig(**_known(NetConfig, base_net))
+        elif not isinstance(base_net, NetConfig):
+            raise ConfigError(f"net must be a set of network settings such as {{\"arch\": \"skip\"}}, "
+                              f"got {_show(base_net)}")
         net_over = {k: v for k, v in overrides.items() if k in net_keys}
         top = {k: v for k, v in overrides.items() if k not in net_keys}
         unknown = set(top) - {f.name for f in fields(RunConfig)}
@@ -176,6 +219,77 @@ def _known(cls, d: dict) -> dict:
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     return d
+
+
+def _show(value: Any) -> str:
+    """A value as the user typed it (JSON-like: null, true, "text"), kept short."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _choices(values: tuple) -> str:
+    return ", ".join(str(v) for v in values[:-1]) + f" or {values[-1]}"
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    """Does ``value`` fit the field annotation ``tp`` (int, float, str, bool, None, list[X], unions)?"""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, t) for t in typing.get_args(tp))
+    if origin is list:
+        (item,) = typing.get_args(tp) or (Any,)
+        return isinstance(value, list) and all(_matches(v, item) for v in value)
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:  # a whole number is a fine float; NaN and infinity are not settings
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value))
+    if tp is Any:
+        return True
+    return isinstance(value, tp) if isinstance(tp, type) else True
+
+
+_SINGULAR = {int: "a whole number", float: "a finite number", str: "a text", bool: "true or false",
+             type(None): "null"}
+_PLURAL = {int: "whole numbers", float: "finite numbers", str: "texts", bool: "true/false values"}
+
+
+def _describe(tp: Any, name: str = "") -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(t, name) for t in typing.get_args(tp))
+    if origin is list:
+        (item,) = typing.get_args(tp) or (Any,)
+        example = {int: "[3, 3, 3]" if name.startswith("kernel") else "[64, 64, 64]",
+                   str: '["bilinear", "nearest"]'}.get(item, "[...]")
+        return f"a list of {_PLURAL.get(item, 'values')} such as {example}"
+    return _SINGULAR.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def check_types(obj: Any) -> None:
+    """Every field of a RunConfig / NetConfig must have its declared type: a ConfigError
+    names the first that does not (e.g. ``channels_down`` given the text 'abc')."""
+    hints = _hints(type(obj))
+    for f in fields(obj):
+        tp = hints.get(f.name, Any)
+        if f.name == "net" or (isinstance(tp, type) and dataclasses.is_dataclass(tp)):
+            continue
+        value = getattr(obj, f.name)
+        if not _matches(value, tp):
+            raise ConfigError(f"{f.name} must be {_describe(tp, f.name)}, got {_show(value)}")
 
 
 def _one_of(what: str, value: Any, allowed: tuple) -> None:

@@ -6,12 +6,26 @@ layout, and is deterministic given its seed (a NumPy ``Generator``).
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 from PIL import Image
 
-from .errors import ImageError
+from .errors import ConfigError, ImageError
 from .imageio import from_uint8, to_uint8
+
+MAX_SEED = 2**63 - 1
+
+
+class DegradeError(ConfigError, ValueError):
+    """A degradation parameter out of range (a ValueError for library callers, and a
+    one-line DIPError for the CLI and the app)."""
+
+
+def _seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise DegradeError(f"seed must be a whole number in 0..{MAX_SEED} (0..2**63-1), got {seed}")
+    return int(seed)
 
 
 def _image(img: np.ndarray) -> np.ndarray:
@@ -27,9 +41,9 @@ def add_noise(img: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
     The result is clipped to [0, 1], as in the authors' code.
     """
     a = _image(img)
-    if sigma < 0:
-        raise ValueError(f"noise sigma must be >= 0, got {sigma}")
-    rng = np.random.default_rng(seed)
+    if not (isinstance(sigma, (int, float, np.number)) and math.isfinite(sigma) and sigma >= 0):
+        raise DegradeError(f"noise sigma must be a finite number >= 0 (0-255 scale), got {sigma}")
+    rng = np.random.default_rng(_seed(seed))
     noise = rng.normal(0.0, sigma / 255.0, size=a.shape)
     return np.clip(a + noise, 0.0, 1.0).astype(np.float32)
 
@@ -41,8 +55,8 @@ def drop_pixels(img: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.nda
     """
     a = _image(img)
     if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"drop fraction must be in [0, 1], got {fraction}")
-    rng = np.random.default_rng(seed)
+        raise DegradeError(f"drop fraction must be in [0, 1], got {fraction}")
+    rng = np.random.default_rng(_seed(seed))
     mask = rng.random(a.shape[:2]) >= fraction
     keep = mask if a.ndim == 2 else mask[:, :, None]
     return np.where(keep, a, np.float32(0.0)).astype(np.float32), mask
@@ -60,8 +74,9 @@ def crop_to_multiple(img: np.ndarray, factor: int) -> np.ndarray:
 
 
 def _factor(factor: int) -> int:
-    if isinstance(factor, bool) or int(factor) != factor or factor < 1:
-        raise ValueError(f"scale factor must be a whole number >= 1, got {factor}")
+    if isinstance(factor, bool) or not isinstance(factor, (int, float, np.number)) \
+            or not math.isfinite(factor) or int(factor) != factor or factor < 1:
+        raise DegradeError(f"scale factor must be a whole number >= 1, got {factor}")
     return int(factor)
 
 
@@ -89,8 +104,8 @@ def downscale(img: np.ndarray, factor: int) -> np.ndarray:
 def jpeg(img: np.ndarray, quality: int = 10) -> np.ndarray:
     """Compress with Pillow's JPEG encoder at ``quality`` (1..100) in memory and decode."""
     a = _image(img)
-    if not 1 <= int(quality) <= 100:
-        raise ValueError(f"JPEG quality must be 1..100, got {quality}")
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+        raise DegradeError(f"JPEG quality must be a whole number in 1..100, got {quality}")
     if a.ndim == 3 and a.shape[2] not in (1, 3):
         raise ImageError(f"JPEG needs 1 or 3 channels, got {a.shape[2]}")
     u8 = to_uint8(a)

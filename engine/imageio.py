@@ -7,7 +7,9 @@ without ever leaving a half-written file behind.
 """
 from __future__ import annotations
 
+import functools
 import os
+import re
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -120,7 +122,7 @@ def _open(path: str | os.PathLike, what: str) -> tuple[Image.Image, Path]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(p)
     except Image.DecompressionBombError as e:
-        raise ImageError(f"{what} {p} is too large to open safely ({e})") from e
+        raise ImageError(_bomb_message(e, p, what)) from e
     except UnidentifiedImageError as e:
         raise ImageError(f"cannot open {what} {p}: not an image file, or a format Pillow cannot read") from e
     except PermissionError as e:
@@ -132,6 +134,15 @@ def _open(path: str | os.PathLike, what: str) -> tuple[Image.Image, Path]:
         im.close()
         raise ImageError(f"{what} {p} has no pixels ({w} x {h})")
     return im, p
+
+
+def _bomb_message(e: BaseException, p: Path, what: str) -> str:
+    """Pillow refuses headers that declare a huge image before we can read the size; say it
+    in our terms (megapixels and our limit) rather than Pillow's."""
+    found = re.search(r"\((\d+) pixels\)", str(e))
+    declared = f"it declares {_megapixels(int(found.group(1)))} megapixels, " if found else ""
+    return (f"{what} {p} is too large to open safely: {declared}the limit is "
+            f"{_megapixels(DEFAULT_MAX_PIXELS)} megapixels; downscale it or crop a region first")
 
 
 def _reason(e: BaseException) -> str:
@@ -154,7 +165,7 @@ def _decode(im: Image.Image, p: Path, what: str) -> Image.Image:
     try:
         im.load()
     except Image.DecompressionBombError as e:
-        raise ImageError(f"{what} {p} is too large to open safely ({e})") from e
+        raise ImageError(_bomb_message(e, p, what)) from e
     except MemoryError as e:
         raise ImageError(f"not enough memory to load {what} {p}") from e
     except Exception as e:  # noqa: BLE001 - OSError, SyntaxError, ValueError, EOFError, struct.error...
@@ -216,6 +227,18 @@ def _megapixels(n: int) -> str:
     return f"{n / 1e6:.3g}"
 
 
+def _quiet(fn):
+    """Pillow warns (to stderr) about corrupt EXIF and the like while reading hostile files;
+    the error, if any, is ours and one line, so its warnings are not shown."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+@_quiet
 def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loaded:
     """Read an image file into a :class:`Loaded` (float32 H x W x C in [0, 1], the right way up).
 
@@ -278,6 +301,7 @@ def mask_from_array(arr: np.ndarray) -> np.ndarray:
     return v > 0.5
 
 
+@_quiet
 def load_mask(path: str | os.PathLike, shape_hw: tuple[int, int]) -> np.ndarray:
     """Read a mask file (white = known) that must match an image of ``shape_hw`` = (H, W)."""
     h, w = int(shape_hw[0]), int(shape_hw[1])
@@ -308,23 +332,55 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
-def atomic_write(path: str | os.PathLike, write_fn: Callable[[str], None]) -> None:
-    """Write ``path`` all-or-nothing: ``write_fn(tmp_path)`` writes a temporary file in the
-    same folder (its name ends with the destination's extension), which is flushed to disk
-    and then renamed over ``path``. On any error the temporary file is removed and an
-    existing ``path`` is left untouched. OS errors become :class:`ImageError`.
-    """
-    p = Path(path)
-    folder = p.parent if str(p.parent) else Path(".")
+def _folder_of(p: Path) -> Path:
+    return p.parent if str(p.parent) else Path(".")
+
+
+def _temp_in(folder: Path, p: Path) -> str:
+    """A new empty temporary file beside ``p`` (its name ends with ``p``'s extension)."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{p.name}.", suffix=f".tmp{p.suffix}")
+    os.close(fd)
+    return tmp
+
+
+def _check_destination(p: Path, what: str) -> Path:
+    label = f"{what} {p}" if what else str(p)
     if p.is_dir():
-        raise ImageError(f"cannot write {p}: it is a folder")
+        raise ImageError(f"cannot write {label}: it is a folder; give a file name")
+    folder = _folder_of(p)
     if not folder.is_dir():
-        raise ImageError(f"cannot write {p}: the folder {folder} does not exist")
+        if folder.exists():
+            raise ImageError(f"cannot write {label}: {folder} is a file, not a folder")
+        raise ImageError(f"cannot write {label}: the folder {folder} does not exist")
+    return folder
+
+
+def check_writable(path: str | os.PathLike, what: str = "image",
+                   formats: dict[str, str] | None = SAVE_FORMATS) -> Path:
+    """Everything about writing ``path`` that can be known before there is anything to write:
+    a known extension (when ``formats`` is given), not a folder, an existing folder in which a
+    file can really be created (probed with the same temporary name a write will use, then
+    removed). Raises a one-line :class:`ImageError`; returns the path."""
+    p = Path(path)
+    folder = _check_destination(p, what)
+    if formats is not None:
+        _format_for(p, formats, what)
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{p.name}.", suffix=f".tmp{p.suffix}")
+        tmp = _temp_in(folder, p)
+    except OSError as e:
+        raise ImageError(f"cannot write {what} {p}: no new file can be created in the folder {folder} "
+                         f"({e.strerror or _reason(e)}); choose another folder") from e
+    os.remove(tmp)
+    return p
+
+
+def _stage(p: Path, write_fn: Callable[[str], None]) -> str:
+    """Write ``p``'s new content to a synced temporary file beside it; return its path."""
+    folder = _check_destination(p, "")
+    try:
+        tmp = _temp_in(folder, p)
     except OSError as e:
         raise ImageError(f"cannot write {p}: {e.strerror or e}") from e
-    os.close(fd)
     try:
         write_fn(tmp)
         with open(tmp, "rb+") as f:
@@ -332,16 +388,60 @@ def atomic_write(path: str | os.PathLike, write_fn: Callable[[str], None]) -> No
         # mkstemp makes the file private (0600); give it the permissions a normal save would
         mode = (os.stat(p).st_mode & 0o7777) if p.exists() else (0o666 & ~_UMASK)
         os.chmod(tmp, mode)
-        os.replace(tmp, p)
     except BaseException as e:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
+        _remove_quietly(tmp)
         if isinstance(e, OSError):
             raise ImageError(f"cannot write {p}: {e.strerror or _reason(e)}") from e
         raise
-    _fsync_dir(folder)
+    return tmp
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def write_all(items: list[tuple[str | os.PathLike, Callable[[str], None]]]) -> None:
+    """Write several files all-or-nothing: every ``write_fn(tmp_path)`` writes a temporary
+    file beside its destination; only when all of them succeeded are they renamed over their
+    destinations. On any error every temporary file is removed and no destination changes.
+    OS errors become :class:`ImageError`.
+    """
+    paths = [Path(path) for path, _ in items]
+    seen: set[str] = set()
+    for p in paths:
+        key = os.path.normcase(os.path.realpath(p))
+        if key in seen:
+            raise ImageError(f"cannot write {p} twice in one save")
+        seen.add(key)
+    staged: list[tuple[str, Path]] = []
+    try:
+        for p, (_, write_fn) in zip(paths, items):
+            staged.append((_stage(p, write_fn), p))
+        for i, (tmp, p) in enumerate(staged):
+            try:
+                os.replace(tmp, p)
+            except OSError as e:
+                raise ImageError(f"cannot write {p}: {e.strerror or _reason(e)}") from e
+            staged[i] = ("", p)
+    except BaseException:
+        for tmp, _ in staged:
+            if tmp:
+                _remove_quietly(tmp)
+        raise
+    for folder in {_folder_of(p) for p in paths}:
+        _fsync_dir(folder)
+
+
+def atomic_write(path: str | os.PathLike, write_fn: Callable[[str], None]) -> None:
+    """Write ``path`` all-or-nothing: ``write_fn(tmp_path)`` writes a temporary file in the
+    same folder (its name ends with the destination's extension), which is flushed to disk
+    and then renamed over ``path``. On any error the temporary file is removed and an
+    existing ``path`` is left untouched. OS errors become :class:`ImageError`.
+    """
+    write_all([(path, write_fn)])
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -388,6 +488,19 @@ def save_image(
     hold it, its ICC profile, and 16-bit depth for PNG/TIFF when the source was 16-bit.
     ``quality`` applies to JPEG and WebP.
     """
+    atomic_write(path, image_writer(path, array, like, quality))
+
+
+def image_writer(
+    path: str | os.PathLike,
+    array: np.ndarray,
+    like: Loaded | None = None,
+    quality: int = 95,
+) -> Callable[[str], None]:
+    """Everything :func:`save_image` does except the writing: validates and encodes, and
+    returns the ``write_fn`` for :func:`atomic_write` / :func:`write_all` (so a result and
+    its companions can be written all-or-nothing).
+    """
     p = Path(path)
     fmt = _format_for(p, SAVE_FORMATS, "image")
     a = _as_hwc(array)
@@ -433,15 +546,20 @@ def save_image(
         except Exception as e:  # noqa: BLE001 - encoder complaints (mode/format) for the user
             raise ImageError(f"cannot write {p} as {fmt}: {_reason(e)}") from e
 
-    atomic_write(p, write)
+    return write
 
 
 def save_mask(path: str | os.PathLike, mask: np.ndarray) -> None:
     """Write a known-mask as an 8-bit grayscale file: 255 = known, 0 = unknown."""
+    atomic_write(path, mask_writer(path, mask))
+
+
+def mask_writer(path: str | os.PathLike, mask: np.ndarray) -> Callable[[str], None]:
+    """Validates and encodes a mask for :func:`save_mask`; returns the ``write_fn``."""
     p = Path(path)
     fmt = _format_for(p, MASK_FORMATS, "mask")
     m = np.asarray(mask)
     if m.ndim != 2 or m.shape[0] == 0 or m.shape[1] == 0:
         raise MaskError(f"a mask must be a non-empty H x W array, got shape {m.shape}")
     im = Image.fromarray(np.where(m.astype(bool), 255, 0).astype(np.uint8))
-    atomic_write(p, lambda tmp: im.save(tmp, format=fmt))
+    return lambda tmp: im.save(tmp, format=fmt)

@@ -23,71 +23,89 @@ def _skip128(skip: int = 4, **net: Any) -> dict[str, Any]:
     return dict(channels_down=[128] * 5, channels_up=[128] * 5, channels_skip=[skip] * 5, **net)
 
 
-def _narrow(width: int, skip: int = 4) -> dict[str, Any]:
-    return dict(channels_down=[width] * 5, channels_up=[width] * 5, channels_skip=[skip] * 5)
+def _narrow(width: int, skip: int = 4, **net: Any) -> dict[str, Any]:
+    return dict(channels_down=[width] * 5, channels_up=[width] * 5, channels_skip=[skip] * 5, **net)
 
 
 _PRESETS = [
     # --- denoising / JPEG -------------------------------------------------------------
     Preset("denoise", "denoise",
            "Paper: skip 128x5, skip 4, z 32 ch, sigma_p 1/30, 1800 steps, LR 0.01, EMA 0.99.",
-           dict(net=_skip128(), iterations=1800, sigma_p=1 / 30, pick="ema")),
+           dict(net=_skip128(), iterations=1800, sigma_p=1 / 30)),
     Preset("denoise-fast", "denoise",
-           "Narrow skip net (32 ch): on small images the same quality several times sooner.",
-           dict(net=_narrow(32), iterations=1200, sigma_p=1 / 30, pick="ema")),
+           "Narrow skip net (32 ch) with nearest upsampling: on photo crops the paper net's quality, "
+           "its peak about twice as soon as with bilinear (benchmarks/README.md).",
+           dict(net=_narrow(32, upsample="nearest"), iterations=3000, sigma_p=1 / 30)),
     Preset("jpeg", "jpeg",
            "Paper: z 3 ch, [8,16,32,64,128], skip [0,0,0,4,4], 2400 steps.",
            dict(net=dict(channels_down=[8, 16, 32, 64, 128], channels_up=[8, 16, 32, 64, 128],
                          channels_skip=[0, 0, 0, 4, 4]),
-                input_channels=3, iterations=2400, sigma_p=1 / 30, pick="ema")),
+                input_channels=3, iterations=2400, sigma_p=1 / 30)),
     # --- inpainting ---------------------------------------------------------------------
     Preset("inpaint-text", "inpaint",
-           "Paper: text/scribble removal, as super-resolution, 6000 steps.",
-           dict(net=_skip128(), iterations=6000, sigma_p=1 / 30, pick="last")),
+           "Paper (authors' notebook): text/scribble removal, skip 128x5 with 128 skip channels, nearest up, "
+           "sigma_p 0.03, 6000 steps.",
+           dict(net=_skip128(skip=128, upsample="nearest"), iterations=6000, sigma_p=0.03, pick="ema")),
     Preset("inpaint-hole", "inpaint",
            "Paper: large holes, meshgrid input, no skip connections, nearest up, 5000 steps.",
            dict(net=_skip128(skip=0, upsample="nearest"), input_kind="meshgrid", input_channels=2,
-                iterations=5000, sigma_p=0.03, pick="last")),
+                iterations=5000, sigma_p=0.03, pick="ema")),
     Preset("inpaint-hole-deep", "inpaint",
-           "Paper: deeper hourglass [16,32,64,128,128,128], no skips, k_d 5 / k_u 3, nearest, sigma_p 0, LR 0.1.",
+           "Paper (authors' notebook): deeper hourglass [16,32,64,128,128,128], no skips, k_d 5 / k_u 3, "
+           "nearest, sigma_p 0, LR 0.01, 3000 steps.",
            dict(net=dict(channels_down=[16, 32, 64, 128, 128, 128],
                          channels_up=[16, 32, 64, 128, 128, 128], channels_skip=[0] * 6,
                          kernel_down=5, kernel_up=3, upsample="nearest", need1x1_up=False),
-                input_channels=1, sigma_p=0.0, lr=0.1, iterations=5000, pick="last")),
+                input_channels=1, sigma_p=0.0, lr=0.01, iterations=3000, pick="ema")),
     Preset("inpaint-drop", "inpaint",
            "Paper: randomly dropped pixels, as super-resolution, 11000 steps, LR 0.001.",
-           dict(net=_skip128(), iterations=11000, lr=0.001, sigma_p=1 / 30, pick="last")),
+           dict(net=_skip128(), iterations=11000, lr=0.001, sigma_p=1 / 30, pick="ema")),
     Preset("inpaint-fast", "inpaint",
-           "Narrow skip net (64 ch), 1500 steps: a quick look at what the prior fills in.",
-           dict(net=_narrow(64), iterations=1500, sigma_p=1 / 30, pick="last")),
+           "Narrow skip net (32 ch) with nearest upsampling; stops on a plateau of the held-out error "
+           "(5 % held out) and writes the moving average (benchmarks/README.md).",
+           dict(net=_narrow(32, upsample="nearest"), iterations=3000, sigma_p=1 / 30, holdout=0.05,
+                pick="ema")),
     # --- super-resolution -------------------------------------------------------------
     Preset("sr4", "superres",
            "Paper x4: skip 128x5, skip 4, sigma_p 1/30, 2000 steps, LR 0.01, bilinear.",
-           dict(net=_skip128(), scale=4, iterations=2000, sigma_p=1 / 30, pick="last")),
+           dict(net=_skip128(), scale=4, iterations=2000, sigma_p=1 / 30, pick="ema")),
     Preset("sr8", "superres",
            "Paper x8: as x4 with sigma_p 1/20 and 4000 steps.",
-           dict(net=_skip128(), scale=8, iterations=4000, sigma_p=1 / 20, pick="last")),
+           dict(net=_skip128(), scale=8, iterations=4000, sigma_p=1 / 20, pick="ema")),
     Preset("sr-fast", "superres",
-           "Narrow skip net (32 ch), 1000 steps, any factor; writes the EMA (+1.1 dB over the last "
-           "iterate on Set5 crops, benchmarks/README.md).",
-           dict(net=_narrow(32), iterations=1000, sigma_p=1 / 30, pick="ema")),
+           "Narrow skip net (32 ch), any factor; stops on a plateau (under 0.05 dB gained over the "
+           "look-ahead; at most 3000 steps).",
+           dict(net=_narrow(32), iterations=3000, sigma_p=1 / 30, holdout=0.05, stop_min_gain_db=0.05,
+                pick="ema")),
     # --- others -----------------------------------------------------------------------
     Preset("enhance", "enhance",
            "Detail enhancement: fit without jitter, stop early (coarse x_c), return x0 + (x0 - x_c).",
-           dict(net=_skip128(), iterations=400, sigma_p=0.0, ema=0.0, pick="last")),
+           dict(net=_skip128(), iterations=400, sigma_p=0.0, ema=0.0)),
     Preset("enhance-fast", "enhance",
            "Narrow (32 ch) detail enhancement, 300 steps.",
-           dict(net=_narrow(32), iterations=300, sigma_p=0.0, ema=0.0, pick="last")),
+           dict(net=_narrow(32), iterations=300, sigma_p=0.0, ema=0.0)),
     Preset("flash", "flash",
            "Paper: flash photo as input, skip 128x5, skip 4, up nearest x2 then bilinear, LR 0.1, 600 steps.",
            dict(net=_skip128(upsample=["nearest", "nearest", "bilinear", "bilinear", "bilinear"]),
-                input_kind="guide", input_channels=3, lr=0.1, iterations=600, sigma_p=0.0,
-                pick="last")),
+                input_kind="guide", input_channels=3, lr=0.1, iterations=600, sigma_p=0.0)),
 ]
 
 PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}
-DEFAULT_PRESET = {"denoise": "denoise", "jpeg": "jpeg", "inpaint": "inpaint-text",
-                  "superres": "sr4", "enhance": "enhance", "flash": "flash"}
+# The paper's network per task (what a GPU runs by default) ...
+PAPER_PRESET = {"denoise": "denoise", "jpeg": "jpeg", "inpaint": "inpaint-text",
+                "superres": "sr4", "enhance": "enhance", "flash": "flash"}
+# ... and the default everywhere else: narrow networks that reach the same quality on
+# photo-sized inputs several times sooner on a CPU (benchmarks/README.md, "Time to quality").
+DEFAULT_PRESET = {"denoise": "denoise-fast", "jpeg": "jpeg", "inpaint": "inpaint-fast",
+                  "superres": "sr-fast", "enhance": "enhance-fast", "flash": "flash"}
+
+
+def default_preset(task: str, device_type: str = "cpu") -> str:
+    """The preset a run of ``task`` gets when none is named: the paper's network on a CUDA
+    GPU, the fast narrow one on a CPU (or Apple's MPS, unmeasured)."""
+    if task not in DEFAULT_PRESET:
+        raise ConfigError(f"unknown task '{task}': choose one of {', '.join(DEFAULT_PRESET)}")
+    return PAPER_PRESET[task] if device_type == "cuda" else DEFAULT_PRESET[task]
 
 
 def presets_for(task: str) -> list[Preset]:

@@ -6,20 +6,23 @@ What it does per step (the paper's loop, made robust):
   x  = crop(f_theta(z'))              (the net sees a padded frame; no user pixel is lost)
   E  = task.loss(x); backward; Adam
   EMA <- gamma EMA + (1 - gamma) x    (only on accepted steps)
-  ES-WMV window <- x                  (suggested iterate = window-variance minimum)
+  held-out error of x and of the EMA  (the stopping rule's score, engine/stopping.py)
+The best-scoring image (output or EMA) is kept on the device; with ``stop='auto'`` the
+loop ends once no significant gain came for the rule's look-ahead.
 Backtracking: if E is not finite or jumped by more than ``backtrack_db`` over the last
 accepted loss, the weights *and* Adam's state go back to the last accepted step (a
-double-buffered checkpoint) and the step's update is discarded. Repeated failures halve
-the learning rate; twenty in a row raise ``Diverged``.
+double-buffered checkpoint) and the step's update is discarded. Twenty rejections in a
+row, or more than half of the last fifty steps, raise ``Diverged``.
 
-One host sync per step: a small tensor (loss, variance) read with ``tolist()``. Previews
-and snapshots copy to the host only at their cadence.
+One host sync per step: a small tensor (loss, variance, held-out errors) read with
+``tolist()``. Previews and snapshots copy to the host only at their cadence.
 """
 from __future__ import annotations
 
 import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,9 +36,11 @@ from .history import SnapshotHistory
 from .inputs import input_channels, make_input
 from .metrics import psnr, ssim
 from .nets import build_net, count_params
+from .stopping import BestTracker
 from .tasks import make_task
 
 MAX_CONSECUTIVE_BACKTRACKS = 20
+REJECT_WINDOW = 50          # ... or more than half of this many recent steps rejected
 
 
 @dataclass
@@ -49,7 +54,8 @@ class StepRecord:
     psnr: dict[str, float] | None = None
     ssim: dict[str, float] | None = None
     variance: float | None = None
-    suggested: tuple[int, float] | None = None
+    suggested: tuple[int, float] | None = None   # the rule's best iterate so far: (step, score)
+    val: dict[str, float] | None = None         # held-out error of 'output' / 'ema' (holdout rule)
     snapshot: bool = False
 
 
@@ -66,11 +72,17 @@ class Restoration:
         self.cfg = RunConfig.from_dict(cfg.validate().to_dict())
         self.device = pick_device(cfg.device)
         self.task = make_task(cfg, image, mask, guide, self.device)
+        if cfg.stop_rule == "holdout" and cfg.holdout > 0:
+            self.task.hold_out(cfg.holdout, (cfg.seed + 2) % 2**63)
         h, w = self.task.out_hw
         c = self.task.channels
         self.out_shape = (h, w, c)
         self.reference = self._check_reference(reference)
         self._degraded = self.task.degraded_view()
+        with torch.no_grad():  # what a flat image of the mean colour scores: the "no fit" line
+            t = self.task.target
+            flat = t.mean(dim=(2, 3), keepdim=True).expand(1, c, h, w)
+            self._flat_loss = float(self.task.loss(flat))
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
@@ -116,7 +128,12 @@ class Restoration:
         self._unfed = False
         self._out_step = 0
         self.stopped_early = False
-        self.suggested: tuple[int, float] | None = None
+        self.stop_reason: str | None = None
+        self.tracker = BestTracker(cfg.stop_rule, cfg.stop_patience, cfg.stop_patience_ratio,
+                                   cfg.stop_min_gain_db)
+        self._recent_rejects: deque[bool] = deque(maxlen=REJECT_WINDOW)
+        self._best_loss = math.inf
+        self._accepted = 0
         self._suggested_shown: int | None = None
         self._best_host: np.ndarray | None = None
         budget = int(cfg.memory_budget_mb * 2**20)
@@ -156,11 +173,28 @@ class Restoration:
     def extend(self, n: int) -> None:
         self.cfg.iterations += int(n)
 
+    @property
+    def suggested(self) -> tuple[int, float] | None:
+        """The stopping rule's best iterate so far: (step, score), or None."""
+        b = self.tracker.best
+        return None if b is None else (b[0], b[1])
+
+    @property
+    def suggested_kind(self) -> str | None:
+        """Which image the best iterate is: 'output' or 'ema'."""
+        return None if self.tracker.best is None else self.tracker.best[2]
+
+    @property
+    def failed_to_fit(self) -> bool:
+        """True when no accepted step fitted the data better than a flat image of its mean
+        colour: a diverged or hopeless run, whatever it wrote (e.g. a learning rate of 10)."""
+        return self._accepted >= 20 and not self._best_loss < self._flat_loss
+
     # ---- results -----------------------------------------------------------------------
     def result(self, pick: str = "last") -> np.ndarray:
         if self._out is None:
             raise ImageError("the run has not produced an output yet")
-        if pick == "auto" and self._best is not None:
+        if pick == "auto" and self._best is not None and self.cfg.task != "enhance":
             t = self._best
         elif pick == "ema" and self._ema is not None:
             t = self._ema
@@ -191,27 +225,35 @@ class Restoration:
         self._stop.clear()
         h, w, _ = self.out_shape
         began = self.step
-        while self.step < self.cfg.iterations and not self._stop.is_set():
-            if not self._running.is_set():
-                self._running.wait()
-                if self._stop.is_set():
-                    break
-            t0 = time.perf_counter()
-            try:
-                rec = self._one_step()
-                patience = self.cfg.es_patience
-                if patience and self.suggested and self.step - max(self.suggested[0], began) >= patience:
-                    self.stopped_early = True  # ES-WMV: no new variance minimum for `patience` steps
-                    self._stop.set()
-                last = self.step >= self.cfg.iterations or self._stop.is_set()
-                self._observe(rec, force_preview=last)
-            except Exception as exc:
-                if is_oom(exc):
-                    raise oom_error(self.device, (h, w), self.param_count) from None
-                raise
-            self._elapsed += time.perf_counter() - t0
-            rec.elapsed = self._elapsed
-            yield rec
+        self.stop_reason = None
+        self.stopped_early = False
+        auto = self.cfg.stop == "auto"
+        try:
+            while self.step < self.cfg.iterations and not self._stop.is_set():
+                if not self._running.is_set():
+                    self._running.wait()
+                    if self._stop.is_set():
+                        break
+                t0 = time.perf_counter()
+                try:
+                    rec = self._one_step()
+                    if auto and self.tracker.should_stop(self.step, began):
+                        self.stopped_early = True
+                        self.stop_reason = self.tracker.reason(self.step)
+                        self._stop.set()
+                    last = self.step >= self.cfg.iterations or self._stop.is_set()
+                    self._observe(rec, force_preview=last)
+                except Exception as exc:
+                    if is_oom(exc):
+                        raise oom_error(self.device, (h, w), self.param_count) from None
+                    raise
+                self._elapsed += time.perf_counter() - t0
+                rec.elapsed = self._elapsed
+                yield rec
+        finally:  # also when the consumer closes the generator (the app's Stop)
+            if self.stop_reason is None:
+                self.stop_reason = ("stopped on request" if self.step < self.cfg.iterations
+                                    else f"reached the step limit ({self.cfg.iterations})")
 
     def _make_generator(self, seed: int) -> torch.Generator | None:
         try:
@@ -260,36 +302,53 @@ class Restoration:
         self.opt.step()
 
         # the variance window takes the previous accepted output (its acceptance is known
-        # now), so loss and variance still come back in one sync
+        # now), and the EMA is scored as it stood after that step: loss, variance and the
+        # held-out errors still come back in one sync
+        out = out.detach()
         var = None
         if self._unfed:
             var = self.window.update(self._out)
             self._unfed = False
-            var_step = self._out_step
-        vals = torch.stack([loss.detach().float(), var if var is not None else loss.detach().new_zeros(())])
-        loss_v, var_v = vals.tolist()
+        prev_step = self._out_step
+        holdout = self.cfg.stop_rule == "holdout"
+        val_out = self.task.val_error(out) if holdout else None
+        val_ema = self.task.val_error(self._ema) if holdout and self._ema is not None else None
+        zero = loss.detach().new_zeros(())
+        vals = torch.stack([loss.detach().float()] + [zero if v is None else v.float()
+                                                      for v in (var, val_out, val_ema)])
+        loss_v, var_v, vo, ve = vals.tolist()
         self.step += 1
         self.losses.append(loss_v)
         rec = StepRecord(self.step, loss_v)
         if var is not None:
             rec.variance = var_v
-            if self.suggested is None or var_v < self.suggested[1]:
-                self.suggested = (var_step, var_v)
-                if self._best is None:
-                    self._best = self._out.clone()
-                else:
-                    self._best.copy_(self._out)
-        rec.suggested = self.suggested
+            if not holdout and self.tracker.offer(prev_step, "output", var_v):
+                self._keep_best(self._out)
+        if val_ema is not None:
+            rec.val = {"ema": ve}
+            if self.tracker.offer(prev_step, "ema", ve):
+                self._keep_best(self._ema)
 
-        if not self._acceptable(loss_v):
+        accepted = self._acceptable(loss_v)
+        self._recent_rejects.append(not accepted)
+        if not accepted:
+            rec.suggested = self.suggested
             self._backtrack()
             rec.backtracked = True
             return rec
+        if val_out is not None:
+            rec.val = {**(rec.val or {}), "output": vo}
+            # raw outputs jump about from step to step (jitter, Adam): the minimum over them is
+            # a lucky draw more often than a better image, so they compete only without an EMA
+            if self._ema is None and self.cfg.ema == 0 and self.tracker.offer(self.step, "output", vo):
+                self._keep_best(out)
+        rec.suggested = self.suggested
         # accepted: the staged state (before this update) is the new restore point
         self._ckpt, self._stage = self._stage, self._ckpt
         self._last_good_loss = loss_v
         self._consecutive_bt = 0
-        out = out.detach()
+        self._accepted += 1
+        self._best_loss = min(self._best_loss, loss_v)
         if cfg.ema > 0:
             if self._ema is None:
                 self._ema = out.clone()
@@ -302,6 +361,12 @@ class Restoration:
         self._out_step = self.step
         self._unfed = True
         return rec
+
+    def _keep_best(self, t: torch.Tensor) -> None:
+        if self._best is None:
+            self._best = t.clone()
+        else:
+            self._best.copy_(t)
 
     def _acceptable(self, loss_v: float) -> bool:
         if not math.isfinite(loss_v):
@@ -325,12 +390,11 @@ class Restoration:
             for p, c in zip(self.net.parameters(), self._stage):
                 p.data.copy_(c)
             self._reset_adam()
-        if self._consecutive_bt >= 2:
-            for g in self.opt.param_groups:
-                g["lr"] *= 0.5
-        if self._consecutive_bt >= MAX_CONSECUTIVE_BACKTRACKS:
-            raise Diverged(f"the optimisation diverged ({self._consecutive_bt} rejected steps in a row at "
-                           f"step {self.step}); lower the learning rate or use another preset")
+        rejected = sum(self._recent_rejects)
+        if self._consecutive_bt >= MAX_CONSECUTIVE_BACKTRACKS or (
+                len(self._recent_rejects) == REJECT_WINDOW and rejected > REJECT_WINDOW // 2):
+            raise Diverged(f"the optimisation diverged ({rejected} of the last {len(self._recent_rejects)} "
+                           f"steps rejected at step {self.step}); lower the learning rate or use another preset")
 
     def _observe(self, rec: StepRecord, force_preview: bool) -> None:
         """Previews, metrics and snapshots: host copies only at their cadence."""

@@ -36,9 +36,16 @@ def _as_hwc(a: np.ndarray, what: str) -> np.ndarray:
 
 
 class Task:
-    """Base: fit x to x0 with the plain squared error."""
+    """Base: fit x to x0 with the plain squared error.
+
+    ``hold_out(fraction, seed)`` takes a random subset of the known pixels (of the target's
+    geometry: low-resolution pixels for super-resolution) out of the data term; the error
+    on them (``val_error``) estimates how well the output predicts data it never saw, the
+    signal of the stopping rule (engine/stopping.py).
+    """
 
     name = "denoise"
+    holds_out = True   # enhancement wants a coarse fit, not the best prediction: no rule
 
     def __init__(self, cfg: RunConfig, image: np.ndarray, mask: np.ndarray | None,
                  guide: np.ndarray | None, device: torch.device):
@@ -48,9 +55,48 @@ class Task:
         self.channels = self.image.shape[2]
         self.out_hw: tuple[int, int] = self.image.shape[:2]
         self.target = to_tensor(self.image, device)
+        self.known: np.ndarray | None = None       # bool HxW of the target; None: all known
+        self.weight: torch.Tensor | None = None    # 1 on pixels in the data term
+        self.val_weight: torch.Tensor | None = None
+        self.val_fraction = 0.0
+
+    def hold_out(self, fraction: float, seed: int) -> None:
+        """Move ``fraction`` of the known pixels from the data term to the validation set."""
+        if fraction <= 0 or not self.holds_out:
+            return
+        h, w = self.target.shape[-2:]
+        known = np.ones((h, w), bool) if self.known is None else self.known
+        n_known = int(known.sum())
+        if n_known < 80:  # too few pixels to spare any
+            return
+        # small images (or masks) still get a few dozen held-out pixels, at most a fifth
+        fraction = min(0.2, max(fraction, 32.0 / n_known))
+        rng = np.random.default_rng(seed)
+        held = known & (rng.random((h, w)) < fraction)
+        if held.sum() < 8:
+            return
+        self.val_fraction = float(held.sum()) / float(known.sum())
+        self.val_weight = to_tensor(held[:, :, None].astype(np.float32), self.device)
+        self.weight = to_tensor((known & ~held)[:, :, None].astype(np.float32), self.device)
+        self._val_norm = 1.0 / (float(held.sum()) * self.target.shape[1])
+
+    def data_view(self, out: torch.Tensor) -> torch.Tensor:
+        """The output in the target's geometry (the degradation operator applied)."""
+        return out
 
     def loss(self, out: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(out, self.target)
+        x = self.data_view(out)
+        if self.weight is None:
+            return F.mse_loss(x, self.target)
+        return F.mse_loss(x * self.weight, self.target * self.weight)
+
+    @torch.no_grad()
+    def val_error(self, out: torch.Tensor) -> torch.Tensor | None:
+        """Mean squared error on the held-out pixels (0-d tensor, no sync), or None."""
+        if self.val_weight is None:
+            return None
+        d = self.data_view(out) - self.target
+        return (d * d * self.val_weight).sum() * self._val_norm
 
     def finalize(self, out: torch.Tensor) -> torch.Tensor:
         """Network output -> what the user sees and saves (same device, no sync)."""
@@ -100,12 +146,9 @@ class Inpaint(Task):
         self.known = mask.astype(bool)
         if not self.known.any():
             raise MaskError("the mask marks every pixel as unknown: nothing to fit")
-        self.mask = to_tensor(self.known[:, :, None].astype(np.float32), device)
+        self.weight = to_tensor(self.known[:, :, None].astype(np.float32), device)
         # unknown pixels must not leak into the loss, whatever the file holds there
-        self.target = self.target * self.mask
-
-    def loss(self, out: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(out * self.mask, self.target)
+        self.target = self.target * self.weight
 
 
 class SuperRes(Task):
@@ -118,8 +161,8 @@ class SuperRes(Task):
         self.out_hw = (h * self.factor, w * self.factor)
         self.down = Downsampler(self.factor, self.channels).to(device)
 
-    def loss(self, out: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(self.down(out), self.target)
+    def data_view(self, out: torch.Tensor) -> torch.Tensor:
+        return self.down(out)
 
     def degraded_view(self) -> np.ndarray:
         h, w = self.out_hw
@@ -130,6 +173,7 @@ class SuperRes(Task):
 
 class Enhance(Task):
     name = "enhance"
+    holds_out = False
 
     def finalize(self, out: torch.Tensor) -> torch.Tensor:
         return (2.0 * self.target - out).clamp_(0.0, 1.0)

@@ -41,10 +41,10 @@ def test_degrade_then_restore_with_metrics(tmp_path, clean, capsys):
     assert Image.open(out).size == (32, 32)
     m = json.loads(metrics.read_text())
     for key in ("task", "preset", "architecture", "parameters", "device", "steps", "seconds_per_step",
-                "suggested_iterate", "psnr"):
+                "best_iterate", "stop", "psnr"):
         assert key in m
     assert m["steps"] == 12 and m["parameters"] > 0
-    assert {"input", "last", "ema", "suggested", "best_seen_oracle"} <= set(m["psnr"])
+    assert {"input", "last", "ema", "best_iterate", "best_seen_oracle"} <= set(m["psnr"])
     assert "step 12/12" in capsys.readouterr().err
 
 
@@ -104,3 +104,44 @@ def test_main_py_runs_the_cli_end_to_end(tmp_path, clean):
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert out.exists()
+
+
+def test_restore_stops_by_itself_and_says_why(tmp_path, clean, capsys):
+    out, metrics = tmp_path / "out.png", tmp_path / "m.json"
+    rc = main(["restore", "--task", "denoise", "--input", clean, "--output", str(out), "--iterations", "3000",
+               "--device", "cpu", "--metrics", str(metrics), *TINY, "--set", "stop_patience=10",
+               "--set", "stop_patience_ratio=0", "--set", "stop_min_gain_db=5"])
+    assert rc == 0 and out.exists()
+    m = json.loads(metrics.read_text())
+    assert m["stop"]["mode"] == "auto" and m["stop"]["stopped_early"] and m["steps"] < 3000
+    assert "no gain" in m["stop"]["reason"] and m["best_iterate"]["kind"] in ("output", "ema")
+    err = capsys.readouterr().err
+    assert "stopped at step" in err and "best iterate" in err
+
+
+def test_stop_never_runs_every_step(tmp_path, clean):
+    metrics = tmp_path / "m.json"
+    assert main(["restore", "--task", "denoise", "--input", clean, "--output", str(tmp_path / "o.png"),
+                 "--iterations", "15", "--stop", "never", "--device", "cpu", "--metrics", str(metrics),
+                 "--quiet", *TINY, "--set", "stop_patience=1", "--set", "stop_min_gain_db=5"]) == 0
+    m = json.loads(metrics.read_text())
+    assert m["steps"] == 15 and not m["stop"]["stopped_early"] and "step limit" in m["stop"]["reason"]
+
+
+def test_runs_average_several_seeds(tmp_path, clean):
+    metrics = tmp_path / "m.json"
+    assert main(["restore", "--task", "denoise", "--input", clean, "--output", str(tmp_path / "o.png"),
+                 "--iterations", "6", "--runs", "2", "--device", "cpu", "--reference", clean,
+                 "--metrics", str(metrics), "--quiet", *TINY]) == 0
+    m = json.loads(metrics.read_text())
+    assert [r["seed"] for r in m["runs"]] == [0, 1]
+    assert len(m["psnr"]["each_run"]) == 2
+
+
+def test_a_run_that_does_not_fit_writes_nothing(tmp_path, clean, capsys):
+    out = tmp_path / "o.png"
+    rc = main(["restore", "--task", "denoise", "--input", clean, "--output", str(out), "--iterations", "60",
+               "--lr", "10", "--stop", "never", "--device", "cpu", "--quiet", *TINY])
+    assert rc == 2 and not out.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ("did not fit" in err[0] or "diverged" in err[0])

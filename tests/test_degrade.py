@@ -93,3 +93,37 @@ def test_jpeg_same_shape_and_lossy():
     assert jpeg(img[:, :, 0]).shape == (48, 64)
     with pytest.raises(ValueError):
         jpeg(img, quality=0)
+
+
+# ---- hostile parameters (issue 7): one-line errors that are still ValueErrors --------------
+
+@pytest.mark.parametrize("call", [
+    lambda img: add_noise(img, float("inf")),
+    lambda img: add_noise(img, float("nan")),
+    lambda img: add_noise(img, -10),
+    lambda img: add_noise(img, 25, seed=-1),
+    lambda img: add_noise(img, 25, seed=2**64),
+    lambda img: drop_pixels(img, 1.5),
+    lambda img: drop_pixels(img, float("nan")),
+    lambda img: drop_pixels(img, 0.5, seed=-1),
+    lambda img: downscale(img, 0),
+    lambda img: downscale(img, float("inf")),
+    lambda img: jpeg(img, quality=0),
+    lambda img: jpeg(img, quality=101),
+    lambda img: jpeg(img, quality=50.5),
+])
+def test_bad_parameters_raise_a_one_line_dip_error(call):
+    from engine.degrade import DegradeError
+    from engine.errors import DIPError
+
+    img = np.full((16, 16, 3), 0.5, np.float32)
+    with pytest.raises(DegradeError) as e:
+        call(img)
+    assert isinstance(e.value, ValueError) and isinstance(e.value, DIPError)
+    assert "\n" not in str(e.value)
+
+
+def test_largest_seed_is_accepted():
+    img = np.full((8, 8, 3), 0.5, np.float32)
+    assert add_noise(img, 25, seed=2**63 - 1).shape == img.shape
+    assert drop_pixels(img, 0.5, seed=2**63 - 1)[1].shape == (8, 8)

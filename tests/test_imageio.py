@@ -495,3 +495,83 @@ def test_bundled_samples_load():
     assert not (diff & mask).any()
     for f in res.glob("sample*.png"):
         assert f.stat().st_size < 200_000
+
+
+# ---- issue 7: checks before the work, several files all-or-nothing, quiet on hostile files --
+
+def test_check_writable_refuses_everything_knowable_in_advance(tmp_path):
+    from engine.imageio import check_writable
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "file.txt").write_text("x")
+    cases = {
+        str(tmp_path / "out.xyz"): ".xyz",
+        str(tmp_path / "out"): "no extension",
+        str(tmp_path / "sub"): "folder",
+        str(tmp_path / "nope" / "out.png"): "does not exist",
+        str(tmp_path / "file.txt" / "out.png"): "not a folder",
+        "/proc/dip-test-out.png": "/proc",
+    }
+    for path, words in cases.items():
+        with pytest.raises(ImageError) as e:
+            check_writable(path)
+        assert words in str(e.value) and "\n" not in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "sub"]  # the probe left nothing
+    assert check_writable(tmp_path / "ok.png") == tmp_path / "ok.png"
+    assert check_writable(tmp_path / "report.anything", "metrics", None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "sub"]
+
+
+def test_write_all_is_all_or_nothing(tmp_path):
+    from engine.imageio import image_writer, mask_writer, write_all
+
+    img = np.full((4, 6, 3), 0.5, np.float32)
+    keep = tmp_path / "keep.png"
+    keep.write_bytes(b"the user's file")
+
+    def fails(tmp):
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(ImageError, match="No space left"):
+        write_all([(keep, mask_writer(keep, np.ones((4, 6), bool))), (tmp_path / "b.png", fails)])
+    assert keep.read_bytes() == b"the user's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.png"]  # no temporary files left
+
+    with pytest.raises(ImageError, match="twice"):
+        write_all([(keep, image_writer(keep, img)), (tmp_path / "." / "keep.png", image_writer(keep, img))])
+    assert keep.read_bytes() == b"the user's file"
+
+    write_all([(keep, image_writer(keep, img)), (tmp_path / "m.png", mask_writer(tmp_path / "m.png",
+                                                                                  np.ones((4, 6), bool)))])
+    assert Image.open(keep).size == (6, 4) and Image.open(tmp_path / "m.png").size == (6, 4)
+
+
+def test_huge_declared_size_is_said_in_megapixels(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    p = tmp_path / "bomb.png"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0))
+                  + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+    with pytest.raises(ImageError) as e:
+        load_image(p)
+    assert "1e+04 megapixels" in str(e.value) and "limit is 40 megapixels" in str(e.value)
+
+
+@pytest.mark.parametrize("cut", [8, 12, 16])   # Pillow warns "Corrupt EXIF data" on these
+def test_reading_a_corrupt_tiff_shows_no_pillow_warning(tmp_path, cut):
+    import io
+    import warnings
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buf, format="TIFF")
+    p = tmp_path / "cut.tif"
+    p.write_bytes(buf.getvalue()[:cut])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ImageError):
+            load_image(p)
+    assert caught == []

@@ -79,8 +79,8 @@ def test_preset_fills_fields(panel):
     _choose(panel.preset_combo, "inpaint-hole-deep")
     assert panel.depth_spin.value() == 6
     assert panel.skip_spin.value() == 0
-    assert panel.iterations_spin.value() == 5000
-    assert panel.lr_edit.text() == "0.1"
+    assert panel.iterations_spin.value() == get_config("inpaint-hole-deep").iterations
+    assert float(panel.lr_edit.text()) == get_config("inpaint-hole-deep").lr
     assert panel.sigma_spin.value() == 0.0
     assert panel.input_combo.currentData() == "noise"
     assert panel.per_level_edit.isVisible()
@@ -112,6 +112,7 @@ def test_depth_change_keeps_per_level_upsample_valid(panel):
 
 
 def test_resnet_fields(panel):
+    channels = panel.channels_spin.value()   # the default preset's width
     _choose(panel.arch_combo, "resnet")
     assert panel.blocks_spin.isVisible()
     assert not panel.depth_spin.isVisible() and not panel.skip_spin.isVisible()
@@ -120,7 +121,7 @@ def test_resnet_fields(panel):
     net = panel.config().net
     assert (net.arch, net.resnet_blocks, net.resnet_channels) == ("resnet", 3, 16)
     _choose(panel.arch_combo, "skip")
-    assert panel.depth_spin.isVisible() and panel.channels_spin.value() == 128
+    assert panel.depth_spin.isVisible() and panel.channels_spin.value() == channels
 
 
 @pytest.mark.parametrize("arch", ["hourglass", "unet"])

@@ -64,7 +64,7 @@ def test_short_run_emits_losses_previews_and_done(qtbot, controller):
     img = smooth_image(32, 32)
     ref = np.clip(img + 0.01, 0, 1)
     with qtbot.waitSignal(controller.finished, timeout=60_000) as blocker:
-        controller.start(_cfg(), img, reference=ref)
+        controller.start(_cfg(pick="ema"), img, reference=ref)
     assert blocker.args == ["done"]
     assert controller.state == "done" and controller.can_continue
     # every step reached the GUI exactly once, in order, as numpy arrays
@@ -82,7 +82,7 @@ def test_short_run_emits_losses_previews_and_done(qtbot, controller):
     assert rec.psnr and set(rec.psnr[-1][1]) >= {"output", "ema", "input"}
     assert rec.snapshots and rec.snapshots[-1] == 30
     assert controller.history.steps[-1] == 30
-    # the config's pick (denoise presets: EMA) comes back as the result
+    # the config's pick (here the EMA) comes back as the result
     assert rec.results and rec.results[-1][0] == 30
     np.testing.assert_allclose(rec.results[-1][1], ema, atol=1e-6)
 
