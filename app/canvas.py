@@ -33,6 +33,17 @@ ZOOM_STEP = 1.25
 DEFAULT_OVERLAY = QColor(255, 40, 80)
 
 
+def _to_u8(a: np.ndarray) -> np.ndarray:
+    """float [0, 1] -> uint8 with rounding; uint8 passes through."""
+    if a.dtype == np.uint8:
+        return a
+    f = np.multiply(a, np.float32(255.0), dtype=np.float32)
+    f += np.float32(0.5)
+    np.fmax(f, np.float32(0.0), out=f)  # fmax, unlike clip, also maps NaN to 0
+    np.minimum(f, np.float32(255.0), out=f)
+    return f.astype(np.uint8)
+
+
 def array_to_qimage(array: np.ndarray) -> QImage:
     """A float32 HxWxC [0, 1] (C = 1 or 3, or HxW) or uint8 array as an owning QImage."""
     a = np.asarray(array)
@@ -40,13 +51,7 @@ def array_to_qimage(array: np.ndarray) -> QImage:
         a = a[:, :, 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3) or a.size == 0:
         raise ImageError(f"cannot show an array of shape {a.shape}: expected HxW, HxWx1 or HxWx3")
-    if a.dtype != np.uint8:
-        f = np.multiply(a, np.float32(255.0), dtype=np.float32)
-        f += np.float32(0.5)
-        np.fmax(f, np.float32(0.0), out=f)  # fmax, unlike clip, also maps NaN to 0
-        np.minimum(f, np.float32(255.0), out=f)
-        a = f.astype(np.uint8)
-    a = np.ascontiguousarray(a)
+    a = np.ascontiguousarray(_to_u8(a))
     h, w = a.shape[:2]
     fmt = QImage.Format.Format_Grayscale8 if a.ndim == 2 else QImage.Format.Format_RGB888
     # .copy() detaches from the NumPy buffer, which dies with this function.
@@ -63,12 +68,7 @@ def display_qimage(array: np.ndarray) -> QImage:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 3) or a.size == 0:
         raise ImageError(f"cannot show an array of shape {a.shape}: expected HxW, HxWx1 or HxWx3")
-    if a.dtype != np.uint8:
-        f = np.multiply(a, np.float32(255.0), dtype=np.float32)
-        f += np.float32(0.5)
-        np.fmax(f, np.float32(0.0), out=f)  # fmax, unlike clip, also maps NaN to 0
-        np.minimum(f, np.float32(255.0), out=f)
-        a = f.astype(np.uint8)
+    a = _to_u8(a)
     h, w, c = a.shape
     buf = np.empty((h, w, 4), np.uint8)
     # RGB32 is 0xffRRGGBB per native-endian 32-bit word

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QLineEdit, QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget,
 )
 
-from engine.config import NetConfig, RunConfig, TASKS
+from engine.config import SCALES, NetConfig, RunConfig, TASKS
 from engine.device import pick_device
 from engine.errors import ConfigError, DIPError
 from engine.estimate import estimate_cost
@@ -44,7 +44,7 @@ ARCH_LABELS = {
     "resnet": "ResNet",
 }
 INPUT_LABELS = {"noise": "Uniform noise", "meshgrid": "Meshgrid (2 ch)", "guide": "Guide image (flash)"}
-SR_FACTORS = (2, 4, 8)
+SR_FACTORS = SCALES   # one home for the factors the engine accepts
 LR_RANGE = (1e-6, 10.0)
 FALLBACK_MEMORY = 8 * 1024 ** 3
 DEBOUNCE_MS = 150

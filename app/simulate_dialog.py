@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine import degrade
+from engine.config import SCALES
 from engine.errors import DIPError
 
 KINDS = {
@@ -23,7 +24,7 @@ KINDS = {
     "jpeg": "JPEG compression",
 }
 TASK_OF_KIND = {"noise": "denoise", "drop": "inpaint", "downscale": "superres", "jpeg": "jpeg"}
-FACTORS = (2, 4, 8)
+FACTORS = SCALES
 PREVIEW_SIZE = 256
 DEBOUNCE_MS = 120
 

@@ -79,7 +79,8 @@ def replay(r, rule="holdout", pmin=100, ratio=0.5, gain_db=0.02, ema_only=True):
     if tr.best is None:
         return None
     at, _, kind = tr.best
-    return {"stop": step, "pick": at, "kind": kind, "psnr": psnr_at(r, at, kind)}
+    return {"stop": step, "pick": at, "kind": kind, "psnr": psnr_at(r, at, kind),
+            "ema_at_stop": psnr_at(r, step, "ema")}
 
 
 def oracle(r):

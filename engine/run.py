@@ -19,6 +19,7 @@ One host sync per step: a small tensor (loss, variance, held-out errors) read wi
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -71,6 +72,16 @@ class Restoration:
         # a private copy: extend() changes iterations without touching the caller's config
         self.cfg = RunConfig.from_dict(cfg.validate().to_dict())
         self.device = pick_device(cfg.device)
+        self.param_count = 0
+        try:
+            self._setup(cfg, image, mask, guide, reference)
+        except Exception as exc:  # any allocation may be the one that no longer fits
+            if is_oom(exc):
+                h, w = np.shape(image)[:2]
+                raise oom_error(self.device, (h, w), self.param_count) from None
+            raise
+
+    def _setup(self, cfg: RunConfig, image, mask, guide, reference) -> None:
         self.task = make_task(cfg, image, mask, guide, self.device)
         if cfg.stop_rule == "holdout" and cfg.holdout > 0:
             self.task.hold_out(cfg.holdout, (cfg.seed + 2) % 2**63)
@@ -97,17 +108,9 @@ class Restoration:
         z = make_input(cfg.input_kind, cfg.input_channels, hp, wp, scale=cfg.input_scale,
                        generator=gen, guide=self.task.guide, crop_box=(self._top, self._left))
         self.param_count = count_params(net)
-        try:
-            self.net = net.to(self.device).train()
-            self.z = z.to(self.device)
-        except Exception as exc:
-            if is_oom(exc):
-                raise oom_error(self.device, (h, w), self.param_count) from None
-            raise
+        self.net = net.to(self.device).train()
+        self.z = z.to(self.device)
         self.device_name = describe(self.device)
-        if self.device.type == "cuda":
-            # fixed shapes all run long: let cuDNN pick its fastest kernels once
-            torch.backends.cudnn.benchmark = True
         self._jitter_gen = self._make_generator(cfg.seed + 1)
         fused = self.device.type in ("cuda", "cpu")
         try:
@@ -228,6 +231,11 @@ class Restoration:
         self.stop_reason = None
         self.stopped_early = False
         auto = self.cfg.stop == "auto"
+        # fixed shapes all run long: cuDNN picks its fastest kernels, for this loop only
+        # (a process-wide flag set by a constructor would change everyone else's convolutions)
+        cb = torch.backends.cudnn
+        cudnn = (lambda: cb.flags(enabled=cb.enabled, benchmark=True, deterministic=cb.deterministic,
+                                  allow_tf32=cb.allow_tf32)) if self.device.type == "cuda" else contextlib.nullcontext
         try:
             while self.step < self.cfg.iterations and not self._stop.is_set():
                 if not self._running.is_set():
@@ -236,7 +244,8 @@ class Restoration:
                         break
                 t0 = time.perf_counter()
                 try:
-                    rec = self._one_step()
+                    with cudnn():
+                        rec = self._one_step()
                     if auto and self.tracker.should_stop(self.step, began):
                         self.stopped_early = True
                         self.stop_reason = self.tracker.reason(self.step)

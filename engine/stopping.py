@@ -6,8 +6,9 @@ of the known pixels is held out of the data term (``Task.hold_out``). The networ
 sees them, so its error there falls while it fits structure and rises once it starts
 reproducing the noise of the pixels it does see. For i.i.d. noise the held-out error is
 the true error on those pixels plus the (constant) noise power, so its minimum is an
-unbiased estimate of where the peak is, and the same number compares the raw output with
-its moving average: the rule keeps whichever of the two predicts the held-out pixels best.
+unbiased estimate of where the peak is. The run scores its moving average of the outputs
+(raw outputs only when it keeps no average: each jittered output's score jumps about, and
+the minimum over hundreds of them is a lucky draw, not a better image).
 For noise-free data (inpainting, super-resolution) the held-out error keeps falling slowly;
 there the rule stops on a plateau: no gain of ``min_gain_db`` for the look-ahead.
 

@@ -20,6 +20,7 @@ from app.settings_panel import SettingsPanel
 from app.worker import RunController
 from tests.helpers import TINY_QT as TINY, smooth_image, tiny_config
 from tests.test_main_window import _spy_display
+from tests.qt_helpers import Answers, window  # noqa: F401  (window: a pytest fixture)
 
 pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
@@ -43,36 +44,9 @@ def _png(path: Path) -> Path:
     return path
 
 
-class Answers:
-    def __init__(self, monkeypatch):
-        self.questions: list[str] = []
-        self.warnings: list[tuple[str, str]] = []
-        self.answer = QMessageBox.Discard
-        monkeypatch.setattr(QMessageBox, "question", self._question)
-        monkeypatch.setattr(QMessageBox, "warning", self._warning)
-
-    def _question(self, _parent, _title, text, *_a, **_k):
-        self.questions.append(text)
-        return self.answer(text) if callable(self.answer) else self.answer
-
-    def _warning(self, _parent, title, text, *_a, **_k):
-        self.warnings.append((title, text))
-        return QMessageBox.Ok
-
-
 @pytest.fixture
 def answers(monkeypatch):
-    return Answers(monkeypatch)
-
-
-@pytest.fixture
-def window(qtbot, answers):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.controller.shutdown(10_000)
-    w.controller.discard(10_000)
+    return Answers(monkeypatch, question=QMessageBox.Discard)
 
 
 def _run(qtbot, w, cfg, timeout=60_000) -> str:
@@ -239,7 +213,7 @@ def test_a_run_that_never_fitted_is_not_presented_as_a_result(qtbot, window, ans
     window.open_path(str(_png(tmp_path / "in.png")))
     _run(qtbot, window, _cfg(iterations=60, lr=10.0, backtrack_db=None))
     assert window.controller.run.failed_to_fit
-    assert answers.warnings and "did not fit" in answers.warnings[-1][0]
+    assert answers.warnings and "did not fit" in answers.warning_titles[-1]
     assert window.result is None and not window.act_save.isEnabled()
     assert "did not fit" in window.result_label.text()
     assert "failed to fit" in window.progress_bar.format()

@@ -21,6 +21,7 @@ from app.main_window import MainWindow
 from app.worker import RunController
 from engine.run import Restoration
 from tests.helpers import TINY_QT as TINY, smooth_image, tiny_config
+from tests.qt_helpers import answers, window  # noqa: F401  (pytest fixtures)
 
 pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
@@ -37,40 +38,6 @@ def _png(path: Path, seed=0) -> Path:
     img = smooth_image(32, 32, seed=seed)
     Image.fromarray((img * 255 + 0.5).astype(np.uint8)).save(path)
     return path
-
-
-class Answers:
-    """Stands in for the modal QMessageBox calls; records what was asked."""
-
-    def __init__(self, monkeypatch):
-        self.questions: list[str] = []
-        self.warnings: list[str] = []
-        self.answer = QMessageBox.Yes
-        monkeypatch.setattr(QMessageBox, "question", self._question)
-        monkeypatch.setattr(QMessageBox, "warning", self._warning)
-
-    def _question(self, _parent, _title, text, *_a, **_k):
-        self.questions.append(text)
-        return self.answer(text) if callable(self.answer) else self.answer
-
-    def _warning(self, _parent, _title, text, *_a, **_k):
-        self.warnings.append(text)
-        return QMessageBox.Ok
-
-
-@pytest.fixture
-def answers(monkeypatch):
-    return Answers(monkeypatch)
-
-
-@pytest.fixture
-def window(qtbot, answers):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.controller.shutdown(10_000)
-    w.controller.discard(10_000)
 
 
 def _mouse(canvas, kind, pos, button, buttons):

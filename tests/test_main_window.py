@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QMessageBox
 from app.main_window import MainWindow
 from engine.imageio import load_image
 from tests.helpers import TINY_QT as TINY, smooth_image, tiny_config
+from tests.qt_helpers import answers, window  # noqa: F401  (pytest fixtures)
 
 
 
@@ -33,41 +34,6 @@ def _png(path: Path, h=32, w=32, seed=0) -> Path:
     img = smooth_image(h, w, seed=seed)
     Image.fromarray((img * 255 + 0.5).astype(np.uint8)).save(path)
     return path
-
-
-class Answers:
-    """Stands in for the modal QMessageBox calls; records what was asked."""
-
-    def __init__(self, monkeypatch, question=QMessageBox.Yes):
-        self.questions: list[str] = []
-        self.warnings: list[str] = []
-        self.answer = question
-        monkeypatch.setattr(QMessageBox, "question", self._question)
-        monkeypatch.setattr(QMessageBox, "warning", self._warning)
-
-    def _question(self, _parent, _title, text, *_a, **_k):
-        self.questions.append(text)
-        ans = self.answer
-        return ans(text) if callable(ans) else ans
-
-    def _warning(self, _parent, _title, text, *_a, **_k):
-        self.warnings.append(text)
-        return QMessageBox.Ok
-
-
-@pytest.fixture
-def answers(monkeypatch):
-    return Answers(monkeypatch)
-
-
-@pytest.fixture
-def window(qtbot, answers):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.controller.shutdown(10_000)
-    w.controller.discard()
 
 
 def _run_to_end(qtbot, w, cfg, timeout=60_000):
@@ -146,6 +112,7 @@ def test_scrub_use_this_iterate_and_save_exactly_that_snapshot(qtbot, window, tm
     _run_to_end(qtbot, window, _cfg())
     hist = window.controller.history
     assert len(hist.steps) >= 3
+    window.act_show_ema.setChecked(False)  # the run ended on its best iterate, an average: show outputs
     shown = _spy_display(window)
     # scrub with the slider to the second kept snapshot
     window.timeline.slider.setValue(1)
@@ -303,6 +270,7 @@ def test_arrow_keys_step_through_snapshots(qtbot, window, tmp_path):
     _run_to_end(qtbot, window, _cfg())
     hist = window.controller.history
     steps = hist.steps
+    window.act_show_ema.setChecked(False)  # the run ended on its best iterate, an average: show outputs
     shown = _spy_display(window)
     window.timeline.slider.setFocus()
     qtbot.keyClick(window.timeline.slider, Qt.Key_Home)

@@ -358,3 +358,26 @@ def test_with_a_moving_average_the_average_is_what_competes():
     assert run.suggested_kind == "ema"
     errs = [r.val["ema"] for r in recs if r.val and "ema" in r.val]
     assert run.suggested[1] == min(errs)
+
+
+def test_out_of_memory_anywhere_in_setup_is_a_clear_error(monkeypatch):
+    """The task's tensors and the early-stop window are allocated before the net moves:
+    running out there must read like running out anywhere else."""
+    import engine.run as run_mod
+    from engine.errors import OutOfMemory
+
+    def boom(*a, **k):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(run_mod, "WindowedVariance", boom)
+    with pytest.raises(OutOfMemory, match="ran out of memory at 32x32"):
+        Restoration(tiny_config("denoise", iterations=2), smooth_image(32, 32))
+    monkeypatch.setattr(run_mod, "make_task", boom)
+    with pytest.raises(OutOfMemory):
+        Restoration(tiny_config("denoise", iterations=2), smooth_image(32, 32))
+
+
+def test_the_constructor_leaves_global_cudnn_settings_alone():
+    before = torch.backends.cudnn.benchmark
+    Restoration(tiny_config("denoise", iterations=2), smooth_image(32, 32))
+    assert torch.backends.cudnn.benchmark == before

@@ -54,7 +54,7 @@ def test_drop_returns_mask_and_inpaint(dialog, clean):
     assert np.all(sim.degraded[~sim.mask] == 0)
 
 
-@pytest.mark.parametrize("factor", [2, 4, 8])
+@pytest.mark.parametrize("factor", [2, 3, 4, 8])
 def test_downscale_crops_reference(dialog, clean, factor):
     dialog.set_kind("downscale")
     dialog.factor_combo.setCurrentIndex(dialog.factor_combo.findData(factor))
@@ -92,7 +92,7 @@ def test_defaults_and_ranges(dialog):
     assert dialog.sigma_spin.value() == 25 and dialog.sigma_spin.maximum() == 100
     assert dialog.fraction_spin.value() == 0.5
     assert (dialog.fraction_spin.minimum(), dialog.fraction_spin.maximum()) == (0.05, 0.99)
-    assert [dialog.factor_combo.itemData(i) for i in range(dialog.factor_combo.count())] == [2, 4, 8]
+    assert [dialog.factor_combo.itemData(i) for i in range(dialog.factor_combo.count())] == [2, 3, 4, 8]
     assert (dialog.quality_spin.minimum(), dialog.quality_spin.maximum()) == (1, 95)
 
 
