@@ -259,15 +259,15 @@ class RunWorker(QObject):
     def _summary(run: Restoration, by_request: bool) -> dict:
         """How this steps() call ended, as plain data for the GUI thread: ``how`` is
         "rule" (the stopping rule confirmed its best iterate), "limit" (the step bound) or
-        "request" (the user); ``reason`` is the engine's one line."""
+        "request" (the user); ``reason`` is the engine's one line (set once the generator
+        is closed, which _iterate does before asking)."""
         if by_request or run.step < run.total_steps and not run.stopped_early:
-            how, reason = "request", "stopped on request"
-        elif run.step < run.total_steps:
-            how, reason = "rule", run.stop_reason or "the stopping rule found its best iterate"
+            how = "request"
         else:
-            how, reason = "limit", run.stop_reason or f"reached the step limit ({run.total_steps})"
+            how = "rule" if run.step < run.total_steps else "limit"
         sug = run.suggested
-        return {"how": how, "reason": reason, "step": int(run.step), "total": int(run.total_steps),
+        return {"how": how, "reason": "stopped on request" if how == "request" else run.stop_reason,
+                "step": int(run.step), "total": int(run.total_steps),
                 "suggested": None if sug is None else (int(sug[0]), float(sug[1])),
                 "kind": run.suggested_kind, "pick": run.cfg.pick, "stop": run.cfg.stop,
                 "failed_to_fit": bool(run.failed_to_fit)}

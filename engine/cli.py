@@ -296,7 +296,7 @@ def cmd_restore(a: argparse.Namespace) -> int:
     imageio.write_all(writes)  # the image and its report together, or neither
     if not a.quiet:
         what = {"last": f"last iterate (step {run.step})", "ema": f"moving average (step {run.step})"}
-        if run.suggested is not None and cfg.task != "enhance":
+        if run.suggested is not None:
             kind = "moving average" if run.suggested_kind == "ema" else "output"
             what["auto"] = f"best iterate: {kind} at step {run.suggested[0]}"
         print(f"wrote {a.output} ({what.get(cfg.pick, what['last'])}" +

@@ -197,7 +197,7 @@ class Restoration:
     def result(self, pick: str = "last") -> np.ndarray:
         if self._out is None:
             raise ImageError("the run has not produced an output yet")
-        if pick == "auto" and self._best is not None and self.cfg.task != "enhance":
+        if pick == "auto" and self._best is not None:
             t = self._best
         elif pick == "ema" and self._ema is not None:
             t = self._ema
@@ -231,11 +231,6 @@ class Restoration:
         self.stop_reason = None
         self.stopped_early = False
         auto = self.cfg.stop == "auto"
-        # fixed shapes all run long: cuDNN picks its fastest kernels, for this loop only
-        # (a process-wide flag set by a constructor would change everyone else's convolutions)
-        cb = torch.backends.cudnn
-        cudnn = (lambda: cb.flags(enabled=cb.enabled, benchmark=True, deterministic=cb.deterministic,
-                                  allow_tf32=cb.allow_tf32)) if self.device.type == "cuda" else contextlib.nullcontext
         try:
             while self.step < self.cfg.iterations and not self._stop.is_set():
                 if not self._running.is_set():
@@ -244,7 +239,7 @@ class Restoration:
                         break
                 t0 = time.perf_counter()
                 try:
-                    with cudnn():
+                    with self._kernel_autotune():
                         rec = self._one_step()
                     if auto and self.tracker.should_stop(self.step, began):
                         self.stopped_early = True
@@ -263,6 +258,15 @@ class Restoration:
             if self.stop_reason is None:
                 self.stop_reason = ("stopped on request" if self.step < self.cfg.iterations
                                     else f"reached the step limit ({self.cfg.iterations})")
+
+    def _kernel_autotune(self):
+        """On CUDA, let cuDNN pick its fastest kernels for the step (fixed shapes, long runs)
+        without changing the process-wide flag other code sees; elsewhere nothing."""
+        if self.device.type != "cuda":
+            return contextlib.nullcontext()
+        cb = torch.backends.cudnn
+        return cb.flags(enabled=cb.enabled, benchmark=True, deterministic=cb.deterministic,
+                        allow_tf32=cb.allow_tf32)
 
     def _make_generator(self, seed: int) -> torch.Generator | None:
         try:
@@ -331,7 +335,7 @@ class Restoration:
         rec = StepRecord(self.step, loss_v)
         if var is not None:
             rec.variance = var_v
-            if not holdout and self.tracker.offer(prev_step, "output", var_v):
+            if not holdout and self.task.has_best and self.tracker.offer(prev_step, "output", var_v):
                 self._keep_best(self._out)
         if val_ema is not None:
             rec.val = {"ema": ve}

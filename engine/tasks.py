@@ -45,7 +45,9 @@ class Task:
     """
 
     name = "denoise"
-    holds_out = True   # enhancement wants a coarse fit, not the best prediction: no rule
+    # whether iterates are scored at all: enhancement wants a coarse fit, not the best one,
+    # so it holds nothing out and has no best iterate (it runs its step count)
+    has_best = True
 
     def __init__(self, cfg: RunConfig, image: np.ndarray, mask: np.ndarray | None,
                  guide: np.ndarray | None, device: torch.device):
@@ -58,11 +60,10 @@ class Task:
         self.known: np.ndarray | None = None       # bool HxW of the target; None: all known
         self.weight: torch.Tensor | None = None    # 1 on pixels in the data term
         self.val_weight: torch.Tensor | None = None
-        self.val_fraction = 0.0
 
     def hold_out(self, fraction: float, seed: int) -> None:
         """Move ``fraction`` of the known pixels from the data term to the validation set."""
-        if fraction <= 0 or not self.holds_out:
+        if fraction <= 0 or not self.has_best:
             return
         h, w = self.target.shape[-2:]
         known = np.ones((h, w), bool) if self.known is None else self.known
@@ -75,7 +76,6 @@ class Task:
         held = known & (rng.random((h, w)) < fraction)
         if held.sum() < 8:
             return
-        self.val_fraction = float(held.sum()) / float(known.sum())
         self.val_weight = to_tensor(held[:, :, None].astype(np.float32), self.device)
         self.weight = to_tensor((known & ~held)[:, :, None].astype(np.float32), self.device)
         self._val_norm = 1.0 / (float(held.sum()) * self.target.shape[1])
@@ -173,7 +173,7 @@ class SuperRes(Task):
 
 class Enhance(Task):
     name = "enhance"
-    holds_out = False
+    has_best = False
 
     def finalize(self, out: torch.Tensor) -> torch.Tensor:
         return (2.0 * self.target - out).clamp_(0.0, 1.0)
