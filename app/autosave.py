@@ -21,10 +21,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QObject, QSettings, QTimer
+from PySide6.QtWidgets import QMessageBox
 
+from engine.config import TASKS
 from engine.errors import DIPError
-from engine.imageio import atomic_write, load_mask, save_mask
+from engine.imageio import Loaded, atomic_write, load_image, load_mask, save_mask
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ SESSION = "session.json"
 MASK = "mask.png"
 RESULT = "result.npy"
 IMAGE = "image.npy"
+AUTOSAVE_MS = 1000       # written this long after the last change
 
 
 def default_directory() -> Path:
@@ -119,3 +122,107 @@ class Autosave:
         if info["known"] is None and info["result"] is None:
             return None
         return info
+
+
+class AutosaveKeeper(QObject):
+    """The window's side of the autosave: writes the document a second after each change,
+    offers the last session's work at start and puts it back."""
+
+    def __init__(self, window, store: Autosave | None = None):
+        super().__init__(window)
+        self.w = window
+        self.doc = window.doc
+        self.store = store or Autosave()
+        self._written_image: np.ndarray | None = None   # the work image already in image.npy
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(AUTOSAVE_MS)
+        self.timer.timeout.connect(self.write_now)
+
+    def schedule(self, *_args) -> None:
+        if self.doc.image is not None:
+            self.timer.start()
+
+    def write_now(self) -> bool:
+        """Write the painted mask and the unsaved result beside the settings."""
+        self.timer.stop()
+        doc = self.doc
+        if doc.image is None or doc.full is None:
+            return False
+        known = doc.known_mask()
+        result = doc.result.array if doc.unsaved else None
+        # no file holds this image (simulated, downscaled): keep the pixels themselves
+        needs_image = not doc.has_file
+        keep = needs_image and self._written_image is doc.full
+        image = doc.full if needs_image and not keep else None
+        session = dict(doc.session(), task=self.w.panel.task())
+        ok = self.store.write(session, known, result, image, keep_image=keep)
+        if ok and needs_image and (known is not None or result is not None):
+            self._written_image = doc.full
+        elif known is None and result is None:
+            self._written_image = None
+        return ok
+
+    def clear(self) -> None:
+        self.timer.stop()
+        self.store.clear()
+
+    def offer_restore(self) -> bool:
+        """At start: when the last session ended without a clean close and left a painted
+        mask or an unsaved result, ask whether to restore them. True when restored."""
+        info = self.store.load()
+        if info is None:
+            self.store.clear()
+            return False
+        name = Path(info.get("image_path") or "the simulated image").name
+        what = " and ".join(w for w in ("the mask you painted" if info["known"] is not None else "",
+                                        "the unsaved result" if info["result"] is not None else "") if w)
+        ans = self.w.ask("Restore your work?",
+                         f"DIP Studio did not close normally last time. Restore {what} for {name}?",
+                         QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+        if ans != QMessageBox.Yes:
+            self.store.clear()
+            return False
+        return self.restore(info)
+
+    def restore(self, info: dict) -> bool:
+        w, doc = self.w, self.doc
+        path = info.get("image_path") or ""
+        name = Path(path).name or "the image"
+        full_shape = tuple(int(v) for v in info.get("full_shape", ()))
+        if info.get("image") is not None:
+            a = info["image"]
+            loaded = Loaded(array=a, mode="RGB" if a.shape[2] == 3 else "L", bit_depth=8, alpha=None,
+                            path=path or str(Path(w.files.last_dir()) / "restored.png"), format=None)
+            w.set_loaded(loaded, None, note=info.get("note") or "restored")
+        else:
+            try:
+                loaded = load_image(path)
+            except DIPError as e:
+                w.error("Cannot restore", f"{name} cannot be opened any more: {e}")
+                self.store.clear()
+                return False
+            if tuple(loaded.array.shape) != full_shape:
+                w.error("Cannot restore", f"{name} has changed since the mask was painted "
+                                          f"(it is {loaded.array.shape[1]}x{loaded.array.shape[0]} now)")
+                self.store.clear()
+                return False
+            w.set_loaded(loaded)
+            w.recent.add(path)
+        region = info.get("region")
+        if region and len(region) == 4:
+            w.set_region(*(int(v) for v in region))
+        task = info.get("task")
+        if task in TASKS:
+            w.panel.set_task(task)
+        if info.get("known") is not None and info["known"].shape == doc.image.shape[:2]:
+            doc.mask.set_from_known(info["known"])
+            doc.mask.clear_history()
+        if info.get("result") is not None:
+            res = info["result"]
+            what = info.get("result_what") or "the result"
+            doc.set_result(res, info.get("result_step"), f"{what} (restored)")
+            w.run_view.show_restored(res)
+        w.statusBar().showMessage(f"Restored your work on {name}", 8000)
+        self.write_now()
+        return True

@@ -1,13 +1,16 @@
 """The image view with a paintable mask overlay (IOPaint / napari conventions).
 
-Scene coordinates are image pixels of the *base* image (the one given to
-``set_image``): pixel (row i, column j) covers ``[j, j+1) x [i, i+1)``. Everything else
-shown (a reconstruction via ``set_display``, a compare image) is stretched onto that
-rectangle, so a super-resolved output lines up with the mask painted on the input.
+Scene coordinates are image pixels of the shown geometry: pixel (row i, column j)
+covers ``[j, j+1) x [i, i+1)``. Normally that is the *base* image (the one given to
+``set_image``) and everything else shown (a reconstruction via ``set_display``, a
+compare image) is stretched onto its rectangle. A display exactly k times the base
+image (a super-resolved output) is shown at its own pixels instead, with the base image
+upscaled under it for compare; ``display_scale`` is then k.
 
 The overlay is an ARGB32 QImage that wraps a NumPy buffer: a stroke rewrites only its
 dirty rect in that buffer and repaints only that rect, which keeps painting smooth on
-a 4000x3000 image.
+a 4000x3000 image. Its "outline" style is drawn in screen pixels from the mask,
+for the visible part only (see ``_MaskOverlay``).
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import sys
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (QBrush, QColor, QImage, QKeyEvent, QKeySequence, QMouseEvent, QPainter,
                            QPen, QPixmap, QTransform, QWheelEvent)
 from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsLineItem, QGraphicsPixmapItem,
@@ -31,6 +34,7 @@ MIN_BRUSH, MAX_BRUSH = 1, 300
 MIN_ZOOM, MAX_ZOOM = 0.01, 64.0
 ZOOM_STEP = 1.25
 DEFAULT_OVERLAY = QColor(255, 40, 80)
+SPLIT_GRAB_PX = 8.0   # how near (screen pixels) the split line a press grabs it: the handle is 14 wide
 
 
 def _to_u8(a: np.ndarray) -> np.ndarray:
@@ -93,8 +97,100 @@ def _size_step(size: int) -> int:
     return 25
 
 
+OVERLAY_STYLES = ("fill", "outline")
+ANT_DASH = 4                   # device pixels per dash of the outline's two colours
+ANT_LIGHT = np.uint32(0xFFFFFFFF)
+
+
+def _axis_plan(d0: int, d1: int, offset: float, scale: float, n: int):
+    """How device pixels ``d0..d1-1`` along one axis read an image axis of ``n`` pixels
+    mapped by ``device = image * scale + offset``.
+
+    Returns None when none of them falls on the image, else ``(on, s0, s1, idx, pool)``:
+    ``on`` the slice (relative to d0) of the device pixels over the image, ``[s0, s1)``
+    the image pixels they read, ``idx`` per device pixel either the image index (relative
+    to s0) under its centre (magnified) or, when minified (``pool``), the start of its
+    run of image pixels, so a thin painted line still shows at any zoom out.
+    """
+    d = np.arange(d0, d1, dtype=np.float64)
+    if scale >= 1.0:
+        idx = np.floor((d + 0.5 - offset) / scale).astype(np.intp)
+        valid = np.flatnonzero((idx >= 0) & (idx < n))
+        if valid.size == 0:
+            return None
+        idx = idx[valid[0]:valid[-1] + 1]
+        s0, s1 = int(idx[0]), int(idx[-1]) + 1
+        return slice(int(valid[0]), int(valid[-1]) + 1), s0, s1, idx - s0, False
+    lo = np.floor((d - offset) / scale).astype(np.intp)
+    hi = np.floor((d + 1.0 - offset) / scale).astype(np.intp)
+    valid = np.flatnonzero((hi > 0) & (lo < n))
+    if valid.size == 0:
+        return None
+    lo = lo[valid[0]:valid[-1] + 1]
+    # runs are longer than one pixel here, so only the first can start before the image
+    lo[0] = max(int(lo[0]), 0)
+    s0 = int(lo[0])
+    s1 = min(n, max(int(hi[valid[-1]]), int(lo[-1]) + 1))
+    return slice(int(valid[0]), int(valid[-1]) + 1), s0, s1, lo - s0, True
+
+
+def _or_runs(a: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``np.logical_or.reduceat(a, starts, axis=0)`` for a 2D bool array, done on 64-bit
+    words, eight columns at a time: bool's own loop is about five times slower, and a
+    zoomed-out view of a 4000x3000 mask reads every pixel."""
+    h, w = a.shape
+    padded = -(-w // 8) * 8
+    if a.flags.c_contiguous and padded == w:
+        buf = a
+    else:
+        buf = np.zeros((h, padded), dtype=bool)
+        buf[:, :w] = a
+    return np.bitwise_or.reduceat(buf.view(np.uint64), starts, axis=0).view(bool)[:, :w]
+
+
+def device_sample(paint: np.ndarray, x0: int, y0: int, x1: int, y1: int,
+                  sx: float, sy: float, ox: float, oy: float) -> np.ndarray:
+    """The bool mask as seen by the device pixels ``[x0, x1) x [y0, y1)`` under the map
+    ``device = (image * sx + ox, image * sy + oy)``: the pixel under each device pixel's
+    centre when magnified, whether any of its pixels is set when minified; False off the
+    image. The cost follows the device rect (and the image pixels under it), never the
+    whole image."""
+    out = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), dtype=bool)
+    if out.size == 0:
+        return out
+    h, w = paint.shape
+    rows = _axis_plan(y0, y1, oy, sy, h)
+    cols = _axis_plan(x0, x1, ox, sx, w)
+    if rows is None or cols is None:
+        return out
+    r_on, r0, r1, r_idx, r_pool = rows
+    c_on, c0, c1, c_idx, c_pool = cols
+    block = paint[r0:r1, c0:c1]
+    block = _or_runs(block, r_idx) if r_pool else block[r_idx]
+    block = _or_runs(block.T, c_idx).T if c_pool else block[:, c_idx]
+    out[r_on, c_on] = block
+    return out
+
+
+def outline_pixels(inside: np.ndarray) -> np.ndarray:
+    """The pixels of ``inside`` (a bool array with a one-pixel frame of context around
+    the area wanted) that touch an outside pixel by an edge: a one-pixel-wide line just
+    inside the region's boundary. The result is two pixels smaller in each direction."""
+    core = inside[1:-1, 1:-1]
+    interior = inside[:-2, 1:-1] & inside[2:, 1:-1] & inside[1:-1, :-2] & inside[1:-1, 2:]
+    return core & ~interior
+
+
 class _MaskOverlay(QGraphicsItem):
-    """The painted pixels in one colour, drawn from a QImage that views a NumPy buffer."""
+    """The painted pixels in one colour, drawn from a QImage that views a NumPy buffer.
+
+    Two styles: "fill" tints every painted pixel; "outline" draws only the boundary of
+    the painted region as a one-device-pixel line of alternating dashes (overlay colour
+    and white, so it reads on any image) and leaves the region itself visible. The
+    outline is computed in device space from the mask, for the visible part of the
+    image only, and cached; a mask change recomputes only the device pixels its dirty
+    rect reaches, a new zoom or scroll position recomputes the visible area.
+    """
 
     def __init__(self, color: QColor) -> None:
         super().__init__()
@@ -103,25 +199,61 @@ class _MaskOverlay(QGraphicsItem):
         self._argb = np.zeros((0, 0), dtype=np.uint32)
         self._image = QImage()
         self._color = np.uint32(0)
+        self._paint_src = np.zeros((0, 0), dtype=bool)
+        self._style = "fill"
+        # outline cache: device-space ARGB of the visible part of the image
+        self._ol_key: tuple | None = None
+        self._ol_buf = np.zeros((0, 0), dtype=np.uint32)
+        self._ol_image = QImage()
+        self._ol_dirty: list[Rect] = []
+        self._ol_scale = 1.0       # device pixels per item pixel at the last outline paint
+        self.outline_pixels_computed = 0   # device pixels recomputed so far (tests, profiling)
         self.set_color(color)
 
     def set_color(self, color: QColor) -> None:
         # Opaque colour; the item's opacity gives the transparency, so premultiplying is a no-op.
         self._color = np.uint32(QColor(color.red(), color.green(), color.blue(), 255).rgba())
+        self._ol_key = None
+
+    @property
+    def style(self) -> str:
+        return self._style
+
+    def set_style(self, style: str) -> None:
+        if style == self._style:
+            return
+        self._style = style
+        self._ol_key = None   # the cache may be stale: the mask changed while filling
+        self.update()
 
     def resize(self, height: int, width: int) -> None:
         self.prepareGeometryChange()
         self._argb = np.zeros((height, width), dtype=np.uint32)
         self._image = QImage(self._argb.data, width, height, 4 * width,
                              QImage.Format.Format_ARGB32_Premultiplied)
+        self._paint_src = np.zeros((height, width), dtype=bool)
+        self._ol_key = None
 
     def refresh(self, paint: np.ndarray, rect: Rect | None = None) -> None:
+        self._paint_src = paint
         h, w = self._argb.shape
         x0, y0, x1, y1 = rect if rect is not None else (0, 0, w, h)
         if x0 >= x1 or y0 >= y1:
             return
+        # The fill buffer stays current in both styles: switching back costs nothing.
         np.multiply(paint[y0:y1, x0:x1], self._color, out=self._argb[y0:y1, x0:x1], casting="unsafe")
-        self.update(QRectF(x0, y0, x1 - x0, y1 - y0))
+        if self._style == "outline":
+            if rect is None or len(self._ol_dirty) > 64:
+                # many edits unseen (e.g. while hidden): one full recompute beats them all
+                self._ol_key = None
+                self._ol_dirty.clear()
+            else:
+                self._ol_dirty.append((x0, y0, x1, y1))
+            # the outline of pixels next to the rect changes too, by up to two device pixels
+            m = max(1.0, 2.0 / max(self._ol_scale, 1e-6))
+            self.update(QRectF(x0 - m, y0 - m, x1 - x0 + 2 * m, y1 - y0 + 2 * m))
+        else:
+            self.update(QRectF(x0, y0, x1 - x0, y1 - y0))
 
     def boundingRect(self) -> QRectF:
         h, w = self._argb.shape
@@ -132,6 +264,8 @@ class _MaskOverlay(QGraphicsItem):
         h, w = self._argb.shape
         if h == 0 or w == 0:
             return
+        if self._style == "outline" and self._paint_outline(painter, option, widget):
+            return
         r = option.exposedRect
         x0, y0 = max(0, math.floor(r.left())), max(0, math.floor(r.top()))
         x1, y1 = min(w, math.ceil(r.right())), min(h, math.ceil(r.bottom()))
@@ -141,6 +275,78 @@ class _MaskOverlay(QGraphicsItem):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, zoom < 1.0)
         target = QRectF(x0, y0, x1 - x0, y1 - y0)
         painter.drawImage(target, self._image, target)
+
+    # ---------------------------------------------------------------- outline
+    def _paint_outline(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+                       widget: QWidget | None) -> bool:
+        """Draw the outline for the exposed rect; False when it cannot (a rotated or
+        degenerate transform, no device), and the fill is drawn instead."""
+        t = painter.worldTransform()
+        if t.isRotating() or t.m11() <= 0 or t.m22() <= 0:
+            return False
+        if widget is not None:      # the view's viewport: its size is in logical pixels
+            dpr = float(widget.devicePixelRatioF())
+            dw, dh = round(widget.width() * dpr), round(widget.height() * dpr)
+        else:                       # e.g. QGraphicsScene.render into an image: device pixels
+            device = painter.device()
+            if device is None:
+                return False
+            dpr = float(device.devicePixelRatioF())
+            dw, dh = device.width(), device.height()
+        sx, sy, ox, oy = t.m11() * dpr, t.m22() * dpr, t.dx() * dpr, t.dy() * dpr
+        self._ol_scale = min(sx, sy)
+        h, w = self._argb.shape
+        # the visible part of the image, in device pixels, with one spare pixel per side
+        # so partial repaints see their neighbours
+        vx0, vy0 = max(0, math.floor(ox) - 1), max(0, math.floor(oy) - 1)
+        vx1, vy1 = min(dw, math.ceil(ox + w * sx) + 1), min(dh, math.ceil(oy + h * sy) + 1)
+        if vx0 >= vx1 or vy0 >= vy1:
+            return True
+        key = (sx, sy, ox, oy, vx0, vy0, vx1, vy1, id(self._paint_src))
+        if key != self._ol_key:
+            self._ol_buf = np.zeros((vy1 - vy0, vx1 - vx0), dtype=np.uint32)
+            self._ol_image = QImage(self._ol_buf.data, vx1 - vx0, vy1 - vy0, 4 * (vx1 - vx0),
+                                    QImage.Format.Format_ARGB32_Premultiplied)
+            self._ol_key = key
+            self._ol_dirty.clear()
+            self._compute_outline(vx0, vy0, vx1, vy1)
+        elif self._ol_dirty:
+            for x0, y0, x1, y1 in self._ol_dirty:
+                # device pixels whose footprint meets the rect, plus one for their neighbours
+                ax0, ay0 = max(vx0, math.floor(x0 * sx + ox) - 2), max(vy0, math.floor(y0 * sy + oy) - 2)
+                ax1, ay1 = min(vx1, math.ceil(x1 * sx + ox) + 2), min(vy1, math.ceil(y1 * sy + oy) + 2)
+                if ax0 < ax1 and ay0 < ay1:
+                    self._compute_outline(ax0, ay0, ax1, ay1)
+            self._ol_dirty.clear()
+        exposed = t.mapRect(option.exposedRect)
+        ex0 = max(vx0, math.floor(exposed.left() * dpr))
+        ey0 = max(vy0, math.floor(exposed.top() * dpr))
+        ex1 = min(vx1, math.ceil(exposed.right() * dpr))
+        ey1 = min(vy1, math.ceil(exposed.bottom() * dpr))
+        if ex0 >= ex1 or ey0 >= ey1:
+            return True
+        painter.save()
+        painter.resetTransform()
+        # A one-pixel line at half opacity is hard to find: the outline is always opaque.
+        painter.setOpacity(1.0)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        painter.drawImage(QRectF(ex0 / dpr, ey0 / dpr, (ex1 - ex0) / dpr, (ey1 - ey0) / dpr),
+                          self._ol_image, QRectF(ex0 - vx0, ey0 - vy0, ex1 - ex0, ey1 - ey0))
+        painter.restore()
+        return True
+
+    def _compute_outline(self, x0: int, y0: int, x1: int, y1: int) -> None:
+        """Recompute the cached outline over device pixels [x0, x1) x [y0, y1)."""
+        assert self._ol_key is not None
+        sx, sy, ox, oy, vx0, vy0 = self._ol_key[:6]
+        inside = device_sample(self._paint_src, x0 - 1, y0 - 1, x1 + 1, y1 + 1, sx, sy, ox, oy)
+        ys, xs = np.nonzero(outline_pixels(inside))
+        out = self._ol_buf[y0 - vy0:y1 - vy0, x0 - vx0:x1 - vx0]
+        out[...] = 0
+        # dashes fixed to the device grid, so a partial recompute continues the pattern
+        light = ((xs + x0 + ys + y0) // ANT_DASH) & 1 == 1
+        out[ys, xs] = np.where(light, ANT_LIGHT, self._color)
+        self.outline_pixels_computed += out.size
 
 
 class _BrushCursor(QGraphicsItem):
@@ -183,13 +389,48 @@ class _BrushCursor(QGraphicsItem):
                 painter.drawLine(QPointF(0, -c), QPointF(0, c))
 
 
+class _SplitHandle(QGraphicsItem):
+    """The grip on the compare split line: a pill with two arrows, a fixed size on screen."""
+
+    HALF_W, HALF_H = 7.0, 16.0   # screen pixels
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        # one size at any zoom; the canvas moves it along the line to stay in view
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-self.HALF_W - 1, -self.HALF_H - 1, 2 * self.HALF_W + 2, 2 * self.HALF_H + 2)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(QPen(QColor(0, 0, 0, 180), 1.0))
+        painter.setBrush(QBrush(QColor(255, 255, 255)))
+        w, h = self.HALF_W, self.HALF_H
+        painter.drawRoundedRect(QRectF(-w, -h, 2 * w, 2 * h), w, w)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QBrush(QColor(60, 60, 60)))
+        for sign in (-1, 1):   # a small triangle pointing each way
+            tip = sign * (w - 2.0)
+            painter.drawPolygon([QPointF(tip, 0), QPointF(sign * 1.5, -4.5), QPointF(sign * 1.5, 4.5)])
+
+
 class ImageCanvas(QGraphicsView):
     """Shows an image with a semi-transparent mask overlay the user paints with brush/eraser.
 
-    Mouse: left = paint (when ``painting_enabled``), middle or Space+left = pan,
-    wheel = zoom under the pointer, Alt+wheel = brush size. Keys (when focused):
-    B brush, E eraser, [ ] size, Space (hold) pan, C (hold) show the compare image
-    when ``set_compare(..., None)``, Ctrl+Z / Ctrl+Shift+Z undo/redo.
+    Mouse: left = paint (when ``painting_enabled``), or drag the compare split line by
+    its handle; middle or Space+left = pan, wheel = zoom under the pointer, Alt+wheel =
+    brush size. Keys (when focused): B brush, E eraser, [ ] size, Space (hold) pan,
+    C (hold) show the compare image when ``set_compare(..., None)``, Ctrl+Z /
+    Ctrl+Shift+Z undo/redo.
+
+    Geometry: scene units are the pixels of what is shown. Normally that is the input
+    (``set_image``) and anything else is stretched onto it. A display exactly k times the
+    input (k >= 2, a super-resolved result) is shown at its own pixels instead: the
+    input is upscaled under it for compare, the mask overlay is hidden and painting is
+    off until the input geometry returns (``set_display(None)`` or ``set_image``).
     """
 
     brushSizeChanged = Signal(int)
@@ -197,6 +438,8 @@ class ImageCanvas(QGraphicsView):
     maskChanged = Signal()
     zoomChanged = Signal(float)
     cursorMoved = Signal(int, int)
+    overlayStyleChanged = Signal(str)
+    splitChanged = Signal(float)
 
     compare_key = Qt.Key.Key_C
 
@@ -240,13 +483,19 @@ class ImageCanvas(QGraphicsView):
         self._split_line.setZValue(3)
         self._split_line.setVisible(False)
         self._scene.addItem(self._split_line)
+        self._split_handle = _SplitHandle()
+        self._split_handle.setZValue(3.5)
+        self._split_handle.setVisible(False)
+        self._scene.addItem(self._split_handle)
 
         self._cursor_item = _BrushCursor()
         self._cursor_item.setZValue(4)
         self._cursor_item.setVisible(False)
         self._scene.addItem(self._cursor_item)
 
-        self._image_size: tuple[int, int] | None = None  # (width, height) of the base image
+        self._input_size: tuple[int, int] | None = None  # (width, height) of the base image
+        self._scale = 1   # display pixels per input pixel: k while an SR result is shown
+        self._overlay_wanted = True
         self._base_pixmap = QPixmap()
         self._base_array: Any = None
         self._mask_model: MaskModel | None = None
@@ -261,6 +510,7 @@ class ImageCanvas(QGraphicsView):
         self._compare_split: float | None = 0.5
         self._compare_on = False
         self._compare_held = False
+        self._split_drag: float | None = None   # grab offset (screen px) while dragging the split
         self._fit_mode = True
         self._alt_wheel = 0
         self._last_zoom = 1.0
@@ -268,12 +518,27 @@ class ImageCanvas(QGraphicsView):
     # ----------------------------------------------------------------- images
     @property
     def has_image(self) -> bool:
-        return self._image_size is not None
+        return self._input_size is not None
 
     @property
     def image_size(self) -> tuple[int, int] | None:
-        """(width, height) of the base image, or None."""
-        return self._image_size
+        """(width, height) of the shown geometry, or None: the input's, or a
+        super-resolved result's while one is shown (see ``display_scale``)."""
+        if self._input_size is None:
+            return None
+        w, h = self._input_size
+        return w * self._scale, h * self._scale
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """(width, height) of the image given to ``set_image`` (the mask's size), or None."""
+        return self._input_size
+
+    @property
+    def display_scale(self) -> int:
+        """Shown pixels per input pixel: k while a k-times super-resolved result is
+        shown at its own geometry, else 1. Divide ``image_pos`` by it for input pixels."""
+        return self._scale
 
     def set_image(self, array: np.ndarray) -> None:
         """Show a new image with a new empty mask of its size, fitted to the view."""
@@ -282,7 +547,10 @@ class ImageCanvas(QGraphicsView):
         self._base_pixmap = QPixmap.fromImage(qimage)
         self._base_array = array   # compare against the same array: no second conversion
         w, h = qimage.width(), qimage.height()
-        self._image_size = (w, h)
+        self._input_size = (w, h)
+        self._scale = 1
+        self._overlay.setTransform(QTransform())
+        self._apply_overlay_visibility()
         self._image_item.setPixmap(self._base_pixmap)
         self._image_item.setTransform(QTransform())
         self.set_compare(None)
@@ -293,9 +561,11 @@ class ImageCanvas(QGraphicsView):
         """Show another image (e.g. a reconstruction) in place of the base one; the mask stays.
         A QImage (from :func:`display_qimage`) is shown without any conversion here.
 
-        Any size is stretched onto the base image's rectangle; None shows the base image again.
+        A display exactly k times the input (integer k >= 2) switches to its own geometry
+        (see the class notes), keeping the visible area; any other size is stretched onto
+        the input's rectangle. None shows the base image again, at the input geometry.
         """
-        if self._image_size is None:
+        if self._input_size is None:
             if array is not None:
                 self.set_image(array)
             return
@@ -306,17 +576,49 @@ class ImageCanvas(QGraphicsView):
         else:
             pixmap = QPixmap.fromImage(display_qimage(array))
         self._image_item.setPixmap(pixmap)
+        self._set_scale(self._sr_factor(pixmap.width(), pixmap.height()))
         self._image_item.setTransform(self._stretch(pixmap))
         self._update_smoothing()
+
+    def _sr_factor(self, width: int, height: int) -> int:
+        assert self._input_size is not None
+        w, h = self._input_size
+        if width % w or height % h or width // w != height // h:
+            return 1
+        return max(1, width // w)
+
+    def _set_scale(self, k: int) -> None:
+        """Switch the scene to k display pixels per input pixel, keeping what is in view."""
+        if k == self._scale:
+            return
+        self._end_stroke()
+        factor = k / self._scale
+        centre = self.view_center()
+        zoom = self.zoom
+        self._scale = k
+        self._overlay.setTransform(QTransform.fromScale(k, k))
+        self._apply_overlay_visibility()
+        compare = self._compare_item.pixmap()
+        if not compare.isNull():
+            self._compare_item.setTransform(self._stretch(compare))
+        self._update_compare()
+        if self._fit_mode:
+            self.fit()
+        else:
+            self.set_view(zoom / factor, QPointF(centre.x() * factor, centre.y() * factor))
+        self._update_cursor()
 
     def set_compare(self, array: np.ndarray | None, split: float | None = 0.5) -> None:
         """Show ``array`` left of a vertical line at ``split`` (fraction of the width).
 
         ``split=None``: the compare image covers everything, but only while the compare
         key (C) is held or ``set_compare_held(True)``. ``array=None`` ends compare mode.
+        The compare image is stretched onto the shown geometry (an input under a
+        super-resolved result is upscaled).
         """
-        if array is None or self._image_size is None:
+        if array is None or self._input_size is None:
             self._compare_on = False
+            self._split_drag = None
             self._compare_item.setPixmap(QPixmap())
         else:
             pixmap = self._base_pixmap if array is self._base_array \
@@ -324,13 +626,31 @@ class ImageCanvas(QGraphicsView):
             self._compare_item.setPixmap(pixmap)
             self._compare_item.setTransform(self._stretch(pixmap))
             self._compare_on = True
-            self._compare_split = None if split is None else min(1.0, max(0.0, float(split)))
             self._update_smoothing()
+            self._set_split(split)
         self._update_compare()
+        self._update_cursor()
+
+    @property
+    def compare_split(self) -> float | None:
+        """Where the split line is (fraction of the width), or None for hold-to-compare."""
+        return self._compare_split
 
     def set_compare_split(self, split: float | None) -> None:
-        self._compare_split = None if split is None else min(1.0, max(0.0, float(split)))
+        """Move the split line (None: hold-to-compare); emits ``splitChanged`` when it moves."""
+        self._set_split(split)
         self._update_compare()
+        self._update_cursor()
+
+    def _set_split(self, split: float | None) -> None:
+        value = None if split is None else min(1.0, max(0.0, float(split)))
+        if value == self._compare_split:
+            return
+        self._compare_split = value
+        if value is None:
+            self._split_drag = None
+        else:
+            self.splitChanged.emit(value)
 
     def set_compare_held(self, held: bool) -> None:
         self._compare_held = bool(held)
@@ -341,26 +661,74 @@ class ImageCanvas(QGraphicsView):
         return self._compare_clip.isVisible()
 
     def _stretch(self, pixmap: QPixmap) -> QTransform:
-        assert self._image_size is not None
-        w, h = self._image_size
+        size = self.image_size
+        assert size is not None
+        w, h = size
         return QTransform.fromScale(w / max(1, pixmap.width()), h / max(1, pixmap.height()))
 
     def _update_compare(self) -> None:
-        if not self._compare_on or self._image_size is None:
+        size = self.image_size
+        if not self._compare_on or size is None:
             self._compare_clip.setVisible(False)
             self._split_line.setVisible(False)
+            self._split_handle.setVisible(False)
             return
-        w, h = self._image_size
+        w, h = size
         if self._compare_split is None:
             self._compare_clip.setRect(QRectF(0, 0, w, h))
             self._compare_clip.setVisible(self._compare_held)
             self._split_line.setVisible(False)
+            self._split_handle.setVisible(False)
         else:
             x = self._compare_split * w
             self._compare_clip.setRect(QRectF(0, 0, x, h))
             self._compare_clip.setVisible(True)
             self._split_line.setLine(x, 0, x, h)
             self._split_line.setVisible(True)
+            self._split_handle.setVisible(True)
+            self._place_split_handle()
+
+    @property
+    def split_visible(self) -> bool:
+        """Whether a draggable split line is on screen."""
+        return self._split_line.isVisible()
+
+    def _place_split_handle(self) -> None:
+        # The handle sits on the line at the height of the view's centre (kept on the
+        # image), so it is at hand however far the view is zoomed or scrolled.
+        size = self.image_size
+        if size is None or not self._split_handle.isVisible() or self._compare_split is None:
+            return
+        w, h = size
+        y = min(max(self.view_center().y(), 0.0), float(h))
+        self._split_handle.setPos(self._compare_split * w, y)
+
+    def _split_screen_x(self) -> float | None:
+        """The split line's x in viewport coordinates, or None when there is no line."""
+        size = self.image_size
+        if size is None or not self.split_visible or self._compare_split is None:
+            return None
+        return self.viewportTransform().map(QPointF(self._compare_split * size[0], 0.0)).x()
+
+    def _over_split(self, view_pos: QPointF | None) -> bool:
+        """Whether a viewport position grabs the split line (near it, over the image)."""
+        if view_pos is None:
+            return False
+        lx = self._split_screen_x()
+        if lx is None or abs(view_pos.x() - lx) > SPLIT_GRAB_PX:
+            return False
+        size = self.image_size
+        assert size is not None
+        top = self.viewportTransform().map(QPointF(0.0, 0.0)).y()
+        bottom = self.viewportTransform().map(QPointF(0.0, float(size[1]))).y()
+        return top - SPLIT_GRAB_PX <= view_pos.y() <= bottom + SPLIT_GRAB_PX
+
+    def _drag_split_to(self, view_pos: QPointF) -> None:
+        size = self.image_size
+        if size is None or self._split_drag is None:
+            return
+        x = self.image_pos(QPointF(view_pos.x() - self._split_drag, view_pos.y()), centre=False).x()
+        self.set_compare_split(x / size[0])
 
     # ------------------------------------------------------------------- mask
     @property
@@ -368,9 +736,10 @@ class ImageCanvas(QGraphicsView):
         return self._mask_model
 
     def set_mask_model(self, model: MaskModel) -> None:
-        if self._image_size is not None and model.shape != (self._image_size[1], self._image_size[0]):
+        size = self._input_size
+        if size is not None and model.shape != (size[1], size[0]):
             raise MaskError(f"the mask is {model.width}x{model.height} "
-                            f"but the image is {self._image_size[0]}x{self._image_size[1]}")
+                            f"but the image is {size[0]}x{size[1]}")
         self._end_stroke()
         if self._mask_model is not None and self._on_mask_rect in self._mask_model.changed:
             self._mask_model.changed.remove(self._on_mask_rect)
@@ -403,11 +772,34 @@ class ImageCanvas(QGraphicsView):
         return self._overlay.opacity()
 
     def set_overlay_visible(self, visible: bool) -> None:
-        self._overlay.setVisible(bool(visible))
+        """Show or hide the mask overlay (it stays hidden over a super-resolved result)."""
+        self._overlay_wanted = bool(visible)
+        self._apply_overlay_visibility()
 
     @property
     def overlay_visible(self) -> bool:
-        return self._overlay.isVisible()
+        """The setting of ``set_overlay_visible`` (the overlay is still hidden over an SR result)."""
+        return self._overlay_wanted
+
+    def _apply_overlay_visibility(self) -> None:
+        # The mask is in input pixels and only meaningful over the input geometry.
+        self._overlay.setVisible(self._overlay_wanted and self._scale == 1)
+
+    @property
+    def overlay_style(self) -> str:
+        """"fill" (the painted pixels tinted) or "outline" (only their boundary)."""
+        return self._overlay.style
+
+    def set_overlay_style(self, style: str) -> None:
+        """"fill" tints the region to be filled; "outline" draws only its boundary, a
+        one-screen-pixel dashed line, so a result under it stays visible. Painting a
+        stroke switches back to "fill". Emits ``overlayStyleChanged`` on a change."""
+        if style not in OVERLAY_STYLES:
+            raise ValueError(f"unknown overlay style {style!r}; expected one of {OVERLAY_STYLES}")
+        if style == self._overlay.style:
+            return
+        self._overlay.set_style(style)
+        self.overlayStyleChanged.emit(style)
 
     def set_overlay_color(self, color: QColor) -> None:
         self._overlay.set_color(color)
@@ -483,7 +875,8 @@ class ImageCanvas(QGraphicsView):
         self._update_cursor()
 
     def _can_paint(self) -> bool:
-        return self._painting_enabled and self._mask_model is not None
+        # not over a super-resolved result: the mask is hidden there, so strokes would be blind
+        return self._painting_enabled and self._mask_model is not None and self._scale == 1
 
     # ------------------------------------------------------------------ zoom
     @property
@@ -530,10 +923,30 @@ class ImageCanvas(QGraphicsView):
         self._fit_mode = True
         self._zoom_changed()
 
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the view is in fit mode (it refits on resize until zoomed or panned by hand)."""
+        return self._fit_mode
+
+    def view_center(self) -> QPointF:
+        """The scene (image) point at the centre of the viewport."""
+        vp = self.viewport()
+        return self.image_pos(QPointF(vp.width() / 2.0, vp.height() / 2.0), centre=False)
+
+    def set_view(self, zoom: float, center: QPointF) -> None:
+        """Show image point ``center`` in the middle of the view at ``zoom`` (leaves fit mode)."""
+        zoom = min(MAX_ZOOM, max(MIN_ZOOM, float(zoom)))
+        self.setTransform(QTransform.fromScale(zoom, zoom))
+        self._update_scene_rect()
+        self.centerOn(center)
+        self._fit_mode = False
+        self._zoom_changed()
+
     def _content_rect(self) -> QRectF:
-        """The base image's rectangle (or the mask's, when there is no image) in scene units."""
-        if self._image_size is not None:
-            return QRectF(0, 0, *self._image_size)
+        """The shown image's rectangle (or the mask's, when there is no image) in scene units."""
+        size = self.image_size
+        if size is not None:
+            return QRectF(0, 0, *size)
         if self._mask_model is not None:
             return QRectF(0, 0, self._mask_model.width, self._mask_model.height)
         return QRectF()
@@ -553,6 +966,7 @@ class ImageCanvas(QGraphicsView):
 
     def _zoom_changed(self) -> None:
         self._update_smoothing()
+        self._place_split_handle()
         self._update_cursor()
         z = self.zoom
         if z != self._last_zoom:
@@ -577,7 +991,7 @@ class ImageCanvas(QGraphicsView):
         return inverted.map(p)
 
     def _over_image(self, scene_pos: QPointF) -> bool:
-        return self._image_size is not None and self._content_rect().contains(scene_pos)
+        return self._input_size is not None and self._content_rect().contains(scene_pos)
 
     # ----------------------------------------------------------------- stroke
     def _paint_at(self, view_pos: QPointF) -> None:
@@ -596,7 +1010,10 @@ class ImageCanvas(QGraphicsView):
     # ----------------------------------------------------------------- cursor
     def _update_cursor(self) -> None:
         pos = self._pointer
-        show_brush = self._can_paint() and pos is not None and not self._panning and not self._space_held
+        on_split = self._split_drag is not None or (
+            not self._panning and not self._space_held and not self._stroking and self._over_split(pos))
+        show_brush = (self._can_paint() and pos is not None and not self._panning
+                      and not self._space_held and not on_split)
         if show_brush:
             scene_pos = self.image_pos(pos)
             self._cursor_item.set_geometry(self.brush_size / 2.0, self.zoom)
@@ -606,6 +1023,8 @@ class ImageCanvas(QGraphicsView):
             shape = Qt.CursorShape.ClosedHandCursor
         elif self._space_held:
             shape = Qt.CursorShape.OpenHandCursor
+        elif on_split:
+            shape = Qt.CursorShape.SplitHCursor
         elif show_brush and self._over_image(self.image_pos(pos)):
             shape = Qt.CursorShape.BlankCursor
         else:
@@ -614,7 +1033,7 @@ class ImageCanvas(QGraphicsView):
             self.viewport().setCursor(shape)
 
     def _report_pointer(self, view_pos: QPointF | None) -> None:
-        if view_pos is None or self._image_size is None:
+        if view_pos is None or self._input_size is None:
             self.cursorMoved.emit(-1, -1)
             return
         p = self.image_pos(view_pos)
@@ -635,8 +1054,19 @@ class ImageCanvas(QGraphicsView):
             self._update_cursor()
             event.accept()
             return
-        if button == Qt.MouseButton.LeftButton and self._can_paint() and not self._stroking:
+        if button == Qt.MouseButton.LeftButton and not self._stroking and self._over_split(pos):
+            # the split line wins over painting: a drag there moves it and never paints
             self.setFocus(Qt.FocusReason.MouseFocusReason)
+            lx = self._split_screen_x()
+            self._split_drag = pos.x() - lx if lx is not None else 0.0
+            self._update_cursor()
+            event.accept()
+            return
+        if button == Qt.MouseButton.LeftButton and self._can_paint() and not self._stroking \
+                and self._split_drag is None:
+            self.setFocus(Qt.FocusReason.MouseFocusReason)
+            # the fill shows what the brush does; an outline would hide the new paint
+            self.set_overlay_style("fill")
             self._stroking = True
             assert self._mask_model is not None
             self._mask_model.begin_stroke(self._tool)
@@ -660,6 +1090,8 @@ class ImageCanvas(QGraphicsView):
             hbar, vbar = self.horizontalScrollBar(), self.verticalScrollBar()
             hbar.setValue(hbar.value() - round(delta.x()))
             vbar.setValue(vbar.value() - round(delta.y()))
+        elif self._split_drag is not None:
+            self._drag_split_to(pos)
         elif self._stroking:
             self._paint_at(pos)
         self._update_cursor()
@@ -670,6 +1102,12 @@ class ImageCanvas(QGraphicsView):
         button = event.button()
         if self._panning and button in (Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton):
             self._panning = False
+            self._update_cursor()
+            event.accept()
+            return
+        if self._split_drag is not None and button == Qt.MouseButton.LeftButton:
+            self._drag_split_to(event.position())
+            self._split_drag = None
             self._update_cursor()
             event.accept()
             return
@@ -779,6 +1217,10 @@ class ImageCanvas(QGraphicsView):
             self.set_compare_held(False)
         self._update_cursor()
         super().focusOutEvent(event)
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)
+        self._place_split_handle()
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)

@@ -18,6 +18,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QFontMetricsF
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 # log10 of 0 is -inf; MSE never reaches this but a perfect fit might
@@ -68,6 +69,139 @@ class GrowingSeries:
         self._n = 0
 
 
+def _short_number(value: float, digits: int) -> str:
+    """``value`` rounded to ``digits`` significant digits in a short form: 1, 20, 1.5 in
+    1..99, else 1e-3, 2.5e-4, 5e-1 (no "+", no zero padding in the exponent), so the
+    labels below 1 all read alike."""
+    text = f"{value:.{max(digits - 1, 0)}e}"
+    mantissa, exp = text.split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".") if "." in mantissa else mantissa
+    e = int(exp)
+    if 0 <= e <= 1:   # plain is as short as an exponent here
+        frac = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        return f"{float(text):.{max(0, frac - e)}f}"
+    return f"{mantissa}e{e}"
+
+
+def log_tick_labels(values: list[float]) -> list[str]:
+    """Labels for tick values given as log10 of the value: short, and distinct however
+    close the ticks are (more digits only where they are needed)."""
+    vals = [10.0 ** v for v in values]
+    labels = [_short_number(v, 1) for v in vals]
+    for digits in range(2, 8):
+        if len(set(labels)) == len(labels):
+            break
+        labels = [_short_number(v, digits) for v in vals]
+    return labels
+
+
+class LogLossAxis(pg.AxisItem):
+    """A log-scale axis whose labels never crowd: decades only when the range spans two
+    or more (every n-th decade when even those would crowd), 1-2-5 under two decades
+    (or where decades alone would give fewer than three labels),
+    1..9 or plain linear steps on a short range, always at least ``min_spacing`` pixels
+    apart and at most ``max_labels`` of them. The other mantissas get short unlabelled
+    ticks where there is room for them."""
+
+    def __init__(self, orientation: str = "left", max_labels: int = 6, **kwargs) -> None:
+        super().__init__(orientation, **kwargs)
+        self.max_labels = int(max_labels)
+        # only the first level gets text: the minor ticks are bare
+        self.setStyle(maxTextLevel=0)
+
+    @property
+    def min_spacing(self) -> float:
+        """Pixels between two labels: a bit under two lines of the tick font."""
+        font = self.style.get("tickFont") or QFont()
+        return max(18.0, 1.8 * QFontMetricsF(font).height())
+
+    def tickValues(self, minVal: float, maxVal: float, size: float):  # noqa: N802 - pyqtgraph's name
+        if not self.logMode:
+            return super().tickValues(minVal, maxVal, size)
+        lo, hi = sorted((float(minVal), float(maxVal)))
+        if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo or size <= 0:
+            return []
+        major = self._major(lo, hi, float(size))
+        minor = self._minor(lo, hi, float(size), major)
+        spacing = float(np.min(np.diff(major))) if len(major) > 1 else hi - lo
+        levels = [(spacing, major)]
+        if minor:
+            levels.append((None, minor))
+        return levels
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float):  # noqa: N802
+        if not self.logMode:
+            return super().tickStrings(values, scale, spacing)
+        return log_tick_labels([v + math.log10(scale) if scale > 0 else v for v in values])
+
+    def _fits(self, ticks: list[float], lo: float, hi: float, size: float) -> bool:
+        if len(ticks) > self.max_labels:
+            return False
+        if len(ticks) < 2:
+            return True
+        gap = float(np.min(np.diff(ticks))) * size / (hi - lo)
+        return gap >= self.min_spacing
+
+    def _major(self, lo: float, hi: float, size: float) -> list[float]:
+        span = hi - lo
+        # decades, thinned to every 2nd, 3rd, 5th... until they fit
+        decades: list[float] = []
+        for step in (1, 2, 3, 5, 10, 20, 50, 100):
+            decades = [float(e) for e in range(math.ceil(lo / step) * step, math.floor(hi) + 1, step)]
+            if self._fits(decades, lo, hi, size):
+                break
+        chosen = decades
+        candidates = []
+        if span < 2.0 or len(decades) < 3:   # two labels on a tall axis say too little
+            candidates.append((1, 2, 5))
+        if span < 1.0:
+            candidates.append((1, 2, 3, 4, 5, 6, 7, 8, 9))
+        for mantissas in candidates:   # from sparse to dense: keep the densest that fits
+            ticks = _mantissa_ticks(lo, hi, mantissas)
+            if len(ticks) >= 2 and self._fits(ticks, lo, hi, size):
+                chosen = ticks
+        if len(chosen) < 2:
+            linear = self._linear(lo, hi, size)
+            if len(linear) > len(chosen):
+                chosen = linear
+        return chosen
+
+    def _linear(self, lo: float, hi: float, size: float) -> list[float]:
+        """Evenly spaced values (1, 2, 5 x 10^n apart) for a range too short for decades."""
+        vlo, vhi = 10.0 ** lo, 10.0 ** hi
+        n0 = math.floor(math.log10(vhi - vlo)) - 2
+        fallback: list[float] = []
+        for n in range(n0, n0 + 4):    # from fine to coarse: the first that fits
+            for m in (1, 2, 5):
+                step = m * 10.0 ** n
+                k = np.arange(math.ceil(vlo / step), math.floor(vhi / step) + 1)
+                ticks = [math.log10(v) for v in k * step if v > 0]
+                if len(ticks) >= 2 and self._fits(ticks, lo, hi, size):
+                    return ticks
+                if ticks and not fallback:
+                    fallback = ticks[:1]   # an axis too short for two labels still gets one
+        return fallback
+
+    def _minor(self, lo: float, hi: float, size: float, major: list[float]) -> list[float]:
+        ticks = [t for t in _mantissa_ticks(lo, hi, range(1, 10))
+                 if all(abs(t - m) > 1e-9 for m in major)]
+        # 9 -> 10 is the tightest pair of the 1..9 ticks; leave them out when it would smear
+        if ticks and math.log10(10 / 9) * size / (hi - lo) < 3.0:
+            return [t for t in range(math.ceil(lo), math.floor(hi) + 1) if all(abs(t - m) > 1e-9 for m in major)]
+        return ticks
+
+
+def _mantissa_ticks(lo: float, hi: float, mantissas) -> list[float]:
+    """log10 of m x 10^e for the given mantissas m, within [lo, hi]."""
+    out = []
+    for e in range(math.floor(lo), math.ceil(hi) + 1):
+        for m in mantissas:
+            t = e + math.log10(m)
+            if lo - 1e-9 <= t <= hi + 1e-9:
+                out.append(t)
+    return out
+
+
 class RunPlots(QWidget):
     """Loss and PSNR curves with markers; clicking a plot emits the step under the mouse."""
 
@@ -92,7 +226,7 @@ class RunPlots(QWidget):
 
         self.view = pg.GraphicsLayoutWidget()
         self.view.setBackground("w")
-        self.loss_plot: pg.PlotItem = self.view.addPlot(row=0, col=0)
+        self.loss_plot: pg.PlotItem = self.view.addPlot(row=0, col=0, axisItems={"left": LogLossAxis("left")})
         self.psnr_plot: pg.PlotItem = self.view.addPlot(row=0, col=1)
         for p, label in ((self.loss_plot, "loss"), (self.psnr_plot, "PSNR (dB)")):
             p.showGrid(x=False, y=False)

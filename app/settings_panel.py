@@ -11,9 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import os
 
-import torch
 from PySide6.QtCore import QLocale, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QDoubleValidator, QStandardItemModel
 from PySide6.QtWidgets import (
@@ -22,11 +20,12 @@ from PySide6.QtWidgets import (
 )
 
 from engine.config import SCALES, NetConfig, RunConfig, TASKS
-from engine.device import pick_device
+# available_devices and device_memory_bytes stay importable from here for app/main_window.py
+from engine.device import available_devices, device_memory_bytes, pick_device
 from engine.errors import ConfigError, DIPError
-from engine.estimate import estimate_cost
+from engine.estimate import Estimate, estimate_cost
 from engine.inputs import input_channels as engine_input_channels
-from engine.nets import build_net, count_params
+from engine.nets import count_parameters
 from engine.presets import DEFAULT_PRESET, PRESETS, Preset, get_config, presets_for
 
 TASK_LABELS = {
@@ -46,36 +45,23 @@ ARCH_LABELS = {
 INPUT_LABELS = {"noise": "Uniform noise", "meshgrid": "Meshgrid (2 ch)", "guide": "Guide image (flash)"}
 SR_FACTORS = SCALES   # one home for the factors the engine accepts
 LR_RANGE = (1e-6, 10.0)
-FALLBACK_MEMORY = 8 * 1024 ** 3
 DEBOUNCE_MS = 150
 _STATE_GROUP = "settings_panel"
 _INVALID_STYLE = "border: 1px solid #d33;"
 STEPS_TIP_AUTO = ("The most Adam steps the run may take; it usually stops earlier, at its best "
                   "iterate (see the check box below).")
 STEPS_TIP_FIXED = "Number of Adam steps (iterations) of the run."
-
-
-def available_devices() -> list[str]:
-    devices = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        devices.append("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        devices.append("mps")
-    return devices
-
-
-def device_memory_bytes(device: str) -> int:
-    """Total memory of ``device`` ('cpu', 'cuda', 'mps'); MPS shares the system memory."""
-    if device == "cuda":
-        try:
-            return int(torch.cuda.get_device_properties(0).total_memory)
-        except (RuntimeError, AssertionError):
-            return FALLBACK_MEMORY
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):
-        return FALLBACK_MEMORY
+# Past this expected wall time the panel offers the faster choices under the sentence: ten
+# minutes is about where a user stops waiting at the screen and starts wondering.
+LONG_RUN_SECONDS = 10 * 60
+# The fast preset is offered only when it saves at least this share of the time: switching
+# throws away the user's network settings, which a few percent does not pay for.
+FAST_PRESET_MIN_GAIN = 0.2
+# Below this longer side a region or a downscaled copy leaves too little image to restore;
+# a long run there comes from the step count, which those choices do not change.
+SHRINK_MIN_SIDE = 128
+WALL_TIME_TIP = ("Estimated seconds per step times the number of steps: a rough guide, measured "
+                 "on a small CPU; GPU times are a scaled guess.")
 
 
 def _uniform(values: list) -> bool:
@@ -116,6 +102,37 @@ def _format_bytes(n: float) -> str:
     return f"{gb:.1f} GB" if gb >= 0.1 else f"{n / 1024 ** 2:.0f} MB"
 
 
+def format_duration(seconds: float) -> str:
+    """'40 s', '3 min', '1.5 h', '4 days': rounded as far as a rough estimate deserves."""
+    s = max(0.0, float(seconds))
+    if s < 10:
+        return f"{max(1, round(s))} s"
+    if s < 57.5:
+        return f"{round(s / 5) * 5} s"
+    minutes = round(s / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = s / 3600
+    if hours < 10:
+        return f"{max(1.0, round(hours * 2) / 2):g} h"
+    if hours < 48:
+        return f"{round(hours)} h"
+    return f"{round(s / 86400)} days"
+
+
+def _device_words(device_type: str) -> str:
+    return "this CPU" if device_type == "cpu" else "the GPU"
+
+
+def wall_time_sentence(seconds: float, device_type: str, auto_stop: bool) -> str:
+    """What the user reads before Run; with the automatic stop the step count is only a cap."""
+    where = _device_words(device_type)
+    if auto_stop:
+        return (f"at most about {format_duration(seconds)} on {where} "
+                "(it usually stops sooner, at its best iterate)")
+    return f"about {format_duration(seconds)} on {where}"
+
+
 class SettingsPanel(QWidget):
     """Task, preset, network and run settings; ``config()`` gives the validated RunConfig."""
 
@@ -124,6 +141,9 @@ class SettingsPanel(QWidget):
     validityChanged = Signal(bool)
     guideRequested = Signal()
     tooLarge = Signal(str)
+    # the long-run offer's choices the panel cannot carry out itself: the window owns the image
+    regionRequested = Signal()
+    downscaleRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -139,7 +159,7 @@ class SettingsPanel(QWidget):
         self._image_channels = 3
         self._guide_name: str | None = None
         self._param_cache: dict[tuple, int] = {}
-        self._estimate_cache: dict[tuple, object] = {}
+        self._estimate_cache: dict[tuple, Estimate] = {}
         self._too_large_msg = ""
 
         self._cost_timer = QTimer(self)
@@ -249,6 +269,42 @@ class SettingsPanel(QWidget):
         self.estimate_label.setToolTip("Rough time per step and memory on the chosen device, "
                                        "at the output size.")
         form.addRow("Estimate:", self.estimate_label)
+
+        self.wall_time_label = QLabel()
+        self.wall_time_label.setObjectName("wallTimeLabel")
+        self.wall_time_label.setWordWrap(True)
+        self.wall_time_label.setToolTip(WALL_TIME_TIP)
+        form.addRow(self.wall_time_label)
+
+        self.faster_box = QWidget()
+        self.faster_box.setObjectName("fasterOffer")
+        fb = QVBoxLayout(self.faster_box)
+        fb.setContentsMargins(0, 0, 0, 0)
+        self.faster_title = QLabel("That is a long wait. Faster:")
+        fb.addWidget(self.faster_title)
+        self.fast_preset_button = QPushButton("Use the fast preset")
+        self.fast_preset_button.setObjectName("fastPresetButton")
+        self.fast_preset_button.setToolTip("Load this task's narrow network, which reaches about the "
+                                           "same quality in a fraction of the time; keeps the device "
+                                           "and the stop setting.")
+        self.fast_preset_button.clicked.connect(self._use_fast_preset)
+        fb.addWidget(self.fast_preset_button)
+        shrink = QHBoxLayout()
+        self.region_button = QPushButton("Work on a region\u2026")
+        self.region_button.setObjectName("regionButton")
+        self.region_button.setToolTip("Restore only a part of the image: time grows with its area.")
+        self.region_button.clicked.connect(self.regionRequested)
+        self.downscale_button = QPushButton("Downscale\u2026")
+        self.downscale_button.setObjectName("downscaleButton")
+        self.downscale_button.setToolTip("Work on a smaller copy of the image: time grows with its area.")
+        self.downscale_button.clicked.connect(self.downscaleRequested)
+        shrink.addWidget(self.region_button)
+        shrink.addWidget(self.downscale_button)
+        shrink.addStretch(1)
+        fb.addLayout(shrink)
+        form.addRow(self.faster_box)
+        self._fast_preset: str | None = None   # what the fast-preset button loads
+        self._show_wall_time(None)
 
         self.advanced_button = QToolButton()
         self.advanced_button.setText("Advanced")
@@ -414,6 +470,15 @@ class SettingsPanel(QWidget):
         self._image_hw = None if h is None or w is None else (int(h), int(w))
         self._image_channels = int(channels)
         self._schedule_cost()
+
+    def expected_seconds(self) -> float | None:
+        """Estimated wall time of the run as set (seconds per step x steps; with the automatic
+        stop, an upper bound), or None without an image or with invalid settings."""
+        try:
+            cfg = self.config()
+        except ConfigError:
+            return None
+        return self._expected_seconds(cfg)
 
     def set_guide_name(self, name: str | None) -> None:
         self._guide_name = name
@@ -637,11 +702,15 @@ class SettingsPanel(QWidget):
         name = self.preset_combo.currentData()
         if name is None:
             return
+        self._load(self._preset_config(name), task_changed=False)
+
+    def _preset_config(self, name: str) -> RunConfig:
+        """Preset ``name`` as choosing it would load it: with the user's machine/habit settings."""
         cfg = get_config(name, task=self.task())
         keep = self._user_fields()
         if "scale" not in PRESETS[name].settings and self.scale_combo.currentData() is not None:
             keep["scale"] = self.scale_combo.currentData()   # an 'any factor' preset keeps the chosen one
-        self._load(dataclasses.replace(cfg, **keep), task_changed=False)
+        return dataclasses.replace(cfg, **keep)
 
     def _on_arch(self, _index: int) -> None:
         if self._loading:
@@ -724,6 +793,7 @@ class SettingsPanel(QWidget):
             cfg = self.config()
         except ConfigError:
             self.params_label.setText("\u2014 (invalid settings)")
+            self._show_wall_time(None)
             return
         in_ch = engine_input_channels(cfg.input_kind, cfg.input_channels)
         if cfg.input_kind == "guide":
@@ -733,17 +803,16 @@ class SettingsPanel(QWidget):
         params = self._param_cache.get(key)
         if params is None:
             try:
-                params = self._count_params(cfg.net, in_ch, out_ch)
+                # on the meta device: building a real net here would run torch's weight init on
+                # the GUI thread and start an OpenMP team there that slows the run's worker
+                params = int(count_parameters(cfg.net, in_ch, out_ch))
             except (DIPError, ValueError, RuntimeError) as e:
                 self.params_label.setText(f"\u2014 ({e})")
+                self._show_wall_time(None)
                 return
             self._param_cache[key] = params
         self.params_label.setText(f"{params:,} ({params / 1e6:.2f} M)")
         self._update_estimate(cfg)
-
-    @staticmethod
-    def _count_params(net: NetConfig, in_ch: int, out_ch: int) -> int:
-        return int(count_params(build_net(net, in_ch, out_ch)))
 
     def _device_type(self, device: str) -> str:
         try:
@@ -751,24 +820,51 @@ class SettingsPanel(QWidget):
         except ConfigError:
             return "cpu"
 
-    def _update_estimate(self, cfg: RunConfig) -> None:
+    def _output_hw(self, cfg: RunConfig) -> tuple[int, int] | None:
         if self._image_hw is None:
-            self.estimate_label.setText("load an image for an estimate")
-            self.estimate_label.setStyleSheet("")
-            return
+            return None
         h, w = self._image_hw
         if cfg.task == "superres":
             h, w = h * cfg.scale, w * cfg.scale
+        return h, w
+
+    def _estimate(self, cfg: RunConfig) -> Estimate | None:
+        """One step's cost of ``cfg`` at the output size (cached; no tensor is allocated),
+        or None without an image. Raises what estimate_cost raises."""
+        hw = self._output_hw(cfg)
+        if hw is None:
+            return None
+        h, w = hw
         device = self._device_type(cfg.device)
         key = (repr(cfg.net), cfg.input_kind, cfg.input_channels, self._image_channels, h, w, device)
         est = self._estimate_cache.get(key)
         if est is None:
-            try:
-                est = estimate_cost(cfg, h, w, device, out_channels=self._image_channels)
-            except (DIPError, ValueError, RuntimeError) as e:
-                self.estimate_label.setText(f"no estimate ({e})")
-                return
+            est = estimate_cost(cfg, h, w, device, out_channels=self._image_channels)
             self._estimate_cache[key] = est
+        return est
+
+    def _expected_seconds(self, cfg: RunConfig) -> float | None:
+        try:
+            est = self._estimate(cfg)
+        except (DIPError, ValueError, RuntimeError):
+            return None
+        return None if est is None else est.seconds_per_step * cfg.iterations
+
+    def _update_estimate(self, cfg: RunConfig) -> None:
+        hw = self._output_hw(cfg)
+        if hw is None:
+            self.estimate_label.setText("load an image for an estimate")
+            self.estimate_label.setStyleSheet("")
+            self._show_wall_time(None)
+            return
+        h, w = hw
+        device = self._device_type(cfg.device)
+        try:
+            est = self._estimate(cfg)
+        except (DIPError, ValueError, RuntimeError) as e:
+            self.estimate_label.setText(f"no estimate ({e})")
+            self._show_wall_time(None)
+            return
         text = f"~{est.seconds_per_step:.2f} s/step, ~{_format_bytes(est.bytes)}"
         problem = getattr(est, "problem", None)
         if problem:
@@ -786,4 +882,57 @@ class SettingsPanel(QWidget):
             self._too_large_msg = ""
             self.estimate_label.setText(text)
             self.estimate_label.setStyleSheet("")
+        self._show_wall_time(cfg, est.seconds_per_step * cfg.iterations, device)
 
+    # ------------------------------------------------------------------ expected wall time
+    def _show_wall_time(self, cfg: RunConfig | None, seconds: float | None = None,
+                        device: str = "cpu") -> None:
+        """The sentence before Run and, past LONG_RUN_SECONDS, the faster choices under it."""
+        if cfg is None or seconds is None:
+            self.wall_time_label.clear()
+            self._form.setRowVisible(self.wall_time_label, False)
+            self._form.setRowVisible(self.faster_box, False)
+            self._fast_preset = None
+            return
+        sentence = wall_time_sentence(seconds, device, cfg.stop == "auto")
+        self.wall_time_label.setText(sentence[0].upper() + sentence[1:] + ".")
+        self._form.setRowVisible(self.wall_time_label, True)
+        long_run = seconds > LONG_RUN_SECONDS
+        fast = self._faster_preset(cfg, seconds) if long_run else None
+        self._fast_preset = fast[0] if fast else None
+        if fast:
+            name, fast_seconds = fast
+            self.fast_preset_button.setText(
+                f"Use the fast preset ({name}, about {format_duration(fast_seconds)})")
+        self.fast_preset_button.setVisible(fast is not None)
+        # a region or a smaller copy only helps when there is image to spare; for
+        # super-resolution a smaller input throws away the detail the run is asked to build
+        shrinkable = self._image_hw is not None and max(self._image_hw) > SHRINK_MIN_SIDE
+        self.region_button.setVisible(shrinkable)
+        self.downscale_button.setVisible(shrinkable and cfg.task != "superres")
+        self._form.setRowVisible(self.faster_box, long_run and (fast is not None or shrinkable))
+
+    def _faster_preset(self, cfg: RunConfig, seconds: float) -> tuple[str, float] | None:
+        """The task's "-fast" preset and its expected time, when it is not the one loaded and
+        loading it saves real time."""
+        # only the task's own presets: JPEG borrows the denoise ones, unmeasured on JPEG
+        names = [p.name for p in presets_for(cfg.task) if p.name.endswith("-fast")]
+        if not names:
+            return None
+        name = names[0]
+        if cfg.preset == name:
+            return None   # edited past its speed: reloading would undo the user's choices unasked
+        try:
+            fast_cfg = self._preset_config(name).validate()
+        except ConfigError:
+            return None
+        fast_seconds = self._expected_seconds(fast_cfg)
+        if fast_seconds is None or fast_seconds > (1 - FAST_PRESET_MIN_GAIN) * seconds:
+            return None
+        return name, fast_seconds
+
+    def _use_fast_preset(self) -> None:
+        name = self._fast_preset
+        if name is None or self._running:
+            return
+        self._load(self._preset_config(name), task_changed=False)

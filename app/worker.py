@@ -10,13 +10,11 @@ and reads the clock, so the engine runs at the bare loop's speed.
 Control goes straight to the run object (``request_stop``/``pause``/``resume`` are
 thread-safe), never through the worker's event queue, which is busy while a run goes.
 
-CPU threads: torch's OpenMP gives every thread that runs a parallel op its own team of
-helper threads. Once the GUI thread has one (any parallel op: building a net to count its
-parameters is enough), the worker's team brings the helpers past the core count and
-libgomp stops spinning between parallel regions; measured on the 2-core machine, the same
-run then goes ~40% slower in the worker than in the main thread. So the controller makes
-the GUI thread's torch single-threaded before it touches torch, and the worker takes the
-original thread count for itself.
+The GUI thread never runs a torch kernel (parameter counts and cost estimates work on the
+meta device). torch's OpenMP gives every thread that runs a parallel op its own team of
+helper threads; a GUI-thread team beside the worker's would take the helpers past the core
+count (measured on the 2-core machine: the run ~40% slower). tests/test_worker.py checks
+that the GUI side of a run stays kernel-free.
 """
 from __future__ import annotations
 
@@ -43,17 +41,10 @@ PREVIEW_INTERVAL_S = 0.2    # preview images (the expensive part for the GUI)
 
 RunFactory = Callable[[], Restoration]
 
-_compute_threads: int | None = None
-
-
-def reserve_compute_threads() -> int:
-    """Pin the calling (GUI) thread's torch to one thread, once; returns the thread count
-    runs should use (what torch had before). See the module docstring for why."""
-    global _compute_threads
-    if _compute_threads is None:
-        _compute_threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-    return _compute_threads
+# The worker signals the controller re-emits under the same name (its own signals of the
+# same signatures), dropping what a discarded worker still had queued.
+FORWARDED_SIGNALS = ("ready", "losses", "preview", "display", "psnr", "suggested", "progress",
+                     "snapshot", "result", "summary", "finished", "failed")
 
 
 class RunWorker(QObject):
@@ -82,10 +73,8 @@ class RunWorker(QObject):
     finished = Signal(str)                       # "done" (ended by itself) | "stopped" (on request)
     failed = Signal(str)                         # one-line message for the user
 
-    def __init__(self, source: Restoration | RunFactory, parent: QObject | None = None,
-                 threads: int | None = None):
+    def __init__(self, source: Restoration | RunFactory, parent: QObject | None = None):
         super().__init__(parent)
-        self._threads = threads
         if isinstance(source, Restoration):
             self._run: Restoration | None = source
             self._factory: RunFactory | None = None
@@ -128,9 +117,6 @@ class RunWorker(QObject):
     @Slot()
     def start(self) -> None:
         self._busy = True
-        if self._threads:
-            # per-thread in OpenMP; this thread may have inherited the GUI thread's 1
-            torch.set_num_threads(self._threads)
         try:
             self._start()
         finally:
@@ -301,16 +287,21 @@ class RunController(QObject):
         self._thread: QThread | None = None
         self._worker: RunWorker | None = None
         self._state = "idle"
-        self._threads = reserve_compute_threads()
         self.last_summary: dict | None = None     # how the last steps() call ended
         # threads of discarded runs still finishing their step in flight (never waited on)
         self._orphans: list[tuple[QThread, RunWorker]] = []
+        # what a forwarded signal does to the controller before it goes out; each returns
+        # the arguments to re-emit
+        self._before_forward: dict[str, Callable[..., tuple]] = {
+            "ready": self._ready_info, "summary": self._keep_summary,
+            "finished": self._enter_end_state, "failed": self._enter_failed,
+        }
 
     # ---- queries ---------------------------------------------------------------------
     @property
     def threads(self) -> int:
-        """CPU threads a run gets (the GUI thread keeps one for itself)."""
-        return self._threads
+        """CPU threads a run gets: torch's thread count (the GUI thread runs no kernels)."""
+        return torch.get_num_threads()
 
     @property
     def state(self) -> str:
@@ -352,23 +343,12 @@ class RunController(QObject):
         if self.active:
             raise RuntimeError("a run is already going")
         self.discard()
-        worker = RunWorker(source, threads=self._threads)
+        worker = RunWorker(source)
         thread = QThread()
         thread.setObjectName("dip-run")
         worker.moveToThread(thread)
-        # through slots that drop what a discarded worker still had queued for us
-        worker.ready.connect(self._on_ready)
-        worker.losses.connect(self._on_losses)
-        worker.preview.connect(self._on_preview)
-        worker.display.connect(self._on_display)
-        worker.psnr.connect(self._on_psnr)
-        worker.suggested.connect(self._on_suggested)
-        worker.progress.connect(self._on_progress)
-        worker.snapshot.connect(self._on_snapshot)
-        worker.result.connect(self._on_result)
-        worker.summary.connect(self._on_summary)
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
+        for name in FORWARDED_SIGNALS:
+            getattr(worker, name).connect(self._forward)
         thread.started.connect(worker.start)
         self._kick.connect(worker.start)
         self._worker, self._thread = worker, thread
@@ -487,74 +467,33 @@ class RunController(QObject):
             self._state = state
             self.stateChanged.emit(state)
 
-    def _current(self) -> bool:
-        return self._worker is not None and self.sender() is self._worker
+    def _forward(self, *args) -> None:
+        # Deliberately not a @Slot: PySide6 then connects the bound method as a slot of this
+        # object, so the worker's emits arrive queued in the GUI thread with sender() set
+        # (a lambda or functools.partial would run in the worker's thread).
+        worker = self.sender()
+        if worker is None or worker is not self._worker:
+            return   # queued by a discarded worker before it was replaced
+        name = worker.metaObject().method(self.senderSignalIndex()).name().data().decode()
+        before = self._before_forward.get(name)
+        if before is not None:
+            args = before(*args)
+        getattr(self, name).emit(*args)
 
-    @Slot(object, object)
-    def _on_losses(self, steps, losses) -> None:
-        if self._current():
-            self.losses.emit(steps, losses)
-
-    @Slot(int, object, object)
-    def _on_preview(self, step, output, ema) -> None:
-        if self._current():
-            self.preview.emit(step, output, ema)
-
-    @Slot(int, object)
-    def _on_display(self, step, images) -> None:
-        if self._current():
-            self.display.emit(step, images)
-
-    @Slot(int, object)
-    def _on_psnr(self, step, values) -> None:
-        if self._current():
-            self.psnr.emit(step, values)
-
-    @Slot(int, float, str)
-    def _on_suggested(self, step, value, kind) -> None:
-        if self._current():
-            self.suggested.emit(step, value, kind)
-
-    @Slot(object)
-    def _on_summary(self, info) -> None:
-        if self._current():
-            self.last_summary = info
-            self.summary.emit(info)
-
-    @Slot(int, int, float)
-    def _on_progress(self, step, total, rate) -> None:
-        if self._current():
-            self.progress.emit(step, total, rate)
-
-    @Slot(int)
-    def _on_snapshot(self, step) -> None:
-        if self._current():
-            self.snapshot.emit(step)
-
-    @Slot(int, object)
-    def _on_result(self, step, array) -> None:
-        if self._current():
-            self.result.emit(step, array)
-
-    @Slot(object)
-    def _on_ready(self, run: Restoration) -> None:
-        if not self._current():
-            return
+    def _ready_info(self, run: Restoration) -> tuple[dict]:
         if self._state == "building":
             self._set_state("running")
-        self.ready.emit({"params": run.param_count, "device": run.device_name,
-                         "out_shape": tuple(run.out_shape), "total": run.total_steps})
+        return ({"params": run.param_count, "device": run.device_name,
+                 "out_shape": tuple(run.out_shape), "total": run.total_steps},)
 
-    @Slot(str)
-    def _on_finished(self, reason: str) -> None:
-        if not self._current():
-            return
+    def _keep_summary(self, info: dict) -> tuple[dict]:
+        self.last_summary = info
+        return (info,)
+
+    def _enter_end_state(self, reason: str) -> tuple[str]:
         self._set_state(reason)
-        self.finished.emit(reason)
+        return (reason,)
 
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
-        if not self._current():
-            return
+    def _enter_failed(self, message: str) -> tuple[str]:
         self._set_state("failed")
-        self.failed.emit(message)
+        return (message,)

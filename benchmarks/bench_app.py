@@ -113,7 +113,7 @@ def in_app(cfg, image_path: str, reference_path: str | None, size: int) -> dict:
     win.show()
     win.open_path(image_path, reference_path)
     if size:
-        h, w = win._full.shape[:2]
+        h, w = win.doc.full.shape[:2]
         s = min(size, h, w)
         win.set_region((w - s) // 2, (h - s) // 2, s, s)
     win.panel.set_config(cfg)
@@ -177,7 +177,7 @@ def in_app(cfg, image_path: str, reference_path: str | None, size: int) -> dict:
     dt = marks["t1"] - marks["t0"]
     device = run.device_name
     shown = len(win.plots.loss)
-    win._dirty = False                       # nothing to ask about on close
+    win.doc.dirty = False                       # nothing to ask about on close
     win.close()
     app.processEvents()
     g = np.asarray(gaps) * 1000.0 if gaps else np.zeros(1)

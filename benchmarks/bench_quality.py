@@ -37,7 +37,7 @@ from common import (OUT_DIR, BenchError, Column, centre_crop, data_dir, environm
 from engine import degrade
 from engine.errors import DIPError
 from engine.imageio import load_image
-from engine.metrics import psnr
+from engine.metrics import psnr_protocol, task_psnr
 from engine.presets import get_config
 from engine.run import Restoration
 from engine.tasks import make_task
@@ -124,10 +124,6 @@ def image_seed(stem: str, base: int) -> int:
     return (zlib.crc32(stem.lower().encode()) + 7919 * base) % 2**31
 
 
-def psnr_kwargs(task: str) -> dict[str, Any]:
-    return dict(y_channel=True, shave=4) if task == "superres" else {}
-
-
 def load_clean(path: Path, task: str, keep_colour: bool = False) -> np.ndarray:
     img = load_image(path).array
     if task == "denoise" and img.shape[2] != 3:
@@ -196,12 +192,12 @@ def baseline(name: str, task: str, case: dict[str, Any], cfg: Any) -> tuple[np.n
 
 def run_baselines(names: list[str], task: str, case: dict[str, Any], cfg: Any,
                   notes: dict[str, str]) -> dict[str, dict[str, Any]]:
-    ref, kw = case["reference"], psnr_kwargs(task)
+    ref = case["reference"]
     out: dict[str, dict[str, Any]] = {}
     for n in names:
         try:
             res, secs, settings = baseline(n, task, case, cfg)
-            out[n] = {"psnr": psnr(res, ref, **kw), "seconds": secs, "settings": settings}
+            out[n] = {"psnr": task_psnr(task, res, ref, scale=cfg.scale), "seconds": secs, "settings": settings}
         except ImportError as exc:
             notes[n] = f"{n}: not installed ({exc.name or exc}); pip install bm3d for CBM3D"
             out[n] = {"psnr": None, "note": notes[n]}
@@ -217,7 +213,7 @@ def run_baselines(names: list[str], task: str, case: dict[str, Any], cfg: Any,
 # ------------------------------------------------------------------------------ DIP
 
 def run_dip(cfg: Any, case: dict[str, Any], task: str, label: str) -> dict[str, Any]:
-    ref, kw = case["reference"], psnr_kwargs(task)
+    ref = case["reference"]
     run = Restoration(cfg, case["image"], mask=case["mask"], reference=ref)
     curve: list[list[float | int | None]] = []   # step, output, ema, seconds
     best_ema: tuple[float, int] | None = None
@@ -250,10 +246,10 @@ def run_dip(cfg: Any, case: dict[str, Any], task: str, label: str) -> dict[str, 
         "parameters": run.param_count,
         "device": run.device_name,
         "backtracks": run.backtracks,
-        "input": psnr(run.degraded(), ref, **kw),
-        "last": psnr(run.result("last"), ref, **kw),
-        "ema": psnr(run.result("ema"), ref, **kw) if cfg.ema > 0 else None,
-        "written": psnr(written, ref, **kw),
+        "input": task_psnr(task, run.degraded(), ref, scale=cfg.scale),
+        "last": task_psnr(task, run.result("last"), ref, scale=cfg.scale),
+        "ema": task_psnr(task, run.result("ema"), ref, scale=cfg.scale) if cfg.ema > 0 else None,
+        "written": task_psnr(task, written, ref, scale=cfg.scale),
         "pick": cfg.pick,
         "pick_step": run.suggested[0] if run.suggested is not None and cfg.pick == "auto" else run.step,
         "pick_kind": run.suggested_kind if cfg.pick == "auto" else cfg.pick,
@@ -283,7 +279,7 @@ def run_dip_seeds(cfg: Any, case: dict[str, Any], task: str, label: str, runs: i
         picks.append(r.pop("_written_image"))
         more.append({k: r[k] for k in ("steps", "seconds", "written", "oracle", "pick_step", "pick_kind")})
     res["one_run"] = res["written"]
-    res["written"] = psnr(np.mean(picks, axis=0), case["reference"], **psnr_kwargs(task))
+    res["written"] = task_psnr(task, np.mean(picks, axis=0), case["reference"], scale=cfg.scale)
     res["seconds"] += sum(m["seconds"] for m in more)
     res["other_runs"] = more
     return res
@@ -373,7 +369,7 @@ def summary_rows(rows: list[dict[str, Any]], baselines: list[str], paper: dict[s
 
 
 def _first_time(curve: dict[str, Any], level: float) -> float | None:
-    for step, p_out, p_ema, secs in curve["rows"]:
+    for _step, p_out, p_ema, secs in curve["rows"]:
         if max(v for v in (p_out, p_ema, -1.0) if v is not None) >= level:
             return secs
     return None
@@ -430,8 +426,12 @@ def main(argv: list[str] | None = None) -> int:
     if task == "superres":
         overrides["scale"] = a.scale
     cfg = get_config(preset, task=task, **overrides)
-    baselines = list(BASELINES[task]) if a.baselines is None else \
-        [] if a.baselines.strip().lower() == "none" else [b.strip().lower() for b in a.baselines.split(",") if b.strip()]
+    if a.baselines is None:
+        baselines = list(BASELINES[task])
+    elif a.baselines.strip().lower() == "none":
+        baselines = []
+    else:
+        baselines = [b.strip().lower() for b in a.baselines.split(",") if b.strip()]
     for b in baselines:
         if b not in BASELINES[task]:
             raise BenchError(f"baseline '{b}' is not one of {task}'s: {', '.join(BASELINES[task])}")
@@ -450,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
             "preset": preset, "overrides": overrides, "crop": a.crop, "scale": a.scale if task == "superres" else None,
             "sigma": SIGMA if task == "denoise" else None, "drop": DROP if task == "inpaint" else None,
             "dip_seed": cfg.seed, "degradation_seed": "crc32(lower(image name)) + 7919 * --seed",
-            "psnr": "Y channel (BT.601), 4 px shaved" if task == "superres" else "all channels, range 1",
+            "psnr": psnr_protocol(task),
             "oracle": "best PSNR of output or EMA at the preview cadence (looks at the clean image)",
             "config": cfg.to_dict(),
         },
@@ -515,7 +515,8 @@ def main(argv: list[str] | None = None) -> int:
         "PSNR in dB (" + report["settings"]["psnr"] + "); 'written' = what the run wrote by itself "
         f"(stop {cfg.stop}, rule {cfg.stop_rule}, pick {cfg.pick}; out = raw output, avg = moving average); "
         f"'oracle' = best PSNR of output or average seen every {cfg.preview_every} steps (uses the clean image); "
-        "gap = written - oracle" + (f" (worst {summary[0]['worst_gap']:.2f})" if summary[0].get("worst_gap") is not None else ""),
+        "gap = written - oracle"
+        + (f" (worst {summary[0]['worst_gap']:.2f})" if summary[0].get("worst_gap") is not None else ""),
         paper["note"] + ("" if full_set else "; paper numbers are for full images of the whole set"),
     ] + list(notes.values())
     print(text)

@@ -20,7 +20,7 @@ import numpy as np
 from common import OUT_DIR, centre_crop, data_dir, environment, log, select_images, write_json
 
 from bench_quality import DEFAULT_SET, image_seed, load_clean, make_case  # the benchmark's exact cases
-from engine.metrics import psnr
+from engine.metrics import task_psnr
 from engine.presets import get_config
 from engine.run import Restoration
 from engine.stopping import BestTracker
@@ -34,8 +34,6 @@ def run_image(path, a, overrides):
     cfg = get_config(a.preset, task=a.task, iterations=a.steps, stop="never", seed=a.seed,
                      preview_every=a.every, snapshot_every=10**6, device="cpu", **task_kw, **overrides)
     run = Restoration(cfg, case["image"], mask=case["mask"])
-    sr = a.task == "superres"
-    kw = dict(y_channel=sr and clean.ndim == 3 and clean.shape[2] == 3, shave=4 if sr else 0)
     log_rows = {"val_output": [], "val_ema": [], "variance": [], "loss": []}
     curve = {"step": [], "output": [], "ema": []}
     t0 = time.perf_counter()
@@ -47,8 +45,9 @@ def run_image(path, a, overrides):
         log_rows["loss"].append(rec.loss)
         if rec.preview is not None:
             curve["step"].append(rec.step)
-            curve["output"].append(psnr(rec.preview, clean, **kw))
-            curve["ema"].append(None if rec.preview_ema is None else psnr(rec.preview_ema, clean, **kw))
+            curve["output"].append(task_psnr(a.task, rec.preview, clean, scale=a.scale))
+            curve["ema"].append(None if rec.preview_ema is None
+                                else task_psnr(a.task, rec.preview_ema, clean, scale=a.scale))
     return {"image": path.stem, "seconds": time.perf_counter() - t0, "steps": run.step,
             "s_per_step": run.elapsed / max(run.step, 1), **log_rows, "psnr": curve}
 

@@ -206,7 +206,7 @@ def cmd_restore(a: argparse.Namespace) -> int:
             raise DIPError(f"the reference is {reference.shape[1]}x{reference.shape[0]} but the result will be "
                            f"{w * f}x{h * f}{how} (W x H)")
 
-    from .metrics import psnr, ssim   # torch: imported only once the inputs are known to be usable
+    from .metrics import psnr_protocol, ssim, task_psnr   # torch: imported only once the inputs are known to be usable
     from .run import Restoration
 
     if a.preset is None:   # no preset named: the fast one on a CPU, the paper's on a GPU
@@ -275,21 +275,21 @@ def cmd_restore(a: argparse.Namespace) -> int:
         }
         if reference is not None:
             ref = run.reference
-            sr = cfg.task == "superres"
-            kw = dict(y_channel=sr and ref.shape[2] == 3, shave=4 if sr else 0)
-            p = {"input": psnr(run.degraded(), ref, **kw),
-                 "last": psnr(run.result("last"), ref, **kw),
-                 "written": psnr(result, ref, **kw)}
+
+            def score(image: np.ndarray) -> float:
+                return task_psnr(cfg.task, image, ref, scale=cfg.scale)
+
+            p = {"input": score(run.degraded()), "last": score(run.result("last")), "written": score(result)}
             if cfg.ema > 0:
-                p["ema"] = psnr(run.result("ema"), ref, **kw)
+                p["ema"] = score(run.result("ema"))
             if run.suggested is not None:
-                p["best_iterate"] = psnr(run.result("auto"), ref, **kw)
+                p["best_iterate"] = score(run.result("auto"))
             if n_runs > 1:
-                p["each_run"] = [psnr(x, ref, **kw) for x in picks]
+                p["each_run"] = [score(x) for x in picks]
             if best_seen is not None:
                 p["best_seen_oracle"] = best_seen
             report["psnr"] = p
-            report["psnr_protocol"] = "Y channel, 4 px shaved" if kw["y_channel"] else "all channels, range 1"
+            report["psnr_protocol"] = psnr_protocol(cfg.task)
             report["ssim_written"] = ssim(result, ref)
         text = strict_json(report)
         writes.append((a.metrics, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")))

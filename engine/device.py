@@ -1,9 +1,39 @@
 """Choosing the device and turning its failures into messages a user can act on."""
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .errors import ConfigError, OutOfMemory
+
+# What device_memory_bytes answers when the system will not say: a common laptop's RAM,
+# so the "too large" warning still fires for the truly huge requests.
+FALLBACK_MEMORY = 8 * 1024 ** 3
+
+
+def available_devices() -> list[str]:
+    """The device names a user may choose here: 'auto' and 'cpu', then the GPUs torch sees."""
+    devices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def device_memory_bytes(device: str) -> int:
+    """Total memory of ``device`` ('cpu', 'cuda', 'mps'); MPS shares the system memory."""
+    if device == "cuda":
+        try:
+            return int(torch.cuda.get_device_properties(0).total_memory)
+        except (RuntimeError, AssertionError):
+            return FALLBACK_MEMORY
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return FALLBACK_MEMORY
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -1,11 +1,21 @@
-"""Image-quality numbers: PSNR (optionally on the BT.601 Y channel with a border shave,
-the super-resolution protocol) and SSIM (Wang et al. 2004). NumPy only, in float64.
+"""Image-quality numbers: PSNR (optionally on the BT.601 Y channel with a border shave)
+and SSIM (Wang et al. 2004). NumPy only, in float64.
+
+:func:`task_psnr` is the one home of the scoring protocol of the paper's tables: the live
+curve (engine/run.py), the CLI's metrics report and the benchmarks all score with it, so
+their numbers agree and can be compared with the paper's.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+
+from .config import TASKS
+
+# Super-resolution tables score the Y channel with this many pixels dropped at every border,
+# at every factor (../shared/dip-reference-facts.md, ../shared/datasets/README.md).
+SR_SHAVE = 4
 
 # ITU-R BT.601 for RGB in [0, 1] giving Y on the 0..255 scale in [16, 235]
 _Y_WEIGHTS = np.array([65.481, 128.553, 24.966], dtype=np.float64)
@@ -82,6 +92,38 @@ def psnr(
     if mse == 0.0:
         return math.inf
     return 10.0 * math.log10(float(data_range) ** 2 / mse)
+
+
+def task_psnr(task: str, result: np.ndarray, reference: np.ndarray, *, scale: int = 1) -> float:
+    """PSNR in dB of ``result`` against ``reference`` (both H x W x C in [0, 1], one shape)
+    by the protocol of the paper's tables for ``task``.
+
+    superres: the BT.601 Y channel (a gray image is scored as the Y of its R = G = B copy,
+    so the two agree), :data:`SR_SHAVE` pixels shaved at every border; on an image too
+    small for that border (8 px or less a side) the shave shrinks to leave its centre.
+    Every other task: all channels, range 1, the whole image.
+
+    ``scale`` is the super-resolution factor (ignored by the other tasks). The paper's
+    tables shave the same border at every factor, so it does not change the number; the
+    callers pass it so that a protocol that did depend on it would change here alone.
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task '{task}': choose one of {', '.join(TASKS)}")
+    if task != "superres":
+        return psnr(result, reference)
+    if not isinstance(scale, (int, np.integer)) or isinstance(scale, bool) or scale < 1:
+        raise ValueError(f"the super-resolution factor must be a positive whole number, got {scale!r}")
+    h, w = _hwc(reference).shape[:2]
+    return psnr(result, reference, y_channel=True, shave=max(0, min(SR_SHAVE, (min(h, w) - 1) // 2)))
+
+
+def psnr_protocol(task: str) -> str:
+    """:func:`task_psnr`'s protocol for ``task`` in words, for reports beside its numbers."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task '{task}': choose one of {', '.join(TASKS)}")
+    if task == "superres":
+        return f"Y channel (BT.601), {SR_SHAVE} px shaved"
+    return "all channels, range 1"
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:

@@ -35,7 +35,7 @@ from .earlystop import WindowedVariance
 from .errors import Diverged, ImageError
 from .history import SnapshotHistory
 from .inputs import input_channels, make_input
-from .metrics import psnr, ssim
+from .metrics import ssim, task_psnr
 from .nets import build_net, count_params
 from .stopping import BestTracker
 from .tasks import make_task
@@ -436,12 +436,11 @@ class Restoration:
             rec.snapshot = True
 
     def _quality(self, out: np.ndarray, ema: np.ndarray | None) -> tuple[dict[str, float], dict[str, float]]:
-        """PSNR (the task's protocol: Y channel, 4 px shaved for super-resolution) and SSIM."""
-        sr = self.cfg.task == "superres"
-        kw = dict(y_channel=sr and out.shape[2] == 3, shave=4 if sr else 0)
-        p = {"output": psnr(out, self.reference, **kw), "input": self._input_psnr}
+        """PSNR (the task's protocol, engine.metrics.task_psnr) and SSIM."""
+        task, scale = self.cfg.task, self.cfg.scale
+        p = {"output": task_psnr(task, out, self.reference, scale=scale), "input": self._input_psnr}
         if ema is not None:
-            p["ema"] = psnr(ema, self.reference, **kw)
+            p["ema"] = task_psnr(task, ema, self.reference, scale=scale)
         if self._input_ssim is None:  # SSIM's 11x11 window needs 11 px a side
             return p, {}
         q = {"output": ssim(out, self.reference), "input": self._input_ssim}
@@ -461,8 +460,6 @@ class Restoration:
                              f"{w}x{h} (W x H)")
         if ref.shape[2] != c:
             ref = ref.mean(axis=2, keepdims=True) if c == 1 else np.repeat(ref[:, :, :1], 3, axis=2)
-        sr = self.cfg.task == "superres"
-        self._input_psnr = psnr(self.task.degraded_view(), ref, y_channel=sr and c == 3,
-                                shave=4 if sr else 0)
+        self._input_psnr = task_psnr(self.cfg.task, self.task.degraded_view(), ref, scale=self.cfg.scale)
         self._input_ssim = ssim(self.task.degraded_view(), ref) if min(h, w) >= 11 else None
         return ref

@@ -34,13 +34,9 @@ def isolated_qsettings(tmp_path):
 
 @pytest.fixture
 def restore_torch_threads():
-    """The run controller pins the GUI thread's torch to one thread; later tests should
-    see torch as they found it."""
+    """A test that changes torch's thread count leaves it as it found it for the next."""
     import torch
-
-    import app.worker as worker_mod
 
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
-    worker_mod._compute_threads = None

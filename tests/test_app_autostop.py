@@ -142,7 +142,7 @@ def test_a_run_that_stops_by_itself_shows_its_best_iterate_and_why(qtbot, window
     best, _score = run.suggested
     assert run.stopped_early and run.step < 400
     # the result is the rule's best iterate, and the canvas shows it
-    assert window._result_step == best
+    assert window.doc.result.step == best
     np.testing.assert_array_equal(window.result, run.result("auto"))
     np.testing.assert_allclose(shown[-1], window.result, atol=0.5 / 255 + 1e-6)
     kind = "moving average" if run.suggested_kind == "ema" else "output"
@@ -175,7 +175,7 @@ def test_continue_after_an_automatic_stop_goes_on(qtbot, window, tmp_path):
     assert blocker.args == ["done"]
     assert at < run.step <= at + 15
     assert window.plots.loss_data()[0].tolist() == list(range(1, run.step + 1))
-    assert window._result_step == run.suggested[0]
+    assert window.doc.result.step == run.suggested[0]
 
 
 def test_the_users_pick_wins_over_the_rule_after_continue(qtbot, window, tmp_path):
@@ -187,11 +187,11 @@ def test_the_users_pick_wins_over_the_rule_after_continue(qtbot, window, tmp_pat
     assert window.show_snapshot(mine)
     window.timeline.use_button.click()
     chosen = window.result.copy()
-    assert window._result_step == mine
+    assert window.doc.result.step == mine
     window.continue_spin.setValue(15)
     with qtbot.waitSignal(window.controller.finished, timeout=60_000):
         assert window.continue_run()
-    assert window._result_step == mine
+    assert window.doc.result.step == mine
     np.testing.assert_array_equal(window.result, chosen)
     assert "your choice" in window.result_label.text()
 

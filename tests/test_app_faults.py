@@ -160,7 +160,7 @@ def test_opening_another_image_mid_step_does_not_block_the_window(qtbot, window,
     assert time.monotonic() - t0 < 1.0            # no wait for the step in flight
     assert any("running" in q for q in answers.questions)
     # the image opens once the run has ended
-    qtbot.waitUntil(lambda: window._loaded is not None and Path(window._loaded.path).name == "other.png",
+    qtbot.waitUntil(lambda: window.doc.loaded is not None and Path(window.doc.loaded.path).name == "other.png",
                     timeout=30_000)
     assert not window.controller.active
 
@@ -217,7 +217,7 @@ def test_a_painted_mask_survives_a_killed_app(qtbot, answers, tmp_path):
     answers.answer = QMessageBox.Yes
     assert w2.offer_restore()
     assert any("in.png" in q and "mask" in q for q in answers.questions)
-    assert Path(w2._loaded.path).name == "in.png"
+    assert Path(w2.doc.loaded.path).name == "in.png"
     assert w2.panel.task() == "inpaint"
     np.testing.assert_array_equal(w2.canvas.mask_model.paint, painted)
 

@@ -1,16 +1,17 @@
 """ImageCanvas driven like a user: raw mouse, wheel and key events on the viewport (labelme style)."""
+import math
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent, QWheelEvent
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt
+from PySide6.QtGui import QImage, QMouseEvent, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from app.canvas import ImageCanvas, array_to_qimage
+from app.canvas import ImageCanvas, array_to_qimage, device_sample, outline_pixels
 from app.mask_model import MaskModel
 from engine.errors import ImageError, MaskError
 
@@ -236,10 +237,11 @@ def test_set_display_keeps_the_mask_and_compare_splits(canvas):
     canvas.set_brush_size(6)
     _drag(canvas, [_view_pos(canvas, 10, 10)])
     painted = canvas.mask_model.paint.copy()
-    big = np.zeros((96, 128, 1), np.float32)  # e.g. a 2x super-resolved output
-    canvas.set_display(big)
+    odd = np.zeros((60, 80, 1), np.float32)  # not a whole multiple: stretched onto the input
+    canvas.set_display(odd)
     assert np.array_equal(canvas.mask_model.paint, painted)
     assert canvas._image_item.sceneBoundingRect().width() == pytest.approx(64)
+    assert canvas.image_size == (64, 48) and canvas.display_scale == 1
     canvas.set_compare(_image(), 0.25)
     assert canvas.compare_visible
     assert canvas._compare_clip.rect().width() == pytest.approx(16)
@@ -341,3 +343,302 @@ def test_signals_do_not_drain_the_bool_refcount(canvas):
         _mouse(canvas, QEvent.Type.MouseMove, p, NO_BUTTON, NO_BUTTON)  # emits cursorMoved
         canvas.set_brush_size(3 if canvas.brush_size == 2 else 2)  # emits brushSizeChanged
     assert sys.getrefcount(True) >= before - 5
+
+
+# ------------------------------------------------------------------ overlay outline
+def _grab(canvas):
+    """What the viewport shows, as an HxWx3 uint8 RGB array."""
+    img = canvas.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    h, w = img.height(), img.width()
+    buf = np.frombuffer(img.constBits(), np.uint8, count=img.bytesPerLine() * h)
+    return buf.reshape(h, img.bytesPerLine())[:, :3 * w].reshape(h, w, 3).copy()
+
+
+@pytest.fixture
+def grey(qtbot):
+    """A flat grey image with a painted 20x20 square at x 20..40, y 10..30."""
+    c = ImageCanvas()
+    qtbot.addWidget(c)
+    c.resize(320, 240)
+    c.set_image(np.full((48, 64, 3), 0.5, np.float32))
+    with qtbot.waitExposed(c):
+        c.show()
+    paint = np.zeros((48, 64), bool)
+    paint[10:30, 20:40] = True
+    c.mask_model.set_paint(paint)
+    c.set_overlay_opacity(0.5)
+    return c
+
+
+def _changed(canvas, shot, axis_value, horizontal=True):
+    """Viewport pixels over the image, on one scanline (through image y or x = axis_value),
+    that are not the image's grey."""
+    tr = canvas.viewportTransform()
+    w, h = canvas.image_size
+    if horizontal:
+        line = shot[int(tr.map(QPointF(0, axis_value)).y())]
+        lo, hi = tr.map(QPointF(0, 0)).x(), tr.map(QPointF(w, 0)).x()
+    else:
+        line = shot[:, int(tr.map(QPointF(axis_value, 0)).x())]
+        lo, hi = tr.map(QPointF(0, 0)).y(), tr.map(QPointF(0, h)).y()
+    on_image = np.zeros(line.shape[0], bool)
+    on_image[max(0, math.ceil(lo)):max(0, math.floor(hi))] = True
+    assert on_image.any()
+    return np.flatnonzero(on_image & (np.abs(line.astype(int) - 128).max(axis=1) > 8))
+
+
+@pytest.mark.parametrize("zoom", [4.0, 1.0, 0.5])
+def test_outline_style_draws_a_one_screen_pixel_boundary(grey, qtbot, zoom):
+    grey.set_zoom(zoom)
+    grey.centerOn(32, 24)
+    fill = _changed(grey, _grab(grey), 20.5)
+    assert fill.size >= 20 * zoom - 1    # the fill tints the whole row of the square
+    with qtbot.waitSignal(grey.overlayStyleChanged, timeout=1000) as blocker:
+        grey.set_overlay_style("outline")
+    assert blocker.args == ["outline"] and grey.overlay_style == "outline"
+    shot = _grab(grey)
+    for horizontal, through in ((True, 20.5), (False, 30.5)):
+        marked = _changed(grey, shot, through, horizontal)
+        assert marked.size == 2, marked      # one pixel at each edge, whatever the zoom
+        lo, hi = (20, 40) if horizontal else (10, 30)
+        tr = grey.viewportTransform()
+        edge0 = tr.map(QPointF(lo, lo)).x() if horizontal else tr.map(QPointF(lo, lo)).y()
+        edge1 = tr.map(QPointF(hi, hi)).x() if horizontal else tr.map(QPointF(hi, hi)).y()
+        assert abs(marked[0] - edge0) <= 1.0 and abs(marked[1] - (edge1 - 1)) <= 1.0
+    # the square's inside shows the image untouched
+    inside = grey.viewportTransform().mapRect(QRectF(22, 12, 16, 16)).toAlignedRect()
+    assert (shot[inside.top():inside.bottom(), inside.left():inside.right()] == 128).all()
+
+
+def test_outline_keeps_a_thin_region_visible_when_zoomed_out(qtbot):
+    c = ImageCanvas()
+    qtbot.addWidget(c)
+    c.resize(200, 150)
+    c.set_image(np.full((600, 800, 1), 0.5, np.float32))
+    with qtbot.waitExposed(c):
+        c.show()
+    c.fit()   # 0.24x: a one-pixel column is a quarter of a screen pixel
+    paint = np.zeros((600, 800), bool)
+    paint[100:500, 401] = True
+    c.mask_model.set_paint(paint)
+    c.set_overlay_style("outline")
+    marked = _changed(c, _grab(c), 300.5)
+    assert marked.size == 1
+
+
+def test_outline_follows_mask_edits_incrementally(grey):
+    grey.set_zoom(2.0)
+    grey.centerOn(32, 24)
+    grey.set_overlay_style("outline")
+    _grab(grey)
+    overlay = grey._overlay
+    full = overlay.outline_pixels_computed
+    m = grey.mask_model
+    m.begin_stroke("brush")
+    m.stroke_to(52.0, 40.0, 3.0)
+    m.end_stroke()
+    after_edit = _grab(grey)
+    assert overlay.outline_pixels_computed - full < full / 4   # only around the new dab
+    assert _changed(grey, after_edit, 40.5).size == 2          # the dab's two edges
+    assert _changed(grey, after_edit, 20.5).size == 2          # the square's, untouched
+    # a from-scratch outline draws exactly the same
+    grey.set_overlay_style("fill")
+    grey.set_overlay_style("outline")
+    assert np.array_equal(_grab(grey), after_edit)
+    assert grey.undo()
+    assert _changed(grey, _grab(grey), 40.5).size == 0
+
+
+def test_painting_a_stroke_switches_outline_back_to_fill(grey, qtbot):
+    grey.set_zoom(4.0)
+    grey.centerOn(32, 24)
+    grey.set_overlay_style("outline")
+    grey.set_brush_size(4)
+    with qtbot.waitSignal(grey.overlayStyleChanged, timeout=1000) as blocker:
+        _drag(grey, [_view_pos(grey, 50, 40)])
+    assert blocker.args == ["fill"] and grey.overlay_style == "fill"
+    assert grey.mask_model.paint[40, 50]
+    # a fill again: the inside of the square is tinted
+    assert _changed(grey, _grab(grey), 20.5).size >= 70
+    with pytest.raises(ValueError):
+        grey.set_overlay_style("dotted")
+
+
+def test_outline_style_while_painting_is_off_stays(grey):
+    grey.set_overlay_style("outline")
+    grey.painting_enabled = False   # e.g. during a run: clicks do not paint, nor switch
+    _drag(grey, [_view_pos(grey, 50, 40)])
+    assert grey.overlay_style == "outline"
+
+
+def test_device_sample_magnified_and_minified():
+    paint = np.zeros((8, 10), bool)
+    paint[2:4, 3] = True
+    up = device_sample(paint, 0, 0, 30, 24, 3.0, 3.0, 0.0, 0.0)
+    assert np.array_equal(up, np.repeat(np.repeat(paint, 3, 0), 3, 1))
+    # a quarter-size view still sees the one-pixel column (any of its pixels counts)
+    down = device_sample(paint, 0, 0, 3, 2, 0.25, 0.25, 0.0, 0.0)
+    assert down.tolist() == [[True, False, False], [False, False, False]]
+    # off the image is False; the offset moves the image
+    shifted = device_sample(paint, 0, 0, 14, 10, 1.0, 1.0, 4.0, 2.0)
+    assert shifted[4, 7] and shifted[5, 7] and shifted.sum() == 2
+    square = np.pad(np.ones((3, 3), bool), 1)   # with its frame of context
+    assert outline_pixels(square).tolist() == [[True] * 3, [True, False, True], [True] * 3]
+    assert not outline_pixels(np.ones((5, 5), bool)).any()   # the region goes on past the frame
+
+
+# ------------------------------------------------------------------- split line
+def _split_x(canvas):
+    return canvas.viewportTransform().map(QPointF(canvas.compare_split * canvas.image_size[0], 0)).x()
+
+
+def test_split_line_has_a_handle_and_a_split_cursor(canvas):
+    canvas.set_compare(_image(), 0.5)
+    assert canvas.split_visible and canvas._split_handle.isVisible()
+    x = _split_x(canvas)
+    _mouse(canvas, QEvent.Type.MouseMove, QPointF(x + 2, 120), NO_BUTTON, NO_BUTTON)
+    assert canvas.viewport().cursor().shape() == Qt.CursorShape.SplitHCursor
+    assert not canvas._cursor_item.isVisible()
+    _mouse(canvas, QEvent.Type.MouseMove, QPointF(x - 30, 120), NO_BUTTON, NO_BUTTON)
+    assert canvas.viewport().cursor().shape() == Qt.CursorShape.BlankCursor   # the brush again
+
+
+def test_dragging_the_split_moves_it_and_never_paints(canvas, qtbot):
+    canvas.set_compare(_image(), 0.5)
+    x = _split_x(canvas)
+    target = _view_pos(canvas, 48, 24)
+    seen = []
+    canvas.splitChanged.connect(seen.append)
+    _drag(canvas, [QPointF(x, 120), QPointF((x + target.x()) / 2, 110), QPointF(target.x(), 100)])
+    assert canvas.mask_model.is_empty
+    assert len(seen) == 2 and seen[0] < seen[1]     # it follows the mouse
+    assert seen[-1] == pytest.approx(0.75, abs=1.5 / 64)
+    assert canvas.compare_split == pytest.approx(0.75, abs=1.5 / 64)
+    assert canvas._compare_clip.rect().width() == pytest.approx(canvas.compare_split * 64)
+    assert canvas._split_line.line().x1() == pytest.approx(canvas.compare_split * 64)
+    # grabbing it a few pixels off does not make it jump
+    before = canvas.compare_split
+    x = _split_x(canvas)
+    _drag(canvas, [QPointF(x + 4, 120), QPointF(x + 4, 90)])
+    assert canvas.compare_split == pytest.approx(before, abs=1e-6)
+    # away from the line the left button paints as before
+    _drag(canvas, [_view_pos(canvas, 10, 10)])
+    assert not canvas.mask_model.is_empty
+
+
+def test_split_drag_works_while_painting_is_off_and_clamps(canvas, qtbot):
+    canvas.painting_enabled = False
+    canvas.set_compare(_image(), 0.5)
+    x = _split_x(canvas)
+    _drag(canvas, [QPointF(x, 120), QPointF(5, 120)])   # past the image's left edge
+    assert canvas.compare_split == 0.0
+    assert canvas.compare_visible   # still split mode, the line at the edge
+
+
+def test_set_compare_split_and_hold_c_still_work(canvas, qtbot):
+    canvas.set_compare(_image(), 0.5)
+    with qtbot.waitSignal(canvas.splitChanged, timeout=1000) as blocker:
+        canvas.set_compare_split(0.25)
+    assert blocker.args == [0.25]
+    assert canvas._compare_clip.rect().width() == pytest.approx(16)
+    canvas.set_compare_split(None)
+    assert not canvas.compare_visible and not canvas.split_visible
+    x = _view_pos(canvas, 16, 24)
+    _drag(canvas, [x])    # no line to grab any more: this paints
+    assert not canvas.mask_model.is_empty
+    canvas.setFocus()
+    QTest.keyPress(canvas, Qt.Key.Key_C)
+    assert canvas.compare_visible
+    QTest.keyRelease(canvas, Qt.Key.Key_C)
+    assert not canvas.compare_visible
+
+
+def test_split_handle_stays_in_view_when_scrolled(canvas):
+    canvas.set_compare(_image(), 0.5)
+    canvas.set_zoom(8.0)
+    canvas.centerOn(32, 40)
+    handle = canvas._split_handle.pos()
+    assert handle.x() == pytest.approx(32)
+    assert abs(handle.y() - canvas.view_center().y()) < 1.0
+    _drag(canvas, [QPointF(160, 120), QPointF(160, 200)], button=Qt.MouseButton.MiddleButton)
+    assert abs(canvas._split_handle.pos().y() - canvas.view_center().y()) < 1.0
+
+
+# ------------------------------------------------------------ super-resolution geometry
+def test_sr_result_is_shown_at_its_own_pixels(canvas, qtbot):
+    canvas.set_brush_size(6)
+    _drag(canvas, [_view_pos(canvas, 10, 10)])
+    centre_before = canvas.view_center()
+    sr = np.zeros((96, 128, 3), np.float32)   # 2x
+    with qtbot.waitSignal(canvas.zoomChanged, timeout=1000) as blocker:
+        canvas.set_display(sr)
+    assert blocker.args[0] == pytest.approx(0.5)
+    assert canvas.image_size == (128, 96) and canvas.display_scale == 2
+    assert canvas.input_size == (64, 48)
+    # the same area stays in view
+    c = canvas.view_center()
+    assert abs(c.x() - 2 * centre_before.x()) <= 1.0 and abs(c.y() - 2 * centre_before.y()) <= 1.0
+    # 100% = one result pixel per screen pixel
+    canvas.reset_zoom()
+    assert canvas._image_item.sceneBoundingRect().width() == pytest.approx(128)
+    pos = _view_pos(canvas, 100, 70)
+    with qtbot.waitSignal(canvas.cursorMoved, timeout=1000) as moved:
+        _mouse(canvas, QEvent.Type.MouseMove, pos, NO_BUTTON, NO_BUTTON)
+    assert moved.args == [100, 70]
+    p = canvas.image_pos(pos)
+    assert 100 <= p.x() < 101 and 70 <= p.y() < 71
+    # no mask over it, and no blind painting
+    assert not canvas._overlay.isVisible() and canvas.overlay_visible
+    painted = canvas.mask_model.paint.copy()
+    _drag(canvas, [_view_pos(canvas, 60, 40)])
+    assert np.array_equal(canvas.mask_model.paint, painted)
+
+
+def test_sr_compare_shows_the_upscaled_input(canvas):
+    canvas.set_display(np.zeros((144, 192, 3), np.float32))   # 3x
+    canvas.set_compare(_image(), 0.5)
+    assert canvas._compare_item.sceneBoundingRect().width() == pytest.approx(192)
+    assert canvas._compare_clip.rect().width() == pytest.approx(96)
+    x = _split_x(canvas)
+    _drag(canvas, [QPointF(x, 120), QPointF(x - 20, 120)])
+    assert canvas.compare_split == pytest.approx(0.5 - 20 / canvas.zoom / 192, abs=0.01)
+    canvas.set_compare(_image(), None)
+    canvas.setFocus()
+    QTest.keyPress(canvas, Qt.Key.Key_C)
+    assert canvas.compare_visible and canvas._compare_clip.rect().width() == pytest.approx(192)
+    QTest.keyRelease(canvas, Qt.Key.Key_C)
+
+
+def test_back_to_the_input_geometry(canvas, qtbot):
+    canvas.set_zoom(2.0)
+    canvas.centerOn(20, 30)
+    before = canvas.view_center()
+    canvas.set_compare(_image(), 0.5)
+    canvas.set_display(np.zeros((96, 128, 1), np.float32))
+    assert canvas.zoom == pytest.approx(1.0)
+    canvas.set_display(np.zeros((96, 128, 1), np.float32))   # another preview: nothing moves
+    assert canvas.zoom == pytest.approx(1.0)
+    canvas.set_display(None)
+    assert canvas.image_size == (64, 48) and canvas.display_scale == 1
+    assert canvas.zoom == pytest.approx(2.0)
+    c = canvas.view_center()
+    assert abs(c.x() - before.x()) <= 1.0 and abs(c.y() - before.y()) <= 1.0
+    assert canvas._overlay.isVisible()
+    assert canvas._compare_clip.rect().width() == pytest.approx(32)
+    # a fitted view stays fitted through both switches
+    canvas.fit()
+    canvas.set_display(np.zeros((96, 128, 1), np.float32))
+    assert canvas.is_fitted and 128 * canvas.zoom <= canvas.viewport().width()
+    canvas.set_image(_image(30, 40))
+    assert canvas.image_size == (40, 30) and canvas.display_scale == 1
+    assert canvas.mask_model.shape == (30, 40)
+
+
+def test_overlay_hidden_over_sr_stays_as_set(canvas):
+    canvas.set_display(np.zeros((96, 128, 1), np.float32))
+    assert not canvas._overlay.isVisible()
+    canvas.set_overlay_visible(False)
+    canvas.set_display(None)
+    assert not canvas._overlay.isVisible()
+    canvas.set_overlay_visible(True)
+    assert canvas._overlay.isVisible()

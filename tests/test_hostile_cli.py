@@ -147,11 +147,13 @@ FILES: dict[str, tuple[str, callable]] = {
     "bmp": ("in.bmp", lambda: _BMP),
     "webp": ("in.webp", lambda: _WEBP),
     **{f"exif{o}": (f"exif{o}.jpg", (lambda o=o: _exif_jpeg(o))) for o in range(1, 9)},
-    **{f"png_cut{at}": (f"cut{at}.png", (lambda at=at: _truncated(_PNG, at))) for at in (1, 8, 20, 40, len(_PNG) // 2)},
+    **{f"png_cut{at}": (f"cut{at}.png", (lambda at=at: _truncated(_PNG, at)))
+       for at in (1, 8, 20, 40, len(_PNG) // 2)},
     **{f"jpg_cut{at}": (f"cut{at}.jpg", (lambda at=at: _truncated(_JPG, at)))
        for at in (4, 20, len(_JPG) // 2, len(_JPG) - 20, len(_JPG) - 2)},
     **{f"gif_cut{at}": (f"cut{at}.gif", (lambda at=at: _truncated(_GIF, at))) for at in (12, len(_GIF) // 2)},
-    **{f"tif_cut{at}": (f"cut{at}.tif", (lambda at=at: _truncated(_TIF, at))) for at in (8, len(_TIF) // 2, len(_TIF) - 1)},
+    **{f"tif_cut{at}": (f"cut{at}.tif", (lambda at=at: _truncated(_TIF, at)))
+       for at in (8, len(_TIF) // 2, len(_TIF) - 1)},
     "bmp_cut": ("cut.bmp", lambda: _truncated(_BMP, len(_BMP) // 2)),
     "webp_cut": ("cut.webp", lambda: _truncated(_WEBP, len(_WEBP) // 2)),
     # masks
@@ -411,7 +413,8 @@ RESTORE_REFUSED = [
         ("ema=abc", "ema"), ("ema=1", "ema"), ("ema=-0.5", "ema"), ("ema=true", "ema"),
         ("sigma_p=null", "sigma_p"), ("sigma_p=-1", "sigma_p"), ("sigma_p=[1]", "sigma_p"),
         ("net=5", "net"), ("net=[1,2]", "net"), ('net={"bogus":1}', "bogus"), ('net={"arch":"vit"}', "vit"),
-        ("channels_down=abc", "channels_down must be a list of whole numbers"), ("channels_down=[]", "depth"), ("channels_down=[8,0]", "channel"),
+        ("channels_down=abc", "channels_down must be a list of whole numbers"), ("channels_down=[]", "depth"),
+        ("channels_down=[8,0]", "channel"),
         ("channels_down=[8.5,8]", "channels_down"), ("channels_down=8", "channels_down"),
         ("channels_up=[8,8,8]", "channels_up"), ("channels_skip=[-1,2]", "channel"),
         ("input_scale=NaN", "input_scale"), ("input_scale=Infinity", "input_scale"),
@@ -421,7 +424,8 @@ RESTORE_REFUSED = [
         ("need1x1_up=1", "need1x1_up"), ("upsample=5", "upsample"), ('upsample=["bilinear"]', "upsample"),
         ("upsample=bicubic", "upsample"), ("kernel_down=[3]", "kernel_down"), ("kernel_down=2", "kernel_down"),
         ("kernel_up=abc", "kernel_up"), ("es_window=0", "window"), ("es_window=1000000000", "es_window"),
-        ('seed="1"', "seed"), ("seed=-3", "seed"), ("nope=1", "nope"), ("es_patience=abc", "es_patience"), ("novalue", "KEY=VALUE"), ("=3", "unknown"),
+        ('seed="1"', "seed"), ("seed=-3", "seed"), ("nope=1", "nope"), ("es_patience=abc", "es_patience"),
+        ("novalue", "KEY=VALUE"), ("=3", "unknown"),
         ("task=flash", "--task"), ("preset=sr4", "--preset"), ("pick=best", "pick"), ("device=tpu", "device"),
         ("holdout=0.9", "holdout"), ("stop_patience=0", "patience"), ("stop=sometimes", "stop"),
         ("backtrack_db=0", "backtrack"), ("pad=mirror", "padding"), ("downsample=bogus", "downsample"),

@@ -330,11 +330,11 @@ def test_simulated_dropout_sets_inpainting_with_its_mask_and_reference(qtbot, wi
     from app.simulate_dialog import simulate
 
     window.open_path(str(_png(tmp_path / "clean.png")))
-    sim = simulate(window._image, "drop", fraction=0.3, seed=1)
+    sim = simulate(window.doc.image, "drop", fraction=0.3, seed=1)
     window.apply_simulated(sim)
     assert window.panel.task() == "inpaint"
     np.testing.assert_array_equal(window.canvas.mask_model.known, sim.mask)
-    assert window._reference() is not None
+    assert window.doc.reference() is not None
     assert window.canvas.painting_enabled
 
 
@@ -350,7 +350,7 @@ def test_preferences_survive_a_restart(qtbot, answers, tmp_path):
     qtbot.addWidget(w2)
     assert w2.canvas.brush_size == 17
     assert w2.act_show_ema.isChecked()
-    assert w2._last_dir() == str(tmp_path.resolve())
+    assert w2.files.last_dir() == str(tmp_path.resolve())
     assert Path(w2.recent.paths()[0]).name == "in.png"
 
 
@@ -389,12 +389,12 @@ def test_dragging_a_region_on_the_canvas_crops_the_work_image(qtbot, window, tmp
     qtbot.mouseMove(vp, pos=b)
     qtbot.mouseRelease(vp, Qt.LeftButton, pos=b)
     assert not window.region_picker.active
-    x, y, w, h = window._region
+    x, y, w, h = window.doc.region
     assert abs(x - 10) <= 1 and abs(y - 8) <= 1 and abs(x + w - 42) <= 1 and abs(y + h - 40) <= 1
     assert window.canvas.image_size == (w, h)
     assert window.act_whole.isEnabled()
     window.act_whole.trigger()
-    assert window._region is None and window.canvas.image_size == (64, 48)
+    assert window.doc.region is None and window.canvas.image_size == (64, 48)
 
 
 def test_bundled_sample_opens_ready_to_run(window):

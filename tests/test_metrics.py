@@ -1,6 +1,9 @@
-"""engine.metrics: PSNR (plain, Y channel, shave) and SSIM against scikit-image."""
+"""engine.metrics: PSNR (plain, Y channel, shave), SSIM against scikit-image, and the one
+scoring protocol (task_psnr) that the run, the CLI and the benchmarks must all use."""
 from __future__ import annotations
 
+import ast
+import json
 import math
 import subprocess
 import sys
@@ -8,9 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from skimage.metrics import structural_similarity
 
-from engine.metrics import psnr, rgb_to_y, ssim
+from engine.cli import main as cli_main
+from engine.config import TASKS
+from engine.imageio import load_image
+from engine.metrics import SR_SHAVE, psnr, psnr_protocol, rgb_to_y, ssim, task_psnr
+from engine.run import Restoration
+from tests.helpers import TINY_QT, smooth_image, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,3 +142,119 @@ def test_quality_modules_do_not_import_skimage_or_scipy():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+# ---- task_psnr: the protocol of the paper's tables ---------------------------------------
+
+def test_task_psnr_scores_all_channels_except_superres():
+    a, b = _img(seed=1), _img(seed=2)
+    for task in TASKS:
+        if task != "superres":
+            assert task_psnr(task, a, b) == psnr(a, b)
+            assert psnr_protocol(task) == "all channels, range 1"
+    sr = task_psnr("superres", a, b, scale=4)
+    assert sr == psnr(a, b, y_channel=True, shave=4) and SR_SHAVE == 4
+    assert abs(sr - psnr(a, b)) > 0.5 and abs(sr - psnr(a, b, y_channel=True)) > 0.01
+    assert psnr_protocol("superres") == "Y channel (BT.601), 4 px shaved"
+
+
+def test_task_psnr_scores_a_gray_image_like_its_rgb_copy():
+    g, h = _img(c=1, seed=3), _img(c=1, seed=4)
+    rgb = task_psnr("superres", np.repeat(g, 3, 2), np.repeat(h, 3, 2))
+    assert task_psnr("superres", g, h) == pytest.approx(rgb, abs=1e-9)
+    assert abs(task_psnr("superres", g, h) - psnr(g, h, shave=4)) > 1.0   # not the plain gray PSNR
+
+
+def test_task_psnr_shaves_less_on_images_too_small_for_the_border():
+    a = _img(h=8, w=12)
+    b = a.copy()
+    b[:3] = 0.0                    # inside the 3 px border an 8 px side leaves
+    b[4, 5, 0] += 0.1              # the scored centre
+    assert task_psnr("superres", a, b) == psnr(a, b, y_channel=True, shave=3) < math.inf
+    one = _img(h=1, w=1)
+    assert task_psnr("superres", one, one * 0.5) == psnr(one, one * 0.5, y_channel=True)
+
+
+@pytest.mark.parametrize("bad", [dict(task="deblur"), dict(scale=0), dict(scale=2.0), dict(scale=True)])
+def test_task_psnr_refuses_unknown_tasks_and_bad_factors(bad):
+    kw = dict(task="superres", scale=2) | bad
+    with pytest.raises(ValueError):
+        task_psnr(kw.pop("task"), _img(), _img(seed=1), **kw)
+
+
+# ---- every caller scores with task_psnr --------------------------------------------------
+
+def _hand_made_psnr(source: str, name: str) -> list[str]:
+    """Imports of the bare psnr, calls of it, and calls with its y_channel/shave keywords."""
+    found = []
+    for node in ast.walk(ast.parse(source, name)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("metrics"):
+            found += [f"{name}:{node.lineno}: imports psnr" for a in node.names if a.name == "psnr"]
+        if isinstance(node, ast.Call):
+            called = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if called == "psnr" or {k.arg for k in node.keywords} & {"y_channel", "shave"}:
+                found.append(f"{name}:{node.lineno}: {ast.unparse(node)[:60]}")
+    return found
+
+
+def test_the_guard_sees_hand_made_protocols():
+    drifted = ("from .metrics import psnr\n"
+               "a = psnr(x, ref)\n"
+               "b = metrics.psnr(x, ref)\n"
+               "c = score(x, ref, y_channel=sr, shave=4)\n")
+    assert len(_hand_made_psnr(drifted, "drifted.py")) == 4
+    assert _hand_made_psnr("from engine.metrics import task_psnr\np = task_psnr(t, x, ref, scale=2)\n"
+                           "self.psnr.emit(1, p)\n", "fine.py") == []
+
+
+def test_no_caller_computes_psnr_by_itself():
+    """Outside engine/metrics.py, PSNR goes through task_psnr: a bare psnr(...) (or its
+    y_channel/shave keywords) is a second protocol waiting to drift from the first."""
+    found = []
+    for folder in ("engine", "app", "benchmarks", "tools"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path != ROOT / "engine" / "metrics.py":
+                found += _hand_made_psnr(path.read_text(), str(path.relative_to(ROOT)))
+    found += _hand_made_psnr((ROOT / "main.py").read_text(), "main.py")
+    assert found == []
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_live_psnr_of_a_superres_run_is_task_psnr(channels):
+    hr = smooth_image(32, 32, channels=channels, seed=5)
+    lr = hr[::2, ::2]
+    cfg = tiny_config("superres", **dict(TINY_QT, scale=2, iterations=4, preview_every=2, snapshot_every=2))
+    run = Restoration(cfg, lr, reference=hr)
+    recs = [r for r in run.steps() if r.psnr]
+    assert recs
+    ref = run.reference
+    for r in recs:
+        assert r.psnr["output"] == task_psnr("superres", r.preview, ref, scale=2)
+        assert r.psnr["ema"] == task_psnr("superres", r.preview_ema, ref, scale=2)
+    assert recs[0].psnr["input"] == task_psnr("superres", run.degraded(), ref, scale=2)
+    run.close()
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_cli_metrics_psnr_is_task_psnr_of_the_written_image(tmp_path, channels):
+    hr = smooth_image(32, 32, channels=channels, seed=6)
+    mode = "L" if channels == 1 else "RGB"
+    clean = tmp_path / "clean.png"
+    Image.fromarray((hr.squeeze() * 255 + 0.5).astype(np.uint8), mode).save(clean)
+    lr, out, metrics = tmp_path / "lr.png", tmp_path / "out.png", tmp_path / "m.json"
+    assert cli_main(["degrade", "--task", "superres", "--input", str(clean), "--output", str(lr),
+                     "--scale", "2"]) == 0
+    assert cli_main(["restore", "--task", "superres", "--scale", "2", "--input", str(lr), "--output", str(out),
+                     "--reference", str(clean), "--iterations", "6", "--device", "cpu", "--quiet",
+                     "--metrics", str(metrics), "--set", "channels_down=[8,8]", "--set", "channels_up=[8,8]",
+                     "--set", "channels_skip=[2,2]", "--set", "input_channels=8"]) == 0
+    m = json.loads(metrics.read_text())
+    written, ref = load_image(out).array, load_image(clean).array
+    assert written.shape == ref.shape == (32, 32, channels)
+    expected = task_psnr("superres", written, ref, scale=2)
+    # the PNG holds 8 bits: the report scored the float result, within a hair of this
+    assert m["psnr"]["written"] == pytest.approx(expected, abs=0.05)
+    assert m["psnr_protocol"] == psnr_protocol("superres")
+    # ...and that hair is far finer than what a drifted protocol would change
+    for other in (psnr(written, ref, shave=4), psnr(written, ref, y_channel=True)):
+        assert abs(other - expected) > 0.2

@@ -2,15 +2,21 @@
 and clear errors for settings or frames that cannot be built or run."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
+import engine.nets
 from engine.config import NetConfig
 from engine.errors import ConfigError
-from engine.nets import build_net, count_params
+from engine.nets import DIPNet, build_net, count_parameters, count_params
+from engine.nets.profile import profile
 
 L5 = [16, 32, 64, 128, 128]
 L6 = [16, 32, 64, 128, 128, 128]
@@ -28,6 +34,29 @@ PAPER_NETS = {
                               downsample="avg"), 1_027_379),
     "flash": (3, NetConfig(upsample=["nearest", "nearest", "bilinear", "bilinear", "bilinear"]), 2_184_307),
 }
+
+
+class _KernelLog(TorchDispatchMode):
+    """Every aten op that touches a tensor with storage (any device but meta)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        tensors = [t for t in tree_leaves((args, kwargs, out)) if isinstance(t, torch.Tensor)]
+        if any(t.device.type != "meta" for t in tensors):
+            self.ops.append(str(func))
+        return out
+
+
+@contextlib.contextmanager
+def kernels_on_this_thread() -> Iterator[list[str]]:
+    """The real (non-meta) torch ops the calling thread runs inside the block; dispatch
+    modes are thread-local, so other threads' work is not in the list."""
+    with _KernelLog() as log:
+        yield log.ops
 
 
 def small(arch: str, depth: int = 3, **kw) -> NetConfig:
@@ -57,6 +86,35 @@ def test_hourglass_is_skip_without_skips():
     hour = build_net(NetConfig(arch="hourglass"), 32, 3)
     plain = build_net(NetConfig(channels_skip=[0] * 5), 32, 3)
     assert count_params(hour) == count_params(plain) < count_params(build_net(NetConfig(), 32, 3))
+
+
+@pytest.mark.parametrize("name", list(PAPER_NETS))
+def test_count_parameters_counts_on_the_meta_device_without_kernels(name):
+    c_in, net, expected = PAPER_NETS[name]
+    with kernels_on_this_thread() as ops:
+        assert count_parameters(net, c_in, 3) == expected
+    assert ops == []
+    with kernels_on_this_thread() as ops:  # the recorder sees a real build's weight init
+        build_net(net, c_in, 3)
+    assert ops
+
+
+@pytest.mark.parametrize("net", ARCH_VARIANTS, ids=IDS)
+def test_count_parameters_agrees_with_a_built_net(net):
+    assert count_parameters(net, 5, 2) == count_params(build_net(net, 5, 2))
+    with pytest.raises(ConfigError):
+        count_parameters(dataclasses.replace(net, arch="densenet"), 5, 2)
+
+
+def test_public_api_and_the_shape_walk_of_the_wrapper():
+    assert {"build_net", "count_params", "count_parameters", "DIPNet"} <= set(engine.nets.__all__)
+    model = build_net(small("skip"), 3, 3)
+    assert isinstance(model, DIPNet)
+    # the network is walked as its body: its frame checks cost nothing
+    whole, body = profile(model, 3, 32, 32), profile(model.body, 3, 32, 32)
+    assert whole.flops == body.flops > 0 and whole.saved_bytes == body.saved_bytes > 0
+    assert whole.problems == body.problems == []
+    assert profile(model, 3, 8, 8).problems
 
 
 def test_count_params_skips_frozen():

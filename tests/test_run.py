@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.errors import ConfigError, Diverged, MaskError
+from engine.errors import ConfigError, Diverged, ImageError, MaskError
 from engine.metrics import psnr
 from engine.run import Restoration
 from tests.helpers import smooth_image, tiny_config
@@ -218,7 +218,7 @@ def test_flash_uses_the_guide_as_input():
     assert run.z.shape[1] == 3
     np.testing.assert_allclose(run.z[0].permute(1, 2, 0).numpy(), flash, atol=1e-6)
     list(run.steps())
-    with pytest.raises(Exception):
+    with pytest.raises(ImageError, match="needs the flash photo"):
         Restoration(tiny_config("flash", upsample="nearest"), noflash)
 
 

@@ -5,7 +5,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 from PySide6.QtCore import QSettings, Qt
 
-from app.settings_panel import SettingsPanel, available_devices
+from app.settings_panel import (LONG_RUN_SECONDS, SettingsPanel, available_devices, format_duration,
+                                wall_time_sentence)
 from engine.config import TASKS
 from engine.errors import ConfigError
 from engine.estimate import estimate_cost
@@ -283,3 +284,183 @@ def test_too_large_image_warns(qtbot, panel, monkeypatch):
         panel.set_image_size(64, 64)
     assert "cpu" in sig.args[0]
     assert "too large" in panel.estimate_label.text()
+
+
+# ---------------------------------------------------------------- expected wall time
+def _on_cpu(panel) -> None:
+    # estimates differ per device: pin the CPU so the numbers do not depend on the machine
+    _choose(panel.device_combo, "cpu")
+
+
+def _wall_text(panel) -> str:
+    return panel.wall_time_label.text() if panel.wall_time_label.isVisible() else ""
+
+
+def test_expected_seconds_none_without_image(qtbot, panel):
+    _on_cpu(panel)
+    assert panel.expected_seconds() is None
+    qtbot.wait(300)   # past the debounce: still nothing to say
+    assert not panel.wall_time_label.isVisible()
+    panel.set_image_size(32, 32)
+    assert panel.expected_seconds() is not None
+    qtbot.waitUntil(lambda: _wall_text(panel) != "", timeout=10000)
+    panel.set_image_size(None)
+    assert panel.expected_seconds() is None
+    qtbot.waitUntil(lambda: not panel.wall_time_label.isVisible(), timeout=10000)
+
+
+def test_wall_time_sentence_follows_size_and_steps(qtbot, panel):
+    _on_cpu(panel)
+    panel.set_image_size(64, 64)
+    qtbot.waitUntil(lambda: _wall_text(panel) != "", timeout=10000)
+    cfg = panel.config()
+    small = panel.expected_seconds()
+    assert small == pytest.approx(estimate_cost(cfg, 64, 64, "cpu").seconds_per_step * cfg.iterations)
+    first = panel.wall_time_label.text()
+    assert "this CPU" in first and first.startswith("At most about")   # the automatic stop is on
+    assert "stops sooner" in first
+
+    panel.set_image_size(256, 256)
+    qtbot.waitUntil(lambda: _wall_text(panel) not in ("", first), timeout=10000)
+    large = panel.expected_seconds()
+    assert large > 2 * small
+    assert format_duration(large) in panel.wall_time_label.text()
+
+    before = panel.wall_time_label.text()
+    panel.iterations_spin.setValue(cfg.iterations // 10)
+    qtbot.waitUntil(lambda: panel.wall_time_label.text() != before, timeout=10000)
+    assert panel.expected_seconds() == pytest.approx(large / 10, rel=0.01)
+
+    panel.auto_stop_check.setChecked(False)   # every step runs: no longer an upper bound
+    qtbot.waitUntil(lambda: panel.wall_time_label.text().startswith("About "), timeout=10000)
+    assert "stops sooner" not in panel.wall_time_label.text()
+
+
+def test_wall_time_sentence_words():
+    assert wall_time_sentence(40, "cuda", auto_stop=False) == "about 40 s on the GPU"
+    assert wall_time_sentence(25 * 60, "cpu", auto_stop=False) == "about 25 min on this CPU"
+    assert wall_time_sentence(180, "cpu", auto_stop=True) == \
+        "at most about 3 min on this CPU (it usually stops sooner, at its best iterate)"
+
+
+@pytest.mark.parametrize("seconds, words", [
+    (0.2, "1 s"), (7.4, "7 s"), (42, "40 s"), (59, "1 min"), (25 * 60 + 10, "25 min"),
+    (5400, "1.5 h"), (15 * 3600, "15 h"), (4 * 86400, "4 days"),
+])
+def test_format_duration(seconds, words):
+    assert format_duration(seconds) == words
+
+
+def _long_run(qtbot, panel, preset: str, hw=(512, 512)) -> None:
+    _on_cpu(panel)
+    _choose(panel.preset_combo, preset)
+    panel.set_image_size(*hw)
+    qtbot.waitUntil(lambda: panel.faster_box.isVisible(), timeout=10000)
+    assert panel.expected_seconds() > LONG_RUN_SECONDS
+
+
+def test_long_run_offers_fast_preset(qtbot, panel):
+    panel.auto_stop_check.setChecked(False)
+    _long_run(qtbot, panel, "denoise")
+    assert panel.fast_preset_button.isVisible()
+    assert "denoise-fast" in panel.fast_preset_button.text()
+    assert panel.region_button.isVisible() and panel.downscale_button.isVisible()
+    before = panel.expected_seconds()
+
+    qtbot.mouseClick(panel.fast_preset_button, Qt.LeftButton)
+    assert panel.preset() == "denoise-fast"
+    cfg = panel.config()
+    assert cfg.net == get_config("denoise-fast").net
+    assert cfg.device == "cpu" and cfg.stop == "never"      # the user's choices survive
+    after = panel.expected_seconds()
+    assert after < 0.5 * before
+    # still long at 512x512, but the fast preset is what is loaded now: not offered again
+    qtbot.waitUntil(lambda: not panel.fast_preset_button.isVisible(), timeout=10000)
+    assert panel.faster_box.isVisible() and panel.region_button.isVisible()
+    assert format_duration(after) in panel.wall_time_label.text()
+
+
+def test_offer_hidden_under_threshold(qtbot, panel):
+    _long_run(qtbot, panel, "denoise")
+    panel.set_image_size(32, 32)
+    qtbot.waitUntil(lambda: not panel.faster_box.isVisible(), timeout=10000)
+    assert panel.expected_seconds() < LONG_RUN_SECONDS
+    assert panel.wall_time_label.isVisible()
+
+
+def test_offer_follows_threshold_constant(qtbot, panel, monkeypatch):
+    import app.settings_panel as sp
+    _long_run(qtbot, panel, "denoise")
+    monkeypatch.setattr(sp, "LONG_RUN_SECONDS", 10 * panel.expected_seconds())
+    panel.iterations_spin.setValue(panel.iterations_spin.value() + 1)
+    qtbot.waitUntil(lambda: not panel.faster_box.isVisible(), timeout=10000)
+
+
+def test_region_and_downscale_emit(qtbot, panel):
+    _long_run(qtbot, panel, "denoise")
+    with qtbot.waitSignal(panel.regionRequested, timeout=2000):
+        qtbot.mouseClick(panel.region_button, Qt.LeftButton)
+    with qtbot.waitSignal(panel.downscaleRequested, timeout=2000):
+        qtbot.mouseClick(panel.downscale_button, Qt.LeftButton)
+
+
+def test_offer_shows_only_what_applies(qtbot, panel):
+    panel.set_task("superres")
+    _long_run(qtbot, panel, "sr4")
+    # a smaller super-resolution input throws away what the run should build
+    assert panel.region_button.isVisible() and not panel.downscale_button.isVisible()
+    assert panel.fast_preset_button.isVisible() and "sr-fast" in panel.fast_preset_button.text()
+
+    before = panel.wall_time_label.text()
+    panel.set_task("flash")            # no faster flash preset
+    panel.set_image_size(640, 640)
+    qtbot.waitUntil(lambda: _wall_text(panel) not in ("", before), timeout=10000)
+    assert panel.expected_seconds() > LONG_RUN_SECONDS and panel.faster_box.isVisible()
+    assert not panel.fast_preset_button.isVisible()
+    assert panel.region_button.isVisible() and panel.downscale_button.isVisible()
+
+
+def test_small_image_offers_no_shrinking(qtbot, panel):
+    # a tiny image that takes long because of its step count: only fewer steps would help
+    _on_cpu(panel)
+    _choose(panel.preset_combo, "denoise-fast")
+    panel.iterations_spin.setValue(1_000_000)
+    panel.set_image_size(64, 64)
+    qtbot.waitUntil(lambda: _wall_text(panel) != "", timeout=10000)
+    assert panel.expected_seconds() > LONG_RUN_SECONDS
+    qtbot.wait(300)
+    assert not panel.faster_box.isVisible()
+
+
+def test_panel_runs_no_torch_kernels(qtbot):
+    """Parameters, estimates and the offer come from the meta device: no tensor with storage
+    is made on the GUI thread (a real net would run weight init and start OpenMP here)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Devices(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.real: list[str] = []
+            self.ops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            self.ops += 1
+            for t in torch.utils._pytree.tree_leaves(out):
+                if isinstance(t, torch.Tensor) and t.device.type != "meta":
+                    self.real.append(f"{func} on {t.device}")
+            return out
+
+    with Devices() as seen:
+        p = SettingsPanel()
+        qtbot.addWidget(p)
+        p.show()
+        _choose(p.device_combo, "cpu")
+        _choose(p.preset_combo, "denoise")
+        p.depth_spin.setValue(4)          # a network no cache has seen
+        p.set_image_size(512, 512)
+        qtbot.waitUntil(lambda: p.faster_box.isVisible() and "M)" in p.params_label.text(),
+                        timeout=10000)
+    assert seen.ops > 0            # the mode did see the meta-device build
+    assert seen.real == []

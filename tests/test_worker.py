@@ -7,11 +7,17 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QThread
+import torch
+from PySide6.QtCore import QMetaMethod, QObject, QThread
 
-from app.worker import RunController, RunWorker
+from app.worker import FORWARDED_SIGNALS, RunController, RunWorker
+from engine import degrade
+from engine.config import NetConfig
+from engine.estimate import estimate_cost
+from engine.nets import count_parameters
 from engine.run import Restoration
 from tests.helpers import TINY_QT as TINY, smooth_image, tiny_config
+from tests.test_nets import kernels_on_this_thread
 
 
 
@@ -37,7 +43,7 @@ class Recorder:
         self.results: list[tuple[int, np.ndarray]] = []
         self.finished: list[str] = []
         self.failed: list[str] = []
-        ctl.losses.connect(lambda s, l: (self.steps.append(s), self.losses.append(l)))
+        ctl.losses.connect(lambda s, v: (self.steps.append(s), self.losses.append(v)))
         ctl.preview.connect(lambda s, o, e: self.previews.append((s, o, e)))
         ctl.progress.connect(lambda *a: self.progress.append(a))
         ctl.psnr.connect(lambda s, d: self.psnr.append((s, d)))
@@ -239,3 +245,82 @@ def test_a_discarded_run_sends_nothing_more(qtbot):
     counts = (len(rec.losses), len(rec.previews), len(rec.finished))
     qtbot.wait(200)
     assert (len(rec.losses), len(rec.previews), len(rec.finished)) == counts
+
+
+def _signals(cls: type[QObject]) -> dict[str, bytes]:
+    """name -> signature of the signals ``cls`` declares itself."""
+    mo = cls.staticMetaObject
+    out = {}
+    for i in range(mo.methodOffset(), mo.methodCount()):
+        m = mo.method(i)
+        if m.methodType() == QMetaMethod.MethodType.Signal:
+            out[m.name().data().decode()] = m.methodSignature().data()
+    return out
+
+
+def test_every_worker_signal_is_forwarded_as_the_same_signal():
+    worker, controller = _signals(RunWorker), _signals(RunController)
+    assert set(FORWARDED_SIGNALS) == set(worker)   # a new worker signal must be forwarded too
+    for name in FORWARDED_SIGNALS:
+        assert controller[name] == worker[name]
+
+
+def test_a_replaced_workers_leftovers_do_not_reach_the_new_run(qtbot):
+    ctl = RunController()
+    with qtbot.waitSignal(ctl.finished, timeout=60_000):
+        ctl.start(_cfg(iterations=3), smooth_image(32, 32))
+    old = ctl._worker
+    with qtbot.waitSignal(ctl.ready, timeout=60_000):
+        ctl.start(_cfg(iterations=100_000), smooth_image(32, 32))
+    rec = Recorder(ctl)
+    summaries: list[object] = []
+    ctl.summary.connect(summaries.append)
+    # what the old worker could still have queued, delivered now (same thread: direct)
+    old.losses.emit(np.array([1]), np.array([0.5]))
+    old.psnr.emit(1, {"output": 1.0})
+    old.summary.emit({"how": "rule"})
+    old.finished.emit("done")
+    old.failed.emit("stale failure")
+    assert rec.losses == [] and rec.psnr == [] and rec.finished == [] and rec.failed == []
+    assert summaries == [] and ctl.last_summary is None
+    assert ctl.state == "running"
+    # while the current worker's signals go through, with their side effects
+    qtbot.waitUntil(lambda: len(rec.losses) > 0, timeout=30_000)
+    with qtbot.waitSignal(ctl.finished, timeout=30_000) as blocker:
+        ctl.stop()
+    assert blocker.args == ["stopped"] and ctl.state == "stopped"
+    assert summaries and ctl.last_summary is summaries[-1] and ctl.last_summary["how"] == "request"
+    assert ctl.shutdown(10_000)
+    ctl.discard()
+
+
+def test_the_controller_leaves_torch_threads_alone(qtbot):
+    torch.set_num_threads(2)   # more than one, so a pin to one would show (the fixture restores it)
+    ctl = RunController()
+    assert torch.get_num_threads() == 2
+    assert ctl.threads == 2
+
+
+def test_the_gui_thread_runs_no_torch_kernel(qtbot):
+    """What the GUI thread does around a run (the controller's side of it, the parameter
+    count, the cost estimate, a simulated degradation) runs no torch kernel: a kernel would
+    give the GUI thread an OpenMP team of its own beside the worker's."""
+    img = smooth_image(32, 32)
+    cfg = _cfg(iterations=6)
+    with kernels_on_this_thread() as ops:
+        ctl = RunController()
+        with qtbot.waitSignal(ctl.finished, timeout=60_000):
+            ctl.start(cfg, img, reference=img)
+        with qtbot.waitSignal(ctl.finished, timeout=60_000):
+            ctl.continue_run(3)
+        run = ctl.run
+        assert ctl.shutdown(10_000)
+        ctl.discard()
+        count_parameters(NetConfig(), 32, 3)
+        estimate_cost(cfg, 256, 256, "cpu")
+        degrade.add_noise(img, 25, seed=1)
+        degrade.drop_pixels(img, 0.5, seed=1)
+        degrade.downscale(img, 2)
+        degrade.jpeg(img, 20)
+    assert run.step == 9   # the run itself did its kernels, in its own thread
+    assert ops == []

@@ -3,23 +3,29 @@
 ``skip`` is the paper's default; ``hourglass`` is the same builder without skip
 connections; ``unet`` and ``resnet`` are the paper's alternatives. Every network ends in
 a sigmoid; for all but ``resnet`` the input sides must be multiples of
-``net.size_multiple()`` and the output has the input's height and width.
+``net.size_multiple`` and the output has the input's height and width.
+
+Inside the package the imports go one way: common.py (layers, checks) <- the builders
+(skip.py, unet.py, resnet.py) <- profile.py (shape accounting) <- dipnet.py (the network,
+which checks frames with profile) <- this module.
 """
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
 
 from ..config import ARCHS, DOWNSAMPLE, PADS, NetConfig
 from ..errors import ConfigError
-from .common import DIPNet, check_choice, per_level
+from .common import check_choice, per_level
+from .dipnet import DIPNet
 from .resnet import resnet
 from .skip import Levels, skip_net
 from .unet import unet
 
-__all__ = ["build_net", "count_params", "DIPNet"]
+__all__ = ["build_net", "count_params", "count_parameters", "DIPNet"]
 
 
-def build_net(net: NetConfig, in_channels: int, out_channels: int) -> nn.Module:
+def build_net(net: NetConfig, in_channels: int, out_channels: int) -> DIPNet:
     check_choice("architecture", net.arch, ARCHS)
     for name, v in (("input channels", in_channels), ("output channels", out_channels)):
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -40,6 +46,14 @@ def build_net(net: NetConfig, in_channels: int, out_channels: int) -> nn.Module:
 def count_params(module: nn.Module) -> int:
     """Trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def count_parameters(net: NetConfig, in_channels: int, out_channels: int) -> int:
+    """Trainable parameters of the network ``net`` would build, counted on the meta device:
+    no memory and no kernels, so the GUI thread can call it without starting torch's
+    OpenMP team (which would slow the run's worker thread; see app/worker.py)."""
+    with torch.device("meta"):
+        return count_params(build_net(net, in_channels, out_channels))
 
 
 def _levels(net: NetConfig) -> Levels:

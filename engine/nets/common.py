@@ -1,4 +1,8 @@
-"""Layers shared by the builders, and the checks that turn bad settings into ConfigError."""
+"""Layers shared by the builders, and the checks that turn bad settings into ConfigError.
+
+The bottom of engine.nets: it imports nothing from the package, so the builders, the
+shape accounting (profile.py) and the network class (dipnet.py) can all import it.
+"""
 from __future__ import annotations
 
 from typing import Sequence, TypeVar
@@ -8,7 +12,6 @@ import torch.nn as nn
 
 from ..config import DOWNSAMPLE, PADS, UPSAMPLE
 from ..errors import ConfigError
-from .profile import profile
 
 T = TypeVar("T")
 
@@ -97,38 +100,13 @@ class Concat(nn.Module):
         return torch.cat([b(x) for b in self.branches], dim=1)
 
 
-class DIPNet(nn.Module):
-    """The built network: checks the input frame, then runs the body (which ends in a sigmoid)."""
+class Wrapper(nn.Module):
+    """Returns what its ``body`` returns. profile.py walks straight into the body of any
+    subclass (DIPNet adds input checks), so it needs no import of the subclass."""
 
-    def __init__(self, body: nn.Module, arch: str, size_multiple: int):
+    def __init__(self, body: nn.Module):
         super().__init__()
         self.body = body
-        self.arch = arch
-        self.size_multiple = size_multiple
-        self._checked: tuple[int, ...] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if tuple(x.shape) != self._checked:
-            self.check_frame(x.shape[1], x.shape[2], x.shape[3])
-            self._checked = tuple(x.shape)
         return self.body(x)
-
-    def check_frame(self, channels: int, height: int, width: int) -> None:
-        """ConfigError if a (1, channels, height, width) input cannot run, in place of a
-        shape error from deep inside torch."""
-        m = self.size_multiple
-        if height % m or width % m:
-            raise ConfigError(f"the {self.arch} network needs sides that are multiples of {m}, "
-                              f"got {width}x{height}")
-        problems = profile(self, channels, height, width).problems
-        if problems:
-            raise ConfigError(f"a {width}x{height} frame is too small for this {self.arch} network "
-                              f"({problems[0]}): use a larger image, fewer levels or smaller kernels")
-
-    def min_side(self, channels: int = 1) -> int:
-        """The smallest multiple of size_multiple a square frame can have."""
-        m = self.size_multiple
-        for k in range(1, 257):
-            if not profile(self, channels, k * m, k * m).problems:
-                return k * m
-        raise ConfigError(f"this {self.arch} network cannot run on any frame size")

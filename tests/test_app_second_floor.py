@@ -1,0 +1,283 @@
+"""The app's second floor (issue 8) in the real window: the mask tool bar, a mask found
+beside the photo, the outline during a run, the run list (compare, average, run again),
+projects saved and reopened (and a hostile one refused), the expected wall time."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, Qt, QUrl
+from PySide6.QtWidgets import QToolButton
+
+from app.compare_view import SideBySideView
+from app.main_window import RESOURCES, MainWindow
+from tests.helpers import TINY_QT as TINY, smooth_image, tiny_config
+from tests.qt_helpers import answers, window  # noqa: F401  (pytest fixtures)
+
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")
+
+
+def _noisy(h=32, w=32, seed=0) -> np.ndarray:
+    img = smooth_image(h, w)
+    return np.clip(img + np.random.default_rng(seed).normal(0, 0.1, img.shape), 0, 1).astype(np.float32)
+
+
+def _png(path: Path, h=32, w=32) -> Path:
+    Image.fromarray((_noisy(h, w) * 255 + 0.5).astype(np.uint8)).save(path)
+    return path
+
+
+def _cfg(task="denoise", **kw):
+    base = dict(TINY, iterations=12, preview_every=4, snapshot_every=4, es_window=5, seed=1, stop="never")
+    base.update(kw)
+    return tiny_config(task, **base)
+
+
+def _run(qtbot, w, cfg=None, timeout=60_000) -> None:
+    if cfg is not None:
+        w.panel.set_config(cfg)
+    with qtbot.waitSignal(w.controller.finished, timeout=timeout):
+        assert w.start_run()
+
+
+def _paint_block(w, x0=8, y0=8, x1=16, y1=16) -> None:
+    known = np.ones(w.doc.image.shape[:2], bool)
+    known[y0:y1, x0:x1] = False
+    w.doc.mask.set_from_known(known)
+
+
+# ---- the mask tool bar -----------------------------------------------------------------
+def test_mask_tool_bar_shows_for_inpainting_and_drives_the_canvas(qtbot, window, tmp_path):
+    w = window
+    w.open_path(str(_png(tmp_path / "in.png")))
+    w.panel.set_task("denoise")
+    assert not w.mask_bar.isVisible()
+    w.panel.set_task("inpaint")
+    assert w.mask_bar.isVisible()
+    eraser = w.mask_bar.findChild(QToolButton, "maskEraserButton") or \
+        w.mask_bar.widgetForAction(w.mask_bar.eraser_action)
+    qtbot.mouseClick(eraser, Qt.LeftButton)
+    assert w.canvas.tool == "eraser"
+    w.mask_bar.size_slider.setValue(40)
+    assert w.canvas.brush_size == 40
+    # the window's own actions are on the bar, with the window's enable rules
+    clear = w.mask_bar.window_action("clear")
+    assert clear is w.act_clear_mask and clear.isEnabled()
+
+
+def test_mask_tools_are_disabled_while_a_run_goes(qtbot, window, tmp_path):
+    w = window
+    w.open_path(str(_png(tmp_path / "in.png")))
+    w.panel.set_config(_cfg("inpaint", iterations=400))
+    _paint_block(w)
+    assert w.mask_bar.editing_enabled
+    assert w.start_run()
+    assert not w.mask_bar.editing_enabled and not w.act_clear_mask.isEnabled()
+    # the red fill would hide the pixels being filled: an outline while the run goes
+    assert w.canvas.overlay_style == "outline"
+    with qtbot.waitSignal(w.controller.finished, timeout=60_000):
+        w.stop_run()
+    assert w.mask_bar.editing_enabled
+
+
+# ---- a mask beside the photo ------------------------------------------------------------
+def test_a_mask_beside_the_photo_is_loaded_and_switches_to_inpainting(qtbot, window, tmp_path):
+    w = window
+    w.panel.set_task("denoise")
+    _png(tmp_path / "photo.png")
+    known = np.full((32, 32), 255, np.uint8)
+    known[10:20, 10:20] = 0
+    Image.fromarray(known).save(tmp_path / "photo_mask.png")
+    assert w.open_path(str(tmp_path / "photo.png"))
+    assert w.panel.task() == "inpaint"
+    assert (~w.doc.mask.known).sum() == 100
+    assert "photo_mask.png" in w.statusBar().currentMessage()
+
+
+def test_a_mask_beside_of_another_size_is_ignored(qtbot, window, tmp_path, answers):
+    w = window
+    w.panel.set_task("denoise")
+    _png(tmp_path / "photo.png")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "photo.mask.png")
+    assert w.open_path(str(tmp_path / "photo.png"))
+    assert w.panel.task() == "denoise" and w.doc.mask.is_empty
+    assert not answers.warnings                     # not the user's mask: no dialog about it
+
+
+def test_the_bundled_text_sample_opens_ready_to_inpaint(qtbot, window):
+    w = window
+    w.panel.set_task("denoise")
+    assert w.open_path(str(RESOURCES / "sample_text.png"))
+    assert w.panel.task() == "inpaint" and not w.doc.mask.is_empty
+
+
+# ---- expected time ----------------------------------------------------------------------
+def test_the_expected_time_is_shown_before_run(qtbot, window, tmp_path):
+    w = window
+    w.open_path(str(_png(tmp_path / "in.png")))
+    qtbot.waitUntil(lambda: w.panel.wall_time_label.isVisible() and "about" in w.panel.wall_time_label.text(),
+                    timeout=5_000)
+    assert w.panel.expected_seconds() > 0
+
+
+# ---- the run list -----------------------------------------------------------------------
+def test_each_run_is_listed_and_two_can_be_compared(qtbot, window, tmp_path):
+    w = window
+    w.open_path(str(_png(tmp_path / "in.png")))
+    _run(qtbot, w, _cfg(seed=1))
+    _run(qtbot, w, _cfg(seed=2))
+    runs = w.doc.runs.records
+    assert [r.seed for r in runs] == [1, 2]
+    assert all(r.result is not None and r.steps == 12 and r.seconds > 0 and len(r.curve_steps) for r in runs)
+    assert runs[0].psnr is None                     # no reference known
+    assert w.run_list.tree.topLevelItemCount() == 2
+    w.run_list.select_ids([runs[0].id, runs[1].id])
+    assert w.run_list.compare_button.isEnabled()
+    qtbot.mouseClick(w.run_list.compare_button, Qt.LeftButton)
+    dlg = w.compare_dialog
+    assert dlg.isVisible()
+    view = dlg.findChild(SideBySideView)
+    assert view.left.image_size == (32, 32) and view.right.image_size == (32, 32)
+    view.left.set_zoom(3.0)
+    assert view.right.zoom == pytest.approx(3.0)
+    dlg.close()
+
+
+def test_average_of_two_runs_becomes_the_result(qtbot, window, tmp_path):
+    w = window
+    w.open_path(str(_png(tmp_path / "in.png")))
+    _run(qtbot, w, _cfg(seed=1))
+    _run(qtbot, w, _cfg(seed=2))
+    a, b = w.doc.runs.records
+    w.run_list.select_ids([a.id, b.id])
+    qtbot.mouseClick(w.run_list.average_button, Qt.LeftButton)
+    assert len(w.doc.runs) == 3
+    avg = w.doc.runs.records[-1]
+    assert avg.sources == [a.id, b.id]
+    assert np.allclose(avg.result, (a.result + b.result) / 2, atol=1e-6)
+    assert w.result is avg.result and w.dirty
+    assert "Average of" in w.result_label.text()
+
+
+def test_show_an_older_run_makes_it_the_result(qtbot, window, tmp_path):
+    w = window
+    w.open_path(str(_png(tmp_path / "in.png")))
+    _run(qtbot, w, _cfg(seed=1))
+    _run(qtbot, w, _cfg(seed=2))
+    first = w.doc.runs.records[0]
+    assert w.result is not first.result
+    w.run_list.select_ids([first.id])
+    qtbot.mouseClick(w.run_list.show_button, Qt.LeftButton)
+    assert w.result is first.result
+    out = tmp_path / "first.png"
+    assert w.save_result(str(out))
+    assert out.exists()
+
+
+def test_run_again_uses_another_seed(qtbot, window, tmp_path):
+    w = window
+    w.open_path(str(_png(tmp_path / "in.png")))
+    _run(qtbot, w, _cfg(seed=5))
+    first = w.doc.runs.records[0]
+    w.run_list.select_ids([first.id])
+    with qtbot.waitSignal(w.controller.finished, timeout=60_000):
+        qtbot.mouseClick(w.run_list.run_again_button, Qt.LeftButton)
+    second = w.doc.runs.records[1]
+    assert second.seed != 5
+    assert {k: v for k, v in second.config.items() if k != "seed"} == \
+        {k: v for k, v in first.config.items() if k != "seed"}
+
+
+def test_use_this_iterate_updates_the_runs_entry(qtbot, window, tmp_path):
+    w = window
+    w.open_path(str(_png(tmp_path / "in.png")))
+    _run(qtbot, w, _cfg(seed=1))
+    rec = w.doc.runs.records[0]
+    steps = w.controller.history.steps
+    assert w.use_iterate(steps[0])
+    assert rec.result_step == steps[0] and rec.result is w.result
+
+
+# ---- projects ---------------------------------------------------------------------------
+def test_project_round_trip_keeps_image_mask_settings_and_runs(qtbot, window, tmp_path, answers):
+    w = window
+    w.open_path(str(_png(tmp_path / "in.png")))
+    w.panel.set_task("inpaint")
+    _paint_block(w)
+    _run(qtbot, w, _cfg("inpaint", seed=3))
+    _run(qtbot, w, _cfg("inpaint", seed=4))
+    w.run_list.select_ids([r.id for r in w.doc.runs.records])
+    qtbot.mouseClick(w.run_list.average_button, Qt.LeftButton)
+    known = w.doc.mask.known.copy()
+    records = w.doc.runs.records
+    proj = tmp_path / "work.dipproj"
+    assert w.save_project(str(proj))
+    assert not w.dirty                              # the result is in the project now
+
+    w2 = MainWindow()
+    qtbot.addWidget(w2)
+    w2.show()
+    w2.panel.set_task("denoise")
+    assert w2.open_path(str(proj))                  # a project opens like an image (and from argv)
+    assert np.array_equal(w2.doc.mask.known, known)
+    assert w2.panel.task() == "inpaint"
+    assert [r.seed for r in w2.doc.runs] == [r.seed for r in records]
+    assert [r.sources for r in w2.doc.runs] == [[], [], [records[0].id, records[1].id]]
+    for a, b in zip(records, w2.doc.runs):
+        assert np.abs(a.result - b.result).max() <= 1 / 65535 + 1e-7
+        assert np.array_equal(a.curve_steps, b.curve_steps)
+    assert w2.result is not None and w2.doc.result.run_id == records[-1].id
+    assert w2.run_list.tree.topLevelItemCount() == 3
+    assert str(proj) in w2.recent.paths()
+    w2.close()
+
+
+@pytest.mark.parametrize("content", [
+    b"not a zip at all",
+    "zip-with-evil-json",
+    "zip-truncated",
+])
+def test_a_damaged_or_hostile_project_is_refused_in_one_message(qtbot, window, tmp_path, answers, content):
+    w = window
+    w.open_path(str(_png(tmp_path / "in.png")))
+    before = w.doc.image
+    bad = tmp_path / "bad.dipproj"
+    if content == "zip-with-evil-json":
+        with zipfile.ZipFile(bad, "w") as z:
+            z.writestr("project.json", '{"format": "dip-studio-project", "version": 1, "image": '
+                                       '{"shape": [100000, 100000, 3], "bits": 8}}')
+            z.writestr("../../evil.py", "import os")
+    elif content == "zip-truncated":
+        good = tmp_path / "good.dipproj"
+        assert w.save_project(str(good))
+        bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    else:
+        bad.write_bytes(content)
+    answers.warnings.clear()
+    assert not w.open_path(str(bad))
+    assert len(answers.warnings) == 1 and answers.warning_titles == ["Cannot open project"]
+    assert "Traceback" not in answers.warnings[0]
+    assert w.doc.image is before                   # nothing changed
+    assert not (tmp_path.parent / "evil.py").exists()
+
+
+def test_drop_accepts_projects(qtbot, window, tmp_path):
+    md = QMimeData()
+    md.setUrls([QUrl.fromLocalFile(str(tmp_path / "x.dipproj"))])
+
+    class Ev:
+        def mimeData(self):
+            return md
+    assert window._dropped_file(Ev()) == str(tmp_path / "x.dipproj")
+
+
+def test_main_window_is_a_thin_shell():
+    lines = (Path(__file__).resolve().parents[1] / "app" / "main_window.py").read_text().count("\n")
+    assert lines < 650
