@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QDialog, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from .canvas import ImageCanvas
 
@@ -105,3 +105,19 @@ def _qimage_to_array(image: QImage) -> np.ndarray:
     h, w = rgb.height(), rgb.width()
     buf = np.frombuffer(rgb.constBits(), np.uint8, count=rgb.bytesPerLine() * h)
     return buf.reshape(h, rgb.bytesPerLine())[:, :3 * w].reshape(h, w, 3).copy()
+
+
+def compare_dialog(parent: QWidget, left, right, left_title: str, right_title: str) -> QDialog:
+    """A non-modal window holding a :class:`SideBySideView` of ``left`` and ``right``
+    (deleted when closed), shown at most the parent's size."""
+    dlg = QDialog(parent)
+    dlg.setWindowTitle(f"{left_title} | {right_title}")
+    dlg.setAttribute(Qt.WA_DeleteOnClose)
+    view = SideBySideView(dlg)
+    lay = QVBoxLayout(dlg)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.addWidget(view)
+    view.set_images(left, right, left_title, right_title)
+    dlg.resize(min(1400, parent.width()), min(800, parent.height()))
+    dlg.show()
+    return dlg

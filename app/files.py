@@ -365,9 +365,8 @@ class FileHandling(QObject):
             doc.mask.set_from_known(proj.mask_known)
             doc.mask.clear_history()
         doc.runs.restore(proj.runs)
-        if proj.current_run is not None:
-            w.run_view.show_run(proj.current_run)
-            doc.dirty = False
+        if proj.current_run is not None and w.run_view.show_run(proj.current_run):
+            doc.mark_saved()   # it is in the project file
         elif proj.result is not None:
             doc.set_result(proj.result, None, proj.result_what or "the result", dirty=False)
             w.run_view.show_restored(proj.result)

@@ -19,10 +19,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (
-    QApplication, QDialog, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
-    QPushButton, QSpinBox, QVBoxLayout, QWidget,
-)
+from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
 from engine.device import describe, pick_device
 from engine.errors import DIPError
@@ -32,7 +29,7 @@ from . import settings_store as keys
 from .actions import GROW_SHRINK_PX, Actions, UiState
 from .autosave import AutosaveKeeper
 from .canvas import ImageCanvas
-from .compare_view import SideBySideView
+from .compare_view import compare_dialog
 from .document import Document
 from .files import FileHandling
 from .mask_toolbar import MaskToolBar
@@ -40,6 +37,7 @@ from .plots import RunPlots
 from .project import EXTENSION as PROJECT_SUFFIX
 from .recent import RecentFiles
 from .region_picker import RegionPicker
+from .run_controls import RunControls
 from .run_list import RunListView
 from .run_view import RunView
 from .settings_panel import SettingsPanel
@@ -88,36 +86,13 @@ class MainWindow(QMainWindow):
         col = QVBoxLayout(right)
         col.setContentsMargins(4, 4, 4, 4)
         col.addWidget(self.panel, 1)
-        buttons = QHBoxLayout()
-        self.run_button = QPushButton("Run")
-        self.pause_button = QPushButton("Pause")
-        self.stop_button = QPushButton("Stop")
-        for b in (self.run_button, self.pause_button, self.stop_button):
-            buttons.addWidget(b)
-        col.addLayout(buttons)
-        cont = QHBoxLayout()
-        self.continue_button = QPushButton("Continue")
-        self.continue_spin = QSpinBox()
-        self.continue_spin.setRange(1, 1_000_000)
-        self.continue_spin.setSingleStep(100)
-        self.continue_spin.setPrefix("+")
-        self.continue_spin.setSuffix(" steps")
-        self.continue_spin.setToolTip("How many steps Continue adds to a stopped or finished run")
-        cont.addWidget(self.continue_button)
-        cont.addWidget(self.continue_spin, 1)
-        col.addLayout(cont)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1)
-        self.progress_bar.setValue(0)
-        self.progress_bar.setTextVisible(True)
-        self.progress_bar.setFormat("idle")
-        col.addWidget(self.progress_bar)
-        self.progress_label = QLabel("")
-        self.progress_label.setWordWrap(True)
-        col.addWidget(self.progress_label)
-        self.result_label = QLabel("no result yet")
-        self.result_label.setWordWrap(True)
-        col.addWidget(self.result_label)
+        self.controls = RunControls()
+        col.addWidget(self.controls)
+        # the names the rooms and tests use
+        c = self.controls
+        self.run_button, self.pause_button, self.stop_button = c.run_button, c.pause_button, c.stop_button
+        self.continue_button, self.continue_spin = c.continue_button, c.continue_spin
+        self.progress_bar, self.progress_label, self.result_label = c.progress_bar, c.progress_label, c.result_label
         self.right_dock = self._dock("Restoration", "settingsDock", right, Qt.RightDockWidgetArea)
 
         self.plots = RunPlots()
@@ -132,8 +107,9 @@ class MainWindow(QMainWindow):
 
         self.run_list = RunListView()
         self.run_list.set_run_list(self.doc.runs)
-        self.runs_dock = self._dock("Runs", "runsDock", self.run_list, Qt.BottomDockWidgetArea)
-        self.splitDockWidget(self.bottom_dock, self.runs_dock, Qt.Horizontal)
+        # under the settings: that column is tall and mostly empty once a preset is chosen
+        self.runs_dock = self._dock("Runs", "runsDock", self.run_list, Qt.RightDockWidgetArea)
+        self.splitDockWidget(self.right_dock, self.runs_dock, Qt.Vertical)
 
         sb = self.statusBar()
         self.size_label = QLabel("no image")
@@ -148,7 +124,7 @@ class MainWindow(QMainWindow):
         self.resize(1280, 860)
         self.resizeDocks([self.right_dock], [380], Qt.Horizontal)
         self.resizeDocks([self.bottom_dock], [260], Qt.Vertical)
-        self.resizeDocks([self.bottom_dock, self.runs_dock], [560, 340], Qt.Horizontal)
+        self.resizeDocks([self.right_dock, self.runs_dock], [470, 420], Qt.Vertical)
 
     def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -211,6 +187,10 @@ class MainWindow(QMainWindow):
             "undo": a["undo"], "redo": a["redo"], "clear": a["clear_mask"], "invert": a["invert_mask"],
             "grow": a["grow_mask"], "shrink": a["shrink_mask"], "open": a["open_mask"], "save": a["save_mask"]},
             self)
+        for key, short in (("undo", "Undo"), ("redo", "Redo"), ("clear_mask", "Clear"), ("invert_mask", "Invert"),
+                           ("grow_mask", "Grow"), ("shrink_mask", "Shrink"), ("open_mask", "Open..."),
+                           ("save_mask", "Save...")):
+            a[key].setIconText(short)   # the bar's buttons; menus keep the full text
         self.mask_bar.setWindowTitle("Mask")
         self.addToolBarBreak()
         self.addToolBar(self.mask_bar)
@@ -373,17 +353,8 @@ class MainWindow(QMainWindow):
         if ra is None or rb is None or ra.result is None or rb.result is None:
             self.statusBar().showMessage("Both runs need their images to compare them", 5000)
             return False
-        dlg = QDialog(self)
-        dlg.setWindowTitle(f"{ra.label} | {rb.label}")
-        dlg.setAttribute(Qt.WA_DeleteOnClose)
-        view = SideBySideView(dlg)
-        lay = QVBoxLayout(dlg)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(view)
-        view.set_images(ra.result, rb.result, self._run_title(ra), self._run_title(rb))
-        dlg.resize(min(1400, self.width()), min(800, self.height()))
-        dlg.show()
-        self.compare_dialog = dlg
+        dlg = compare_dialog(self, ra.result, rb.result, self._run_title(ra), self._run_title(rb))
+        self.compare_window = dlg
         return True
 
     @staticmethod

@@ -24,9 +24,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QPus
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from .canvas import display_qimage
+from .plots import LogLossAxis
 from .runs import RunList, RunRecord, averaging_problem, settings_summary, stop_summary
 
-THUMB = 64                      # thumbnail edge, px
+THUMB = 48                      # thumbnail edge, px
 _LOSS_FLOOR = 1e-12             # log10(0) is -inf; a perfect fit would otherwise vanish from the plot
 # matplotlib's tab10: distinct, and the same colours app/plots.py starts from
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
@@ -128,6 +129,12 @@ class RunListView(QWidget):
         for col in range(len(HEADERS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COL_SETTINGS, QHeaderView.ResizeMode.Stretch)
+        # the dock is narrow: the name and the settings wrap inside the thumbnail's height
+        # rather than being cut to "ski..."
+        self.tree.setWordWrap(True)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
+        header.setSectionResizeMode(COL_RUN, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(COL_RUN, THUMB + 96)
         self.tree.itemSelectionChanged.connect(self._selection_changed)
         self.tree.itemDoubleClicked.connect(self._double_clicked)
         delete = QShortcut(QKeySequence.StandardKey.Delete, self.tree)
@@ -154,10 +161,11 @@ class RunListView(QWidget):
         buttons.addWidget(self.run_again_button, 1, 0, 1, 2)
         buttons.addWidget(self.average_button, 1, 2)
 
-        self.plot = pg.PlotWidget()
+        # the same readable log axis as the main loss plot (labels never crowd)
+        self.plot = pg.PlotWidget(axisItems={"left": LogLossAxis("left")})
         self.plot.setObjectName("runCurvePlot")
         self.plot.setBackground("w")
-        self.plot.setMinimumHeight(120)
+        self.plot.setMinimumHeight(100)
         item = self.plot.getPlotItem()
         item.setLogMode(x=False, y=True)
         item.getAxis("left").enableAutoSIPrefix(False)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .main_window import MainWindow
 
 PROGRESS_MS = 300        # the progress bar's refresh period while a run streams
+RUNS_SHARE = 4           # the kept runs may hold up to 1/4 of a run's memory budget
 
 
 def format_eta(seconds: float) -> str:
@@ -142,9 +143,20 @@ class RunView(QObject):
         w.timeline.set_total(cfg.iterations)
         w.timeline.set_scrubbing_enabled(False)
         self._reset_progress("building the network...", cfg.iterations)
-        self.controller.start(cfg, doc.image, mask, guide, reference)
+        self.controller.start(self._within_budget(cfg), doc.image, mask, guide, reference)
         w.refresh()
         return True
+
+    def _within_budget(self, cfg: RunConfig) -> RunConfig:
+        """The kept runs live in the memory budget the snapshots use: they may take up to a
+        quarter of it (the oldest runs' images go first), and the new run's history gets
+        what they leave. The run list records the user's config, not this one."""
+        mb = 1024 * 1024
+        runs = self.doc.runs
+        runs.budget_bytes = cfg.memory_budget_mb * mb // RUNS_SHARE
+        runs.fit_budget()
+        held = -(-runs.nbytes // mb)   # whole MB, rounded up
+        return cfg.replace(memory_budget_mb=max(1, cfg.memory_budget_mb - held)) if held else cfg
 
     def run_again(self, run_id: int) -> bool:
         """The same settings as run ``run_id`` with a seed no run of this image used."""
@@ -157,7 +169,8 @@ class RunView(QObject):
             self.w.error("Cannot run again", str(e))
             return False
         used = {r.seed for r in self.doc.runs}
-        seed = random.Random().randrange(1, 2 ** 31)
+        # short seeds read well in the run list; any unused one will do
+        seed = random.Random().randrange(1, 10_000)
         while seed in used:
             seed += 1
         cfg = cfg.replace(seed=seed)
@@ -279,8 +292,8 @@ class RunView(QObject):
 
     def _on_result(self, step: int, array: np.ndarray) -> None:
         doc, w = self.doc, self.w
-        if doc.result is not None and doc.result.user_pick:
-            # the user's own pick wins over the rule's (e.g. after Continue)
+        if doc.result is not None and doc.result.user_pick and doc.result.run_id == self.record_id:
+            # the user's own pick in this run wins over the rule's (e.g. after Continue)
             w.statusBar().showMessage(f"Kept your chosen iterate (step {doc.result.step}); "
                                       f"the rule's best is step {step}", 8000)
             return
@@ -403,11 +416,10 @@ class RunView(QObject):
         fresh = rec is None
         if fresh:
             rec = RunRecord(id=0, config=self.cfg.to_dict())
-        rec.result = None if res is None else res.array
-        rec.result_step = None if res is None else res.step
-        rec.result_kind = (run.suggested_kind or "") if res is not None and not res.user_pick else \
-            ("ema" if self.w.act_show_ema.isChecked() else "output") if res is not None else ""
-        rec.result_what = "" if res is None else res.what
+        if res is not None:   # else (another run's result is on screen) the entry keeps its pick
+            rec.result, rec.result_step, rec.result_what = res.array, res.step, res.what
+            if not res.user_pick:   # a user's pick keeps the kind use_iterate gave it
+                rec.result_kind = run.suggested_kind or ""
         rec.steps = int(run.step)
         rec.stop_how = how
         rec.stop_reason = reason

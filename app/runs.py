@@ -253,6 +253,13 @@ class RunList:
             self._changed()
         self._next_id = 1
 
+    def fit_budget(self) -> None:
+        """Apply a changed ``budget_bytes`` now (the newest run keeps its image)."""
+        before = self.nbytes
+        self._fit_budget(keep=tuple(self._records[-1:]))
+        if self.nbytes != before:
+            self._changed()
+
     def _fit_budget(self, keep: tuple[RunRecord, ...]) -> None:
         """Drop images, oldest first, until the budget holds; never those of ``keep``."""
         for r in self._records:

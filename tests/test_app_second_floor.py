@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QToolButton
 
 from app.compare_view import SideBySideView
 from app.main_window import RESOURCES, MainWindow
+from app.runs import RunRecord
 from tests.helpers import TINY_QT as TINY, smooth_image, tiny_config
 from tests.qt_helpers import answers, window  # noqa: F401  (pytest fixtures)
 
@@ -141,7 +142,7 @@ def test_each_run_is_listed_and_two_can_be_compared(qtbot, window, tmp_path):
     w.run_list.select_ids([runs[0].id, runs[1].id])
     assert w.run_list.compare_button.isEnabled()
     qtbot.mouseClick(w.run_list.compare_button, Qt.LeftButton)
-    dlg = w.compare_dialog
+    dlg = w.compare_window
     assert dlg.isVisible()
     view = dlg.findChild(SideBySideView)
     assert view.left.image_size == (32, 32) and view.right.image_size == (32, 32)
@@ -281,3 +282,23 @@ def test_drop_accepts_projects(qtbot, window, tmp_path):
 def test_main_window_is_a_thin_shell():
     lines = (Path(__file__).resolve().parents[1] / "app" / "main_window.py").read_text().count("\n")
     assert lines < 650
+
+
+def test_kept_runs_share_the_snapshot_budget(qtbot, window, tmp_path):
+    w = window
+    w.open_path(str(_png(tmp_path / "in.png")))
+    big = np.zeros((1024, 1024, 3), np.float32)          # 12 MB
+    for _ in range(2):
+        w.doc.runs.add(RunRecord(id=0, config={}, result=big.copy()))
+    cfg = w.run_view._within_budget(_cfg(memory_budget_mb=64))
+    assert w.doc.runs.budget_bytes == 16 * 1024 * 1024   # a quarter of the budget
+    assert [r.result is not None for r in w.doc.runs] == [False, True]   # the oldest image went
+    assert cfg.memory_budget_mb == 64 - 12               # the new run's history gets the rest
+
+
+def test_a_superres_result_is_shown_at_its_own_geometry(qtbot, window, tmp_path):
+    w = window
+    w.open_path(str(_png(tmp_path / "in.png")))
+    _run(qtbot, w, _cfg("superres", scale=2))
+    assert w.result.shape[:2] == (64, 64)
+    assert w.canvas.display_scale == 2 and w.canvas.image_size == (64, 64)

@@ -277,3 +277,16 @@ def test_stop_summary_of_an_average():
 
 def test_a_boolean_seed_is_no_seed():
     assert RunRecord(id=4, config={"seed": True}).label == "Run 4"
+
+
+def test_fit_budget_applies_a_smaller_budget_and_tells_listeners():
+    rl = RunList(budget_bytes=10 ** 9)
+    for _ in range(3):
+        rl.add(RunRecord(id=0, config={}, result=np.zeros((10, 10, 3), np.float32)))
+    calls = []
+    rl.subscribe(lambda: calls.append(1))
+    rl.budget_bytes = 1300          # room for one image of 1200 bytes
+    rl.fit_budget()
+    assert [r.result is not None for r in rl] == [False, False, True] and calls == [1]
+    rl.fit_budget()                 # nothing more to drop: no news
+    assert calls == [1]
