@@ -302,3 +302,20 @@ def test_a_superres_result_is_shown_at_its_own_geometry(qtbot, window, tmp_path)
     _run(qtbot, w, _cfg("superres", scale=2))
     assert w.result.shape[:2] == (64, 64)
     assert w.canvas.display_scale == 2 and w.canvas.image_size == (64, 64)
+
+
+def test_opening_a_large_image_on_a_slow_preset_says_so(qtbot, window, tmp_path):
+    from engine.presets import get_config
+    w = window
+    w.panel.set_config(get_config("denoise", device="cpu"))    # the paper's 128-channel net
+    w.open_path(str(_png(tmp_path / "big.png", 768, 1024)))
+    slow = w.panel.expected_seconds()
+    assert slow > 600
+    assert "may take" in w.statusBar().currentMessage()
+    # the panel refreshes its read-outs a moment after a change
+    qtbot.waitUntil(lambda: w.panel.faster_box.isVisibleTo(w.panel), timeout=5_000)
+    assert w.panel.fast_preset_button.isVisibleTo(w.panel)
+    with qtbot.waitSignal(w.panel.configChanged, timeout=5_000):
+        qtbot.mouseClick(w.panel.fast_preset_button, Qt.LeftButton)
+    assert w.panel.config().net.channels_down[0] == 32
+    assert w.panel.expected_seconds() < slow / 3           # the narrow net: several times faster

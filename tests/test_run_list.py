@@ -11,7 +11,7 @@ import pytest
 import shiboken6
 from PySide6.QtCore import Qt
 
-from app.run_list import COL_PSNR, COL_RUN, COL_SETTINGS, COL_STOP, COL_TIME, RunListView, run_colour
+from app.run_list import COL_PSNR, COL_RUN, COL_SETTINGS, COL_STOP, COL_TIME, THUMB, RunListView, run_colour
 from app.runs import RunList, RunRecord, average_record
 from engine.config import RunConfig
 
@@ -317,8 +317,8 @@ def test_thumbnail_fits_the_size_and_keeps_the_aspect(view, runs):
     runs.add(record(shape=(5000, 3, 1)))
     wide = view.tree.topLevelItem(0).icon(COL_RUN).availableSizes()[0]
     strip = view.tree.topLevelItem(1).icon(COL_RUN).availableSizes()[0]
-    assert (wide.width(), wide.height()) == (64, 21)
-    assert (strip.width(), strip.height()) == (1, 64)
+    assert (wide.width(), wide.height()) == (THUMB, round(THUMB / 3))
+    assert (strip.width(), strip.height()) == (1, THUMB)
 
 
 # ---- curves ------------------------------------------------------------------------
