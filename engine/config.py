@@ -111,6 +111,7 @@ class RunConfig:
     stop_patience: int = 200           # look-ahead after the best iterate: at least this many steps,
     stop_patience_ratio: float = 0.5   # ... and at least this fraction of the best iterate's step
     stop_min_gain_db: float = 0.02     # an improvement smaller than this does not restart the look-ahead
+    discrepancy: bool = True           # denoising: do not stop before the fit reaches the image's noise level
 
     def validate(self) -> "RunConfig":
         if not isinstance(self.net, NetConfig):

@@ -37,7 +37,7 @@ from .history import SnapshotHistory
 from .inputs import input_channels, make_input
 from .metrics import ssim, task_psnr
 from .nets import build_net, count_params
-from .stopping import BestTracker
+from .stopping import MIN_NOISE_SIGMA, BestTracker, Discrepancy, noise_sigma
 from .tasks import make_task
 
 MAX_CONSECUTIVE_BACKTRACKS = 20
@@ -134,6 +134,13 @@ class Restoration:
         self.stop_reason: str | None = None
         self.tracker = BestTracker(cfg.stop_rule, cfg.stop_patience, cfg.stop_patience_ratio,
                                    cfg.stop_min_gain_db)
+        self.noise_sigma: float | None = None
+        self._disc: Discrepancy | None = None
+        if cfg.discrepancy and cfg.stop_rule == "holdout" and self.task.name == "denoise":
+            self.noise_sigma = noise_sigma(self.task.image)
+            if self.noise_sigma >= MIN_NOISE_SIGMA:
+                # the data term averages over every pixel, held-out ones counting as zero
+                self._disc = Discrepancy(self.noise_sigma ** 2 * self.task.fitted_fraction)
         self._recent_rejects: deque[bool] = deque(maxlen=REJECT_WINDOW)
         self._best_loss = math.inf
         self._accepted = 0
@@ -241,9 +248,9 @@ class Restoration:
                 try:
                     with self._kernel_autotune():
                         rec = self._one_step()
-                    if auto and self.tracker.should_stop(self.step, began):
+                    if auto and self.tracker.should_stop(self.step, began) and not self._waiting():
                         self.stopped_early = True
-                        self.stop_reason = self.tracker.reason(self.step)
+                        self.stop_reason = self._reason()
                         self._stop.set()
                     last = self.step >= self.cfg.iterations or self._stop.is_set()
                     self._observe(rec, force_preview=last)
@@ -258,6 +265,19 @@ class Restoration:
             if self.stop_reason is None:
                 self.stop_reason = ("stopped on request" if self.step < self.cfg.iterations
                                     else f"reached the step limit ({self.cfg.iterations})")
+
+    def _waiting(self) -> bool:
+        """The held-out rule would stop, but the fit has not reached the noise level yet."""
+        return self._disc is not None and self._disc.waiting(self.step, self.tracker.gain_step)
+
+    def _reason(self) -> str:
+        d, best = self._disc, self.tracker.best
+        if d is not None and best is not None and d.crossed_at == best[0]:
+            return (f"the fit reached the noise level estimated from the image (sigma "
+                    f"{255 * self.noise_sigma:.1f}/255) at step {d.crossed_at}, after the held-out "
+                    f"pixels' best: the moving average there; no gain in the "
+                    f"{self.step - d.crossed_at} steps since")
+        return self.tracker.reason(self.step)
 
     def _kernel_autotune(self):
         """On CUDA, let cuDNN pick its fastest kernels for the step (fixed shapes, long runs)
@@ -367,6 +387,12 @@ class Restoration:
                 self._ema = out.clone()
             else:
                 self._ema.lerp_(out, 1.0 - cfg.ema)
+        if self._disc is not None and self._disc.feed(self.step, loss_v) and self._ema is not None:
+            best = self.tracker.best
+            if best is None or best[0] < self.step:   # the later of the two picks
+                self.tracker.take(self.step, "ema", ve)
+                self._keep_best(self._ema)
+                rec.suggested = self.suggested
         if self._out is None:
             self._out = out.clone()
         else:

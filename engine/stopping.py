@@ -22,12 +22,73 @@ The alternative rule, ``variance``, is ES-WMV (Wang et al., arXiv 2112.06074): t
 of the windowed moving variance of the outputs (engine/earlystop.py). It is kept for
 comparison (benchmarks/README.md); it picks early on denoising with our settings.
 
+For denoising, held-out pixels have one known weakness: on smooth photos their error
+bottoms out before the image does (coffee, outside the shared sets: 1.6 dB early,
+benchmarks/README.md). The *discrepancy principle* errs the other way (late on smooth
+images, early on textured ones), so the run takes the later of the two: it does not stop
+before the fit of the seen pixels has come down to the noise level estimated from the image
+itself (:func:`noise_sigma`), and when that happens after the held-out best, the moving
+average at that step is the pick. A cap (``DISCREPANCY_CAP`` x the held-out best step)
+keeps an image whose noise is underestimated (a clean one) from running to the bound.
+
 Everything here is host-side Python on floats the run loop already synchronises once per
 step: no tensor, no extra device sync.
 """
 from __future__ import annotations
 
 import math
+from collections import deque
+
+import numpy as np
+
+DISCREPANCY_WINDOW = 50   # steps of the data term averaged (one jittered output's loss jumps about)
+DISCREPANCY_CAP = 3.0     # wait for the noise level at most this many times the held-out best step
+MIN_NOISE_SIGMA = 2 / 255 # under this the image is taken as clean: no noise level to wait for
+
+
+def noise_sigma(image: np.ndarray) -> float:
+    """The noise standard deviation of an H x W x C image in [0, 1], estimated robustly
+    (Donoho): the median absolute finest diagonal Haar coefficient / 0.6745, per channel,
+    averaged. Texture barely moves it; clipping at 0 and 1 makes it a little low."""
+    h, w = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
+    if h < 2 or w < 2:
+        return 0.0
+    x = np.asarray(image[:h, :w], dtype=np.float64).reshape(h, w, -1)
+    hh = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2
+    return float(np.mean(np.median(np.abs(hh), axis=(0, 1))) / 0.6745)
+
+
+class Discrepancy:
+    """Has the fit come down to the noise level? Fed one data-term value per accepted step;
+    ``crossed_at`` is the first step whose ``DISCREPANCY_WINDOW``-step mean is at or under
+    ``target`` (the noise variance, in the data term's units)."""
+
+    def __init__(self, target: float, window: int = DISCREPANCY_WINDOW):
+        self.target = float(target)
+        self._recent: deque[float] = deque(maxlen=max(1, int(window)))
+        self._sum = 0.0
+        self.crossed_at: int | None = None
+
+    def feed(self, step: int, loss: float) -> bool:
+        """True on the step it crosses (once)."""
+        if self.crossed_at is not None or not math.isfinite(loss):
+            return False
+        if len(self._recent) == self._recent.maxlen:
+            self._sum -= self._recent[0]
+        self._recent.append(loss)
+        self._sum += loss
+        if len(self._recent) == self._recent.maxlen and self._sum / len(self._recent) <= self.target:
+            self.crossed_at = step
+            return True
+        return False
+
+    def waiting(self, step: int, gain_step: int | None) -> bool:
+        """The held-out rule may not stop yet: the noise level is not reached and the cap
+        (``DISCREPANCY_CAP`` x the step of the held-out score's last significant gain: the
+        best step itself can creep on forever on a plateau) not passed."""
+        if self.crossed_at is not None or gain_step is None:
+            return False
+        return step < DISCREPANCY_CAP * max(gain_step, 1)
 
 
 class BestTracker:
@@ -54,6 +115,11 @@ class BestTracker:
             return True
         return False
 
+    @property
+    def gain_step(self) -> int | None:
+        """The step of the last significant gain (None before any score)."""
+        return None if self._ref is None else self._ref_step
+
     def patience(self) -> int:
         at = 0 if self.best is None else self.best[0]
         return max(self.patience_min, int(self.patience_ratio * at))
@@ -64,6 +130,11 @@ class BestTracker:
         if self.best is None:
             return False
         return step - max(self._ref_step, began) >= self.patience()
+
+    def take(self, step: int, kind: str, score: float) -> None:
+        """Make ``step`` the best iterate whatever its score (the discrepancy pick, later than
+        the held-out best); the look-ahead bookkeeping is left as it is."""
+        self.best = (step, score, kind)
 
     def reason(self, step: int) -> str:
         if self.best is None:

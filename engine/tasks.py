@@ -80,6 +80,11 @@ class Task:
         self.weight = to_tensor((known & ~held)[:, :, None].astype(np.float32), self.device)
         self._val_norm = 1.0 / (float(held.sum()) * self.target.shape[1])
 
+    @property
+    def fitted_fraction(self) -> float:
+        """The share of the data term's pixels the network fits (held-out ones count as 0)."""
+        return 1.0 if self.weight is None else float(self.weight.mean())
+
     def data_view(self, out: torch.Tensor) -> torch.Tensor:
         """The output in the target's geometry (the degradation operator applied)."""
         return out
