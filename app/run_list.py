@@ -356,8 +356,10 @@ class RunListView(QWidget):
     def _update_buttons(self) -> None:
         records = self._selected_records()
         n = len(records)
-        self.show_button.setEnabled(n == 1)
-        self.compare_button.setEnabled(n == 2)
+        # a run whose image was dropped for the memory budget has nothing to show
+        pictured = all(r.result is not None for r in records)
+        self.show_button.setEnabled(n == 1 and pictured)
+        self.compare_button.setEnabled(n == 2 and pictured)
         self.remove_button.setEnabled(n >= 1)
         self.run_again_button.setEnabled(n == 1 and not self._busy)
         self.run_again_button.setToolTip(

@@ -367,3 +367,17 @@ def test_a_deleted_view_stops_listening(qtbot, runs):
     shiboken6.delete(v)
     runs.add(record(seed=2))       # must not call into the deleted widget
     assert runs._listeners == []
+
+
+def test_show_and_compare_need_the_runs_images(view, runs):
+    runs.add(record(seed=1))
+    runs.add(record(seed=2))
+    a, b = runs.records
+    a.result = None                       # dropped for the memory budget
+    runs.notify()
+    view.select_ids([a.id])
+    assert not view.show_button.isEnabled() and view.remove_button.isEnabled()
+    view.select_ids([a.id, b.id])
+    assert not view.compare_button.isEnabled()
+    view.select_ids([b.id])
+    assert view.show_button.isEnabled()
