@@ -14,23 +14,19 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PIL import Image
 
+from engine.config import RunConfig
+from engine.degrade import resize
 from engine.errors import DIPError, MaskError
 from engine.imageio import Loaded
+from engine.metrics import task_psnr
 
 from .mask_model import MaskModel
 from .runs import RunList
 
 MIN_REGION = 8            # a region smaller than this cannot go through the network's levels
-RUNS_BUDGET_BYTES = 256 * 1024 * 1024
-
-
-def resize_image(a: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Bicubic resize of a float HxWxC image (downscale-to-fit, region paste-back)."""
-    chans = [np.asarray(Image.fromarray(np.ascontiguousarray(a[:, :, c]), mode="F")
-                        .resize((int(width), int(height)), Image.BICUBIC)) for c in range(a.shape[2])]
-    return np.clip(np.stack(chans, axis=2), 0.0, 1.0).astype(np.float32)
+MB = 1024 * 1024
+RUNS_SHARE = 4            # the kept runs may hold up to 1/4 of a run's memory budget
 
 
 def reference_factor(image_shape: tuple[int, ...], ref_shape: tuple[int, ...]) -> int | None:
@@ -76,7 +72,7 @@ class Document:
     """Events: ``image_changed()`` (a new work image: everything derived is gone),
     ``result_changed()``, ``reference_changed()``, ``guide_changed()``."""
 
-    def __init__(self, runs_budget_bytes: int = RUNS_BUDGET_BYTES) -> None:
+    def __init__(self) -> None:
         self.loaded: Loaded | None = None        # the file as loaded (for save like=)
         self.full: np.ndarray | None = None      # the whole image the user works on
         self.region: tuple[int, int, int, int] | None = None   # x, y, w, h within full
@@ -88,7 +84,7 @@ class Document:
         self.note = ""                           # "downscaled from ..." for the title bar
         self.result: Result | None = None
         self.dirty = False                       # the result has not been saved
-        self.runs = RunList(runs_budget_bytes)
+        self.runs = RunList(RunConfig().memory_budget_mb * MB // RUNS_SHARE)
         self.image_changed = Emitter()
         self.result_changed = Emitter()
         self.reference_changed = Emitter()
@@ -153,6 +149,23 @@ class Document:
         k = scale if task == "superres" else 1
         return ref if ref.shape[:2] == (h * k, w * k) else None
 
+    def psnr_of(self, array: np.ndarray | None, config: dict) -> float | None:
+        """PSNR of a result of a run with ``config`` (RunConfig.to_dict()), when a reference
+        of its geometry is known."""
+        task, scale = config.get("task", "denoise"), int(config.get("scale") or 1)
+        ref = self.reference_for(task, scale)
+        if array is None or ref is None or ref.shape != array.shape:
+            return None
+        return float(task_psnr(task, array, ref, scale=scale))
+
+    def fit_runs(self, memory_budget_mb: int) -> int:
+        """The kept runs live in the memory budget the snapshots use: they may hold up to
+        1/RUNS_SHARE of it (the oldest runs' images go first). Returns the whole MB they
+        hold, which the next run's snapshots do without."""
+        self.runs.budget_bytes = memory_budget_mb * MB // RUNS_SHARE
+        self.runs.fit_budget()
+        return -(-self.runs.nbytes // MB)
+
     def full_result(self) -> np.ndarray:
         """The result at the size the user expects: a region's result pasted back into the
         whole image (the rest upscaled bicubically for a super-resolved region)."""
@@ -164,7 +177,7 @@ class Document:
         x, y, w, h = self.region
         k = res.shape[0] // h
         full = self.full
-        full = resize_image(full, full.shape[1] * k, full.shape[0] * k) if k != 1 else full.copy()
+        full = resize(full, full.shape[1] * k, full.shape[0] * k) if k != 1 else full.copy()
         if full.shape[2] != res.shape[2]:
             res = np.repeat(res[:, :, :1], 3, axis=2) if full.shape[2] == 3 else res.mean(axis=2, keepdims=True)
         full[y * k:(y + h) * k, x * k:(x + w) * k] = res
@@ -248,9 +261,9 @@ class Document:
         nh, nw = max(MIN_REGION, int(round(h * scale))), max(MIN_REGION, int(round(w * scale)))
         ref = None
         if self.full_reference is not None and self.full_reference.shape[:2] == (h, w):
-            ref = resize_image(self.full_reference, nw, nh)
+            ref = resize(self.full_reference, nw, nh)
         lo = self.loaded
-        loaded = Loaded(array=resize_image(self.full, nw, nh), mode=lo.mode, bit_depth=lo.bit_depth,
+        loaded = Loaded(array=resize(self.full, nw, nh), mode=lo.mode, bit_depth=lo.bit_depth,
                         alpha=None, path=lo.path, format=lo.format, icc_profile=lo.icc_profile)
         return loaded, ref, f"downscaled from {w} x {h}"
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from engine.config import RunConfig
 from engine.device import device_memory_bytes, pick_device
 from engine.errors import DIPError, MaskError
+from engine.estimate import estimate_cost
 from engine.imageio import OPEN_EXTENSIONS, Loaded, atomic_write, load_image, load_mask, save_image, save_mask
 from engine.presets import get_config
 
@@ -443,7 +444,6 @@ class FileHandling(QObject):
         """The downscale factor (< 1) at which the estimate fits the device, or None."""
         try:
             cfg = self.w.panel.config()
-            from engine.estimate import estimate_cost
             dev = pick_device(cfg.device).type
             budget = 0.8 * device_memory_bytes(dev)
             h, w = self.doc.image.shape[:2]

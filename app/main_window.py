@@ -148,14 +148,13 @@ class MainWindow(QMainWindow):
             "grow_mask": lambda: self._mask_op("grow"), "shrink_mask": lambda: self._mask_op("shrink"),
             "zoom_in": self.canvas.zoom_in, "zoom_out": self.canvas.zoom_out, "fit": self.canvas.fit,
             "show_ema": r.on_show_ema, "split": lambda _on: r.apply_compare(),
-            "overlay": self._on_overlay_visible,
+            "overlay": lambda _on: self.refresh(),   # refresh() shows it for masked tasks only
             "run": self.start_run, "pause": self.toggle_pause, "stop": self.stop_run,
             "continue": self.continue_run,
         })
         # the names tests and the rooms use: window.act_save, window.act_show_ema, ...
         for key, action in self.actions.items():
             setattr(self, f"act_{key}", action)
-        self.actions["overlay"].setChecked(True)
         for pct, a in self.actions.opacity.items():
             a.triggered.connect(lambda _c=False, p=pct: self._set_overlay_opacity(p / 100))
 
@@ -194,6 +193,7 @@ class MainWindow(QMainWindow):
         self.mask_bar.setWindowTitle("Mask")
         self.addToolBarBreak()
         self.addToolBar(self.mask_bar)
+        self.actions["overlay"].setChecked(True)
 
     def _connect(self) -> None:
         f, r = self.files, self.run_view
@@ -455,12 +455,9 @@ class MainWindow(QMainWindow):
     def _on_split_moved(self, x: float) -> None:
         self.split_position = x
 
-    def _on_overlay_visible(self, on: bool) -> None:
-        self.canvas.set_overlay_visible(on and self.panel.task() == "inpaint")
-
     def _set_overlay_opacity(self, opacity: float, persist: bool = True) -> None:
         self.canvas.set_overlay_opacity(opacity)
-        self.mask_bar.set_opacity(opacity) if hasattr(self, "mask_bar") else None
+        self.mask_bar.set_opacity(opacity)
         pct = int(round(opacity * 100))
         for p, a in self.actions.opacity.items():
             a.setChecked(p == pct)

@@ -21,7 +21,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
-from engine.imageio import DEFAULT_MAX_PIXELS, from_uint8, to_uint8
+from engine.imageio import DEFAULT_MAX_PIXELS, from_uint8, from_uint16, to_uint8, to_uint16
 
 MAX_PIXELS = DEFAULT_MAX_PIXELS                # per stored image: what the app opens at all
 MAX_MEMBERS = 4096                             # a project holds a few + one or three per run
@@ -109,7 +109,7 @@ def encode_image(key: str, array: object, name: str) -> tuple[dict, list[tuple[s
     if np.array_equal(from_uint8(u8), a):
         desc = {"shape": [h, w, c], "bits": 8}
         return desc, [(f"{key}.png", _png(u8[:, :, 0] if c == 1 else u8))]
-    u16 = np.rint(a.astype(np.float64) * 65535.0).astype(np.uint16)
+    u16 = to_uint16(a)
     desc = {"shape": [h, w, c], "bits": 16}
     return desc, [(m, _png(np.ascontiguousarray(u16[:, :, i])))
                   for i, m in enumerate(member_names(key, desc))]
@@ -247,7 +247,7 @@ def decode_image(zf: ProjectZip, key: str, desc: dict) -> np.ndarray:
         u8 = _read_png(zf, names[0], h, w, "L" if c == 1 else "RGB", w * c)
         return np.ascontiguousarray(from_uint8(u8.reshape(h, w, c)))
     planes = [_read_png(zf, n, h, w, "I;16", 2 * w) for n in names]
-    return np.stack(planes, axis=2).astype(np.float32) / np.float32(65535.0)
+    return from_uint16(np.stack(planes, axis=2))
 
 
 def decode_mask(zf: ProjectZip, key: str, desc: dict) -> np.ndarray:

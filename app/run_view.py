@@ -16,7 +16,6 @@ from PySide6.QtCore import QObject, QTimer
 
 from engine.config import RunConfig
 from engine.errors import ConfigError, DIPError
-from engine.metrics import task_psnr
 
 from .runs import RunRecord, average_record
 
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
     from .main_window import MainWindow
 
 PROGRESS_MS = 300        # the progress bar's refresh period while a run streams
-RUNS_SHARE = 4           # the kept runs may hold up to 1/4 of a run's memory budget
 
 
 def format_eta(seconds: float) -> str:
@@ -83,19 +81,21 @@ class RunView(QObject):
         self.run_input = None
         self.showing_result = False
         self.compare_key = None
-        w = self.w
-        w.plots.reset(reference_known=self.doc.reference() is not None)
-        w.timeline.clear()
-        w.timeline.set_scrubbing_enabled(False)
-        self._reset_progress("idle", 1)
+        self._clear_progress("idle", self.doc.reference() is not None, None)
         self.w.canvas.set_overlay_style("fill")
         self.apply_compare()
 
-    def _reset_progress(self, text: str, total: int) -> None:
+    def _clear_progress(self, text: str, reference_known: bool, total: int | None) -> None:
+        """Empty curves, timeline and progress bar (``total``: the run's step bound)."""
+        w = self.w
+        w.plots.reset(reference_known=reference_known, total=total)
+        w.timeline.clear()
+        if total is not None:
+            w.timeline.set_total(total)
+        w.timeline.set_scrubbing_enabled(False)
         self._pending_progress = None
         self._progress_timer.stop()
-        w = self.w
-        w.progress_bar.setRange(0, total)
+        w.progress_bar.setRange(0, total or 1)
         w.progress_bar.setValue(0)
         w.progress_bar.setFormat(text)
         w.progress_label.setText("")
@@ -138,24 +138,15 @@ class RunView(QObject):
         w.canvas.set_display(None)
         w.canvas.set_overlay_style("outline")
         self.apply_compare()
-        w.plots.reset(reference_known=reference is not None, total=cfg.iterations)
-        w.timeline.clear()
-        w.timeline.set_total(cfg.iterations)
-        w.timeline.set_scrubbing_enabled(False)
-        self._reset_progress("building the network...", cfg.iterations)
+        self._clear_progress("building the network...", reference is not None, cfg.iterations)
         self.controller.start(self._within_budget(cfg), doc.image, mask, guide, reference)
         w.refresh()
         return True
 
     def _within_budget(self, cfg: RunConfig) -> RunConfig:
-        """The kept runs live in the memory budget the snapshots use: they may take up to a
-        quarter of it (the oldest runs' images go first), and the new run's history gets
-        what they leave. The run list records the user's config, not this one."""
-        mb = 1024 * 1024
-        runs = self.doc.runs
-        runs.budget_bytes = cfg.memory_budget_mb * mb // RUNS_SHARE
-        runs.fit_budget()
-        held = -(-runs.nbytes // mb)   # whole MB, rounded up
+        """The run's snapshots get the memory budget less what the kept runs hold
+        (Document.fit_runs); the run list records the user's config, not this one."""
+        held = self.doc.fit_runs(cfg.memory_budget_mb)
         return cfg.replace(memory_budget_mb=max(1, cfg.memory_budget_mb - held)) if held else cfg
 
     def run_again(self, run_id: int) -> bool:
@@ -313,6 +304,7 @@ class RunView(QObject):
                 was = ema.blockSignals(True)
                 ema.setChecked(kind == "ema")
                 ema.blockSignals(was)
+                self.controller.set_show_ema(kind == "ema")
             self._show_result_image(array, step)
 
     def _show_result_image(self, array: np.ndarray, step: int) -> None:
@@ -397,14 +389,6 @@ class RunView(QObject):
         w.refresh()
 
     # ------------------------------------------------------------------ the run list
-    def _psnr(self, array: np.ndarray | None, cfg: RunConfig | dict) -> float | None:
-        task = cfg.task if isinstance(cfg, RunConfig) else cfg.get("task", "denoise")
-        scale = cfg.scale if isinstance(cfg, RunConfig) else int(cfg.get("scale", 1) or 1)
-        ref = self.doc.reference_for(task, scale)
-        if array is None or ref is None or ref.shape != array.shape:
-            return None
-        return float(task_psnr(task, array, ref, scale=scale))
-
     def _record(self, how: str, reason: str) -> None:
         """The run that just ended (or was continued) as an entry of the run list."""
         run, doc = self.controller.run, self.doc
@@ -424,7 +408,7 @@ class RunView(QObject):
         rec.stop_how = how
         rec.stop_reason = reason
         rec.seconds = float(run.elapsed)
-        rec.psnr = self._psnr(rec.result, self.cfg)
+        rec.psnr = doc.psnr_of(rec.result, rec.config)
         rec.curve_steps, rec.curve_loss = steps, losses
         if fresh:
             doc.runs.add(rec)
@@ -457,7 +441,7 @@ class RunView(QObject):
         except ValueError as e:
             self.w.error("Cannot average these runs", str(e))
             return False
-        rec.psnr = self._psnr(rec.result, rec.config)
+        rec.psnr = self.doc.psnr_of(rec.result, rec.config)
         self.doc.runs.add(rec)
         return self.show_run(rec.id)
 
@@ -506,7 +490,7 @@ class RunView(QObject):
         if rec is not None:   # the run's entry holds the iterate the user settled on
             rec.result, rec.result_step = self.doc.result.array, step
             rec.result_kind, rec.result_what = ("ema" if use_ema else "output"), self.doc.result.what
-            rec.psnr = self._psnr(rec.result, rec.config)
+            rec.psnr = self.doc.psnr_of(rec.result, rec.config)
             self.doc.runs.replace(rec)
         self.w.show_result_text("")
         self.w.statusBar().showMessage(f"The result is now the {what} at step {step}", 5000)
@@ -523,7 +507,8 @@ class RunView(QObject):
         self.w.canvas.set_display(ready if ready is not None else (ema if use_ema else output))
         self._showing()
 
-    def on_show_ema(self, _checked: bool) -> None:
+    def on_show_ema(self, checked: bool) -> None:
+        self.controller.set_show_ema(checked)
         if self.shown_step is not None and self.controller.history is not None:
             snap = self.controller.history.get(self.shown_step)
             self.display(snap.output, snap.ema)

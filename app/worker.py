@@ -59,8 +59,9 @@ class RunWorker(QObject):
     ready = Signal(object)                       # the Restoration, once built
     losses = Signal(object, object)              # np.ndarray steps (int64), np.ndarray losses (float64)
     preview = Signal(int, object, object)        # step, output HxWxC float32, EMA or None
-    # just before preview / result: the same images as QImages made in this thread, so the
-    # GUI thread shows them without converting ({"output", "ema"} or {"result"})
+    # just before preview / result: the image the GUI shows as a QImage made in this thread,
+    # so the GUI thread shows it without converting ({"output"} or {"ema"} per ``show_ema``,
+    # or {"result"})
     display = Signal(int, object)
     psnr = Signal(int, object)                   # step, {"output": dB, "ema": dB, "input": dB}
     # the stopping rule's best iterate so far: its step, its score (held-out pixel error, or
@@ -85,6 +86,9 @@ class RunWorker(QObject):
         self._paused = False
         self._lock = threading.Lock()   # orders pause/stop against the run being attached
         self._busy = False
+        # which live image the GUI shows (set from the GUI thread; a bool store is atomic):
+        # only that one is converted for the screen
+        self.show_ema = False
 
     # ---- control: any thread ---------------------------------------------------------
     @property
@@ -237,8 +241,10 @@ class RunWorker(QObject):
         self.finished.emit("stopped" if by_request else "done")
 
     def _emit_preview(self, step: int, output, ema) -> None:
-        self.display.emit(step, {"output": display_qimage(output),
-                                 "ema": None if ema is None else display_qimage(ema)})
+        if self.show_ema and ema is not None:
+            self.display.emit(step, {"ema": display_qimage(ema)})
+        else:
+            self.display.emit(step, {"output": display_qimage(output)})
         self.preview.emit(step, output, ema)
 
     @staticmethod
@@ -290,6 +296,7 @@ class RunController(QObject):
         self.last_summary: dict | None = None     # how the last steps() call ended
         # threads of discarded runs still finishing their step in flight (never waited on)
         self._orphans: list[tuple[QThread, RunWorker]] = []
+        self._show_ema = False
         # what a forwarded signal does to the controller before it goes out; each returns
         # the arguments to re-emit
         self._before_forward: dict[str, Callable[..., tuple]] = {
@@ -326,6 +333,13 @@ class RunController(QObject):
         return self._state in ("stopped", "done") and self.run is not None
 
     # ---- commands (GUI thread) -------------------------------------------------------
+    def set_show_ema(self, on: bool) -> None:
+        """Which live image the GUI shows: the worker converts only that one for the screen
+        (the other, shown after a toggle, is converted by the canvas once)."""
+        self._show_ema = bool(on)
+        if self._worker is not None:
+            self._worker.show_ema = self._show_ema
+
     def start(self, cfg: RunConfig, image: np.ndarray, mask: np.ndarray | None = None,
               guide: np.ndarray | None = None, reference: np.ndarray | None = None) -> None:
         if self.active:
@@ -344,6 +358,7 @@ class RunController(QObject):
             raise RuntimeError("a run is already going")
         self.discard()
         worker = RunWorker(source)
+        worker.show_ema = self._show_ema
         thread = QThread()
         thread.setObjectName("dip-run")
         worker.moveToThread(thread)

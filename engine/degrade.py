@@ -80,6 +80,16 @@ def _factor(factor: int) -> int:
     return int(factor)
 
 
+def resize(img: np.ndarray, width: int, height: int,
+           resample: Image.Resampling = Image.Resampling.BICUBIC) -> np.ndarray:
+    """An H x W x C float image resized to ``height`` x ``width``, channel by channel as
+    32-bit float images ('F': no 8-bit quantisation), overshoot clipped back to [0, 1]."""
+    size = (int(width), int(height))
+    planes = [np.asarray(Image.fromarray(np.ascontiguousarray(img[:, :, c], dtype=np.float32), mode="F")
+                         .resize(size, resample)) for c in range(img.shape[2])]
+    return np.clip(np.stack(planes, axis=2), 0.0, 1.0).astype(np.float32)
+
+
 def downscale(img: np.ndarray, factor: int) -> np.ndarray:
     """Low-resolution version: crop to a multiple of ``factor``, then Pillow LANCZOS by 1/factor.
 
@@ -88,16 +98,8 @@ def downscale(img: np.ndarray, factor: int) -> np.ndarray:
     """
     hr = crop_to_multiple(img, factor)
     f = _factor(factor)
-    size = (hr.shape[1] // f, hr.shape[0] // f)
     planes = hr[:, :, None] if hr.ndim == 2 else hr
-    out = np.stack(
-        [
-            np.asarray(Image.fromarray(np.ascontiguousarray(planes[:, :, c])).resize(size, Image.Resampling.LANCZOS))
-            for c in range(planes.shape[2])
-        ],
-        axis=2,
-    )
-    out = np.clip(out, 0.0, 1.0).astype(np.float32)
+    out = resize(planes, hr.shape[1] // f, hr.shape[0] // f, Image.Resampling.LANCZOS)
     return out[:, :, 0] if hr.ndim == 2 else out
 
 

@@ -83,8 +83,14 @@ def from_uint8(array: np.ndarray) -> np.ndarray:
     return np.asarray(array, dtype=np.float32) / np.float32(255.0)
 
 
-def _to_uint16(array: np.ndarray) -> np.ndarray:
+def to_uint16(array: np.ndarray) -> np.ndarray:
+    """[0, 1] floats -> uint16 by rounding (exact for k/255 values: 65535 = 257 x 255)."""
     return np.clip(np.rint(np.asarray(array, dtype=np.float64) * 65535.0), 0, 65535).astype(np.uint16)
+
+
+def from_uint16(array: np.ndarray) -> np.ndarray:
+    """uint16 (or any 0..65535 data) -> float32 in [0, 1]."""
+    return np.asarray(array).astype(np.float32) / np.float32(65535.0)
 
 
 def _as_hwc(array: np.ndarray, what: str = "image") -> np.ndarray:
@@ -99,7 +105,7 @@ def _as_hwc(array: np.ndarray, what: str = "image") -> np.ndarray:
     if a.dtype == np.uint8:
         return from_uint8(a)
     if a.dtype == np.uint16:
-        return a.astype(np.float32) / np.float32(65535.0)
+        return from_uint16(a)
     return a.astype(np.float32, copy=False)
 
 
@@ -524,7 +530,7 @@ def image_writer(
         and a.shape[2] == 1 and alpha is None
     )
     if sixteen:
-        im = Image.fromarray(_to_uint16(a[:, :, 0]))
+        im = Image.fromarray(to_uint16(a[:, :, 0]))
     else:
         u8 = to_uint8(a if alpha is None else np.concatenate([a, alpha[:, :, None]], axis=2))
         im = Image.fromarray(u8[:, :, 0] if u8.shape[2] == 1 else u8)

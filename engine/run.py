@@ -136,7 +136,7 @@ class Restoration:
                                    cfg.stop_min_gain_db)
         self.noise_sigma: float | None = None
         self._disc: Discrepancy | None = None
-        if cfg.discrepancy and cfg.stop_rule == "holdout" and self.task.name == "denoise":
+        if cfg.discrepancy and cfg.stop_rule == "holdout" and self.task.white_noise:
             self.noise_sigma = noise_sigma(self.task.image)
             if self.noise_sigma >= MIN_NOISE_SIGMA:
                 # the data term averages over every pixel, held-out ones counting as zero

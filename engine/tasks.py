@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from .config import RunConfig
+from .degrade import resize
 from .errors import ConfigError, ImageError, MaskError
 from .lanczos import Downsampler
 
@@ -48,6 +48,9 @@ class Task:
     # whether iterates are scored at all: enhancement wants a coarse fit, not the best one,
     # so it holds nothing out and has no best iterate (it runs its step count)
     has_best = True
+    # whether the degradation is additive white noise whose level the image itself tells
+    # (the discrepancy principle's premise: engine/stopping.py); JPEG's blocks are not
+    white_noise = False
 
     def __init__(self, cfg: RunConfig, image: np.ndarray, mask: np.ndarray | None,
                  guide: np.ndarray | None, device: torch.device):
@@ -114,6 +117,7 @@ class Task:
 
 class Denoise(Task):
     name = "denoise"
+    white_noise = True
 
 
 class Jpeg(Task):
@@ -171,9 +175,7 @@ class SuperRes(Task):
 
     def degraded_view(self) -> np.ndarray:
         h, w = self.out_hw
-        chans = [np.asarray(Image.fromarray(self.image[:, :, c], mode="F").resize((w, h), Image.BICUBIC))
-                 for c in range(self.channels)]
-        return np.clip(np.stack(chans, axis=2), 0.0, 1.0)
+        return resize(self.image, w, h)
 
 
 class Enhance(Task):

@@ -324,3 +324,19 @@ def test_the_gui_thread_runs_no_torch_kernel(qtbot):
         degrade.jpeg(img, 20)
     assert run.step == 9   # the run itself did its kernels, in its own thread
     assert ops == []
+
+
+def test_only_the_shown_live_image_is_converted_for_the_screen(qtbot, controller):
+    keys: list[frozenset] = []
+    controller.display.connect(lambda _s, images: keys.append(frozenset(images)))
+    controller.set_show_ema(True)
+    with qtbot.waitSignal(controller.finished, timeout=30_000):
+        controller.start(_cfg(iterations=30, preview_every=5), smooth_image(32, 32))
+    live = [k for k in keys if k != {"result"}]
+    assert live and all(k in ({"ema"}, {"output"}) for k in live)
+    assert {"ema"} in live                              # once the run keeps a moving average
+    controller.set_show_ema(False)
+    keys.clear()
+    with qtbot.waitSignal(controller.finished, timeout=30_000):
+        controller.continue_run(10)
+    assert [k for k in keys if k != {"result"}] and all(k in ({"output"}, {"result"}) for k in keys)
