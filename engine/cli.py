@@ -76,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--metrics", help="write a JSON report here")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, e.g. --set channels_down=[32,32,32] --set sigma_p=0")
+    r.add_argument("--tile", type=_tile_arg, default="auto", metavar="SIZE|auto|off",
+                   help="restore in overlapping tiles of SIZE px, each a full run that stops by itself; auto "
+                        "(default): tiles only when one run of the whole photo would not fit this device's "
+                        "memory, and inpainting of a large photo restores crops around the mask; off: one run")
+    r.add_argument("--overlap", type=int, metavar="PX",
+                   help="pixels shared by neighbouring tiles (default: 1/8 of the tile, at least the net's cell)")
+    r.add_argument("--crop-margin", type=int, metavar="PX",
+                   help="inpainting crops: context kept around each part of the mask (default 128)")
+    r.add_argument("--yes", action="store_true",
+                   help="run a job estimated at over an hour (without it the plan is printed and nothing runs)")
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.add_argument("--overwrite", action="store_true",
                    help="allow --output to be the --input file itself (replaces your original)")
@@ -102,6 +112,19 @@ def _runs_count(v: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number of runs, got '{v}'") from None
     if not 1 <= n <= 16:
         raise argparse.ArgumentTypeError(f"--runs must be 1..16, got {n}")
+    return n
+
+
+def _tile_arg(v: str) -> int | str:
+    v = v.strip().lower()
+    if v in ("auto", "off"):
+        return v
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size in pixels, auto or off, got '{v}'") from None
+    if n < 64:
+        raise argparse.ArgumentTypeError(f"a tile must be at least 64 px, got {n}")
     return n
 
 
@@ -216,6 +239,19 @@ def cmd_restore(a: argparse.Namespace) -> int:
         if name != cfg.preset:
             cfg = get_config(name, task=a.task, **overrides)
     n_runs = a.runs or 1
+    from .tiling import LONG_PLAN_S, format_seconds, plan_job
+    plan = plan_job(cfg, (h, w), image.shape[2], mask=mask, device=cfg.device, tile=a.tile,
+                    overlap=a.overlap, margin=a.crop_margin, runs=n_runs)
+    too_long = plan.seconds > LONG_PLAN_S and not a.yes
+    if not a.quiet or plan.problem or too_long:
+        print(f"plan: {plan.describe()}", file=sys.stderr)
+    if plan.problem:
+        raise DIPError(plan.problem)
+    if too_long:
+        raise DIPError(f"this job is estimated at about {format_seconds(plan.seconds)}: add --yes to run it "
+                       f"(the plan above says how), or restore a region or a downscaled copy")
+    if plan.tiled:
+        return _restore_tiled(a, cfg, plan, loaded, mask, guide, reference, n_runs)
     picks: list[np.ndarray] = []
     per_run: list[dict[str, Any]] = []
     seconds = 0.0
@@ -304,6 +340,11 @@ def cmd_restore(a: argparse.Namespace) -> int:
         if a.metrics:
             print(f"wrote {a.metrics}", file=sys.stderr)
     return 0
+
+
+def _restore_tiled(*args) -> int:
+    from .cli_tiled import restore_tiled
+    return restore_tiled(*args)
 
 
 def _plain(v: Any) -> Any:

@@ -58,6 +58,8 @@ class StepRecord:
     suggested: tuple[int, float] | None = None   # the rule's best iterate so far: (step, score)
     val: dict[str, float] | None = None         # held-out error of 'output' / 'ema' (holdout rule)
     snapshot: bool = False
+    final: bool = False          # the last record of this steps() call (done, or stopped on request)
+    unit: object | None = None   # a tiled job's engine.job.UnitProgress: which tile, where, how far
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -253,6 +255,7 @@ class Restoration:
                         self.stop_reason = self._reason()
                         self._stop.set()
                     last = self.step >= self.cfg.iterations or self._stop.is_set()
+                    rec.final = last
                     self._observe(rec, force_preview=last)
                 except Exception as exc:
                     if is_oom(exc):

@@ -711,7 +711,7 @@ def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path, delay):
             "runpy.run_path(sys.argv[0], run_name='__main__')")
     proc = subprocess.Popen(
         [sys.executable, "-c", code, str(ROOT / "main.py"), "restore", "--task", "denoise", "--input", str(src),
-         "--output", str(out), "--iterations", "1000000", "--stop", "never", "--device", "cpu", *TINY],
+         "--output", str(out), "--iterations", "1000000", "--stop", "never", "--device", "cpu", "--yes", *TINY],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "up"
     time.sleep(delay)

@@ -1,0 +1,106 @@
+"""``restore`` for a photo at its real size: the plan's units run one after the other
+(engine/job.py), with one progress line that says which tile, its step and best, and the
+whole job's ETA. Reached from engine/cli.py once the plan says tiles or crops."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import RunConfig
+from .errors import DIPError
+from .tiling import Plan
+
+
+class TileProgress:
+    """An updating line on a terminal; a line per finished unit otherwise (logs, CI)."""
+
+    def __init__(self, plan: Plan, quiet: bool):
+        self.plan = plan
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+        self.what = "crop tile" if plan.mode == "crops" else "tile"
+
+    def update(self, rec, total_steps: int) -> None:
+        if self.quiet or rec.unit is None:
+            return
+        from .cli import _fmt_s
+
+        u = rec.unit
+        done = u.state == "done"
+        now = time.monotonic()
+        if self.tty and not done and now - self.last < 0.2:
+            return
+        if not self.tty and not done:
+            return
+        self.last = now
+        best = f"  best {rec.suggested[0]}" if rec.suggested else ""
+        psnr = f"  PSNR {rec.psnr['output']:.2f}" if rec.psnr else ""
+        state = "done at" if done else "step"
+        line = (f"{self.what} {u.index + 1}/{u.count}  {state} {rec.step}/{total_steps}{best}  loss {rec.loss:.3e}"
+                f"{psnr}  job {u.done}/{u.count} done, ETA {_fmt_s(u.eta)}")
+        if self.tty:
+            sys.stderr.write("\r" + line.ljust(110)[:150] + ("\n" if done else ""))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mask, guide, reference,
+                  n_runs: int) -> int:
+    from . import imageio
+    from .cli import strict_json
+    from .job import TiledRestoration, tiled_summary
+    from .metrics import psnr_protocol, ssim, task_psnr
+
+    image = loaded.array
+    job = TiledRestoration(cfg, plan, image, mask=mask, guide=guide, reference=reference, runs=n_runs)
+    if not a.quiet:
+        print(f"{cfg.task} with preset {cfg.preset}: {cfg.net.arch} net per unit, "
+              + ("stops by itself" if plan.auto_stop else f"{cfg.iterations} steps")
+              + f" (at most {cfg.iterations} steps each)", file=sys.stderr)
+    progress = TileProgress(plan, a.quiet)
+    try:
+        for rec in job.steps():
+            progress.update(rec, cfg.iterations)
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing written", file=sys.stderr)
+        return 130
+    finally:
+        job.close()
+    if job.failed_units:
+        raise DIPError(f"{len(job.failed_units)} of {len(plan.units)} units did not fit their pixels (the first: "
+                       f"unit {job.failed_units[0] + 1}): nothing written; lower the learning rate (now {cfg.lr:g})")
+    result = job.result()
+    writes = [(a.output, imageio.image_writer(a.output, result,
+                                               like=loaded if result.shape[:2] == image.shape[:2] else None))]
+    if a.metrics:
+        report: dict[str, Any] = {
+            "task": cfg.task, "preset": cfg.preset, "architecture": cfg.net.arch, "device": plan.device_words,
+            "parameters_per_unit": job.param_count, "seconds": job.elapsed, "pick": cfg.pick,
+            "plan": {"text": plan.describe(), **tiled_summary(job)},
+            "stop": {"mode": cfg.stop, "rule": cfg.stop_rule, "reason": job.stop_reason,
+                     "units_stopped_early": sum(1 for i in job.unit_info if i and i["stopped_early"])},
+            "config": cfg.to_dict(),
+        }
+        if reference is not None:
+            ref = reference if reference.ndim == 3 else reference[:, :, None]
+            if ref.shape[2] != result.shape[2]:
+                ref = ref.mean(axis=2, keepdims=True) if result.shape[2] == 1 else np.repeat(ref[:, :, :1], 3, 2)
+            report["psnr"] = {"input": task_psnr(cfg.task, job.degraded(), ref, scale=cfg.scale),
+                              "written": task_psnr(cfg.task, result, ref, scale=cfg.scale)}
+            report["psnr_protocol"] = psnr_protocol(cfg.task)
+            report["ssim_written"] = ssim(result, ref)
+        text = strict_json(report)
+        writes.append((a.metrics, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")))
+    imageio.write_all(writes)
+    if not a.quiet:
+        print(f"wrote {a.output} ({job.stop_reason})", file=sys.stderr)
+        if a.metrics:
+            print(f"wrote {a.metrics}", file=sys.stderr)
+    return 0

@@ -1,0 +1,300 @@
+"""A job: the units of a plan (engine/tiling.py) run one after the other, their results
+blended into the photo as each finishes.
+
+:class:`TiledRestoration` looks like a :class:`~engine.run.Restoration` to whoever drives
+it (``steps()``, ``request_stop``/``pause``/``resume``, ``result``, ``elapsed``), so the
+CLI and the app's worker drive a 12 MP photo the way they drive a crop. Each record it
+yields is the running unit's own ``StepRecord`` (its step, loss, tile-sized previews) with
+``rec.unit`` saying which unit, where it goes in the result, and how far the job is.
+
+Memory stays bounded by the unit: the job keeps the photo's arrays (input, the blended
+result and its weights) and one unit's run at a time, whose snapshot history is kept small
+and freed when the unit ends. A stop request ends the job after the running step; the
+finished units are kept (``result()`` is the photo with them in and the input elsewhere),
+and calling ``steps()`` again continues the interrupted unit, then the rest.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import RunConfig
+from .degrade import resize
+from .errors import DIPError, ImageError
+from .run import Restoration
+from .tiling import Box, Plan, Unit, unit_weights
+
+UNIT_MEMORY_MB = 48      # a unit's snapshot history: it is dropped when the unit ends
+
+
+@dataclass(frozen=True)
+class UnitProgress:
+    """Where a record's unit is: the app paints its preview at ``box``; the CLI prints it."""
+
+    index: int               # 0-based
+    count: int
+    box: Box                 # in the result's pixels
+    state: str               # "running" | "done" (the unit's last record)
+    done: int                # units finished so far (this one included once done)
+    job_seconds: float       # the job's elapsed seconds (all units)
+    eta: float               # the job's remaining seconds, estimated
+
+
+class TiledRestoration:
+    """Runs ``plan``'s units of ``cfg`` over ``image`` (and its mask, guide, reference)."""
+
+    def __init__(self, cfg: RunConfig, plan: Plan, image: np.ndarray, mask: np.ndarray | None = None,
+                 guide: np.ndarray | None = None, reference: np.ndarray | None = None, runs: int = 1):
+        self.cfg = RunConfig.from_dict(cfg.validate().to_dict())
+        self.plan = plan
+        image = np.asarray(image, dtype=np.float32)
+        if image.ndim == 2:
+            image = image[:, :, None]
+        if image.shape[:2] != plan.image_hw:
+            raise ImageError(f"the plan is for {plan.image_hw[1]}x{plan.image_hw[0]}, "
+                             f"the image is {image.shape[1]}x{image.shape[0]}")
+        self.image = image
+        self.mask = None if mask is None else np.asarray(mask, bool)
+        self.guide = guide
+        self.reference = reference
+        self.runs = max(1, int(runs))
+        self.factor = plan.factor
+        oh, ow = plan.out_hw
+        c = image.shape[2]
+        self.out_shape = (oh, ow, c)
+        self._acc = np.zeros((oh, ow, c), np.float32)
+        self._wsum = np.zeros((oh, ow), np.float32)
+        n = len(plan.units)
+        self.states = ["queued"] * n
+        self.unit_info: list[dict | None] = [None] * n
+        self._next = 0
+        self._run: Restoration | None = None      # the running (or interrupted) unit's run
+        self._picks: list[np.ndarray] = []        # the running unit's finished seeds
+        self._seed_index = 0
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._lock = threading.Lock()
+        self._elapsed_done = 0.0
+        self.stop_reason: str | None = None
+        self.device_name = plan.device_words
+        self.param_count = 0
+        self.failed_units: list[int] = []
+
+    # ---- control (any thread) ----------------------------------------------------------
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+        with self._lock:
+            if self._run is not None:
+                self._run.request_stop()
+
+    def pause(self) -> None:
+        self._running.clear()
+        with self._lock:
+            if self._run is not None:
+                self._run.pause()
+
+    def resume(self) -> None:
+        self._running.set()
+        with self._lock:
+            if self._run is not None:
+                self._run.resume()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def run(self) -> Restoration | None:
+        """The running unit's Restoration (None between units)."""
+        return self._run
+
+    @property
+    def done_units(self) -> int:
+        return self.states.count("done")
+
+    @property
+    def finished(self) -> bool:
+        return self._next >= len(self.plan.units)
+
+    @property
+    def elapsed(self) -> float:
+        run = self._run
+        return self._elapsed_done + (run.elapsed if run is not None else 0.0)
+
+    @property
+    def stopped_early(self) -> bool:
+        """Every unit stopped by itself (the job's own "stopped early")."""
+        infos = [i for i in self.unit_info if i]
+        return bool(infos) and all(i["stopped_early"] for i in infos)
+
+    def eta(self) -> float:
+        """Seconds left: the plan's estimate of the units to go, scaled by how the finished
+        ones compared with theirs."""
+        plan = self.plan
+        done = [i for i, s in enumerate(self.states) if s == "done"]
+        planned = sum(plan.unit_seconds[i] for i in done)
+        actual = sum(self.unit_info[i]["seconds"] for i in done if self.unit_info[i])
+        ratio = actual / planned if planned > 0 and actual > 0 else 1.0
+        left = sum(plan.unit_seconds[i] for i, s in enumerate(self.states) if s != "done")
+        run = self._run
+        spent = run.elapsed if run is not None else 0.0
+        return max(0.0, ratio * left - spent)
+
+    # ---- results -----------------------------------------------------------------------
+    def composite(self, box: Box | None = None) -> np.ndarray:
+        """The result so far in ``box`` (output pixels; the whole image by default): finished
+        units blended, the input elsewhere (for super-resolution, the input upscaled)."""
+        oh, ow, _ = self.out_shape
+        box = box or Box(0, 0, oh, ow)
+        ys, xs = box.slices()
+        base = self._base(box)
+        wsum = self._wsum[ys, xs]
+        have = wsum > 0
+        if self.plan.mode == "crops" and self.mask is not None:
+            have &= ~self.mask[ys, xs]      # known pixels stay exactly as the photo has them
+        if have.any():
+            base[have] = self._acc[ys, xs][have] / wsum[have][:, None]
+        return base
+
+    def result(self, pick: str | None = None) -> np.ndarray:
+        """The whole result (each unit wrote the config's pick when it finished)."""
+        return self.composite()
+
+    def degraded(self) -> np.ndarray:
+        return self._base(None)
+
+    def _base(self, box: Box | None) -> np.ndarray:
+        oh, ow, _ = self.out_shape
+        box = box or Box(0, 0, oh, ow)
+        f = self.factor
+        if f == 1:
+            return self.image[box.slices()].copy()
+        # the low-resolution pixels under the box, upscaled: what "the input" means there
+        t, lft = box.top // f, box.left // f
+        b, r = -(-box.bottom // f), -(-box.right // f)
+        up = resize(self.image[t:b, lft:r], (r - lft) * f, (b - t) * f)
+        return up[box.top - t * f:box.top - t * f + box.height, box.left - lft * f:box.left - lft * f + box.width]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._run is not None:
+                self._run.close()
+            self._run = None
+
+    # ---- the loop ----------------------------------------------------------------------
+    def steps(self):
+        """Yield the running unit's StepRecords, unit after unit, until all are done or a
+        stop is requested. The last record of each unit comes after its result is blended
+        in (``rec.unit.state == 'done'``)."""
+        self._stop.clear()
+        self.stop_reason = None
+        units = self.plan.units
+        while self._next < len(units):
+            if self._stop.is_set():
+                break
+            if not self._running.is_set():
+                self._running.wait()
+                continue
+            unit = units[self._next]
+            finished = yield from self._run_unit(unit)
+            if not finished:
+                break
+            self._next += 1
+        if self._next >= len(units):
+            n = len(units)
+            stopped = sum(1 for i in self.unit_info if i and i["stopped_early"])
+            self.stop_reason = (f"all {n} units done" + (f" ({stopped} stopped by themselves)"
+                                                          if self.plan.auto_stop else ""))
+        else:
+            self.stop_reason = (f"stopped on request: {self.done_units} of {len(units)} units done; "
+                                "the rest is the input")
+
+    def _unit_cfg(self, unit: Unit, seed_index: int) -> RunConfig:
+        seed = unit.seed if seed_index == 0 else (unit.seed + seed_index) % 2**63
+        budget = min(self.cfg.memory_budget_mb, UNIT_MEMORY_MB)
+        return self.cfg.replace(seed=seed, memory_budget_mb=budget)
+
+    def _crop(self, a: np.ndarray | None, box: Box) -> np.ndarray | None:
+        return None if a is None else np.ascontiguousarray(a[box.slices()])
+
+    def _run_unit(self, unit: Unit):
+        """Run (or continue) ``unit``'s seeds; True once it is done and blended in."""
+        i = unit.index
+        n = len(self.plan.units)
+        out_box = unit.out_box(self.factor)
+        self.states[i] = "running"
+        while self._seed_index < self.runs:
+            run = self._run
+            if run is None:
+                run = Restoration(self._unit_cfg(unit, self._seed_index), self._crop(self.image, unit.box),
+                                  mask=self._crop(self.mask, unit.box), guide=self._crop(self.guide, unit.box),
+                                  reference=self._crop(self.reference, out_box))
+                self.param_count = run.param_count
+                with self._lock:
+                    self._run = run
+                    if self._stop.is_set():
+                        run.request_stop()
+                    if not self._running.is_set():
+                        run.pause()
+            ended = False
+            for rec in run.steps():
+                # the run's own end (its rule or its bound), not a stop request
+                ended = rec.final and (run.stopped_early or run.step >= run.total_steps)
+                state = "running"
+                if ended:
+                    self._picks.append(run.result(self.cfg.pick))
+                    if len(self._picks) == self.runs:   # the unit's last seed: blend it in first
+                        self._blend(unit, np.mean(self._picks, axis=0) if self.runs > 1 else self._picks[0])
+                        self.states[i] = state = "done"
+                rec.unit = UnitProgress(i, n, out_box, state, self.done_units, self.elapsed, self.eta())
+                yield rec
+            if not ended:
+                return False            # interrupted: the run stays for a continue
+            if run.failed_to_fit:
+                self.failed_units.append(i)
+            info = {"index": i, "box": unit.box, "seed": run.cfg.seed, "steps": run.step,
+                    "seconds": run.elapsed, "stopped_early": run.stopped_early,
+                    "stop_reason": run.stop_reason, "failed_to_fit": run.failed_to_fit,
+                    "best_iterate": None if run.suggested is None else
+                    {"step": run.suggested[0], "kind": run.suggested_kind}}
+            prev = self.unit_info[i]
+            if prev is not None and self._seed_index > 0:   # a later seed of the same unit: times add up
+                info["seconds"] += prev["seconds"]
+                info["stopped_early"] = info["stopped_early"] and prev["stopped_early"]
+            self.unit_info[i] = info
+            self._elapsed_done += run.elapsed
+            with self._lock:
+                self._run = None
+            run.close()
+            self._seed_index += 1
+        self._picks = []
+        self._seed_index = 0
+        return True
+
+    def _blend(self, unit: Unit, result: np.ndarray) -> None:
+        if not np.isfinite(result).all():
+            raise DIPError(f"unit {unit.index + 1} produced non-finite pixels")
+        b = unit.out_box(self.factor)
+        ys, xs = b.slices()
+        w = unit_weights(unit, self.factor)
+        self._acc[ys, xs] += result * w[:, :, None]
+        self._wsum[ys, xs] += w
+
+
+def tiled_summary(job: TiledRestoration) -> dict:
+    """The job in plain data, for metrics reports."""
+    p = job.plan
+    return {
+        "mode": p.mode, "units": len(p.units), "tile": p.tile, "overlap": p.overlap,
+        "crops": [[b.left, b.top, b.width, b.height] for b in p.crops],
+        "estimate_seconds": p.seconds, "estimate_seconds_max": p.seconds_max,
+        "estimate_peak_bytes": p.peak_bytes, "seconds": job.elapsed,
+        "done": job.done_units, "failed_to_fit": list(job.failed_units),
+        "per_unit": [None if i is None else {**i, "box": [i["box"].left, i["box"].top, i["box"].width,
+                                                           i["box"].height]}
+                     for i in job.unit_info],
+    }

@@ -1,0 +1,467 @@
+"""Photos at their real size: the plan of a job before its first step.
+
+A DIP run's memory and time grow with the pixels it fits, so a 3-24 MP photo is restored
+as a list of *units*, each a full, independent DIP run on a part of it:
+
+- ``whole``: one unit, the image itself (small images, or ``--tile off``);
+- ``tiles``: an even grid of equal, overlapping tiles (every task whose data term is
+  local: denoise, JPEG, inpainting, super-resolution in low-resolution tiles, flash with
+  its guide tiled alike, enhancement). Results are blended with raised-cosine ramps over
+  the overlaps (the weights of two neighbours sum to one, so no seam shows);
+- ``crops``: inpainting of a large image restores only a crop around each connected part
+  of the mask (its bounding box plus a margin, overlapping crops merged; a crop larger than
+  a tile is tiled, and its tiles without a pixel to fill are dropped). Only the masked
+  pixels are written back: every known pixel of the photo stays bit for bit.
+
+The tile size comes from the device's memory and the estimated time: among the sizes whose
+one step fits (``CPU_TILE_BYTES`` on a CPU, ``GPU_TILE_FRACTION`` of a GPU), the one with
+the least estimated total time (smaller tiles run faster per pixel on a CPU's caches;
+larger ones waste less on overlaps). Units are seeded from the job's seed and their
+position, so a unit's result does not depend on the order units run in.
+
+Everything here is NumPy and the meta-device estimate: planning a 12 MP photo allocates
+no activation and takes well under a second.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import RunConfig
+from .errors import ConfigError
+from .estimate import estimate_cost
+
+# one tile's training step (the estimate's peak, the process included) on a CPU: with the
+# photo's own arrays (~0.4 GB at 12 MP) the process stays within about 2 GB
+CPU_TILE_BYTES = 1.2e9
+GPU_TILE_FRACTION = 0.75         # of the GPU's memory for one tile's step
+TILE_SIZES = (128, 192, 256, 320, 384, 448, 512, 640, 768, 896, 1024)
+MAX_AUTO_TILE = 1024             # auto never picks larger tiles (stop behaviour was measured up to there)
+MIN_TILE = 64
+CROP_MIN_SIDE = 800              # inpainting crops around the mask above this longest side (IOPaint's rule)
+CROP_MARGIN = 128                # context around each part of the mask (IOPaint's default; see benchmarks)
+CELL = 16                        # mask parts closer than the margin share a crop: found on a 16 px grid
+LONG_PLAN_S = 3600.0             # a CLI job estimated past this asks for --yes
+SETUP_S = {"cpu": 0.5, "cuda": 2.0, "mps": 1.0}   # building one unit's net, task and input
+# Where a self-stopping run of each task usually ends, as a fraction of its step bound
+# (benchmarks/README.md: denoise-fast stops at 768 of 3000 on average at 128 px, inpaint-fast
+# at about 1250; super-resolution and the fixed-count tasks run to their bound).
+TYPICAL_STOP = {"denoise": 0.3, "jpeg": 0.5, "inpaint": 0.5, "superres": 1.0, "enhance": 1.0, "flash": 1.0}
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle of pixels: top-left corner and size."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+    @property
+    def bottom(self) -> int:
+        return self.top + self.height
+
+    @property
+    def right(self) -> int:
+        return self.left + self.width
+
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.top, self.bottom), slice(self.left, self.right)
+
+    def scaled(self, f: int) -> "Box":
+        return Box(self.top * f, self.left * f, self.height * f, self.width * f)
+
+    def overlaps(self, other: "Box") -> bool:
+        return (self.top < other.bottom and other.top < self.bottom
+                and self.left < other.right and other.left < self.right)
+
+    def union(self, other: "Box") -> "Box":
+        t, lft = min(self.top, other.top), min(self.left, other.left)
+        return Box(t, lft, max(self.bottom, other.bottom) - t, max(self.right, other.right) - lft)
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height} at ({self.left}, {self.top})"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One independent DIP run of a job: a box of the input (low-resolution pixels for
+    super-resolution), its seed, and the widths of the ramps its result is blended with on
+    each side (top, bottom, left, right; 0 where it meets no neighbour)."""
+
+    index: int
+    box: Box
+    seed: int
+    ramps: tuple[int, int, int, int] = (0, 0, 0, 0)
+    crop: int = 0                 # which crop around the mask it belongs to (crops mode)
+
+    def out_box(self, factor: int = 1) -> Box:
+        return self.box.scaled(factor)
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: str                     # "whole" | "tiles" | "crops"
+    task: str
+    image_hw: tuple[int, int]
+    factor: int                   # super-resolution factor, 1 otherwise
+    units: tuple[Unit, ...]
+    tile: int | None              # tile side (input pixels), None for whole
+    overlap: int
+    device: str                   # "cpu" | "cuda" | "mps"
+    device_words: str             # "cpu (2 threads)"
+    unit_seconds: tuple[float, ...]    # expected seconds of each unit (its typical stop)
+    unit_seconds_max: tuple[float, ...]  # ... and at its step bound
+    step_bytes: int               # the largest unit's step, the process included
+    host_bytes: int               # the job's own arrays (image, result, weights, mask...)
+    auto_stop: bool
+    runs: int = 1
+    crops: tuple[Box, ...] = ()
+    problem: str | None = None    # why it cannot run on this device, if it cannot
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def tiled(self) -> bool:
+        return self.mode != "whole"
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        return self.image_hw[0] * self.factor, self.image_hw[1] * self.factor
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(self.unit_seconds))
+
+    @property
+    def seconds_max(self) -> float:
+        return float(sum(self.unit_seconds_max))
+
+    @property
+    def peak_bytes(self) -> int:
+        return int(self.step_bytes + self.host_bytes)
+
+    def describe(self) -> str:
+        """The plan in one sentence a user reads before the first step."""
+        h, w = self.image_hw
+        n = len(self.units)
+        runs = f", {self.runs} seeds each" if self.runs > 1 else ""
+        if self.mode == "crops":
+            sizes = ", ".join(f"{b.width}x{b.height}" for b in self.crops[:4])
+            more = f" and {len(self.crops) - 4} more" if len(self.crops) > 4 else ""
+            what = (f"{self.task} {w}x{h}: {len(self.crops)} crop{'s' if len(self.crops) != 1 else ''} "
+                    f"around the mask ({sizes}{more})")
+            if n != len(self.crops):
+                what += f" in {n} tiles"
+            tail = "the rest of the photo is kept bit for bit"
+        elif self.mode == "tiles":
+            what = f"{self.task} {w}x{h}: {n} tiles of {self.tile} px (overlap {self.overlap})"
+            tail = "each tile stops by itself" if self.auto_stop else "each tile runs its steps"
+        else:
+            what = f"{self.task} {w}x{h} as one run"
+            tail = "stops by itself" if self.auto_stop else "runs its steps"
+        if self.factor > 1:
+            what += f" -> {w * self.factor}x{h * self.factor}"
+        t = f"about {format_seconds(self.seconds)}"
+        if self.auto_stop and self.seconds_max > 1.2 * self.seconds:
+            t += f", at most {format_seconds(self.seconds_max)}"
+        return f"{what}{runs} on {self.device_words}: {t}; {tail}"
+
+
+def format_seconds(s: float) -> str:
+    """'40 s', '3 min 20 s', '5 h 10 min': a plan's estimate, rounded as it deserves."""
+    s = max(0.0, float(s))
+    if s < 60:
+        return f"{max(1, round(s))} s"
+    if s < 600:
+        m, sec = divmod(int(round(s / 10) * 10), 60)
+        return f"{m} min {sec} s" if sec else f"{m} min"
+    if s < 3600:
+        return f"{round(s / 60)} min"
+    if s < 48 * 3600:
+        h, m = divmod(int(round(s / 600) * 10), 60)
+        return f"{h} h {m} min" if m else f"{h} h"
+    return f"{s / 86400:.1f} days"
+
+
+# --------------------------------------------------------------------------- geometry
+
+def axis_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Starts of equal tiles covering ``length`` with at least ``overlap`` shared pixels,
+    spread evenly (the last tile ends at the edge)."""
+    if length <= tile:
+        return [0]
+    n = math.ceil((length - overlap) / (tile - overlap))
+    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
+def _ramps_1d(starts: list[int], size: int) -> list[tuple[int, int]]:
+    """(ramp in, ramp out) of each tile on one axis: the overlap with each neighbour."""
+    out = []
+    for k, s in enumerate(starts):
+        lo = (starts[k - 1] + size - s) if k > 0 else 0
+        hi = (s + size - starts[k + 1]) if k + 1 < len(starts) else 0
+        out.append((max(lo, 0), max(hi, 0)))
+    return out
+
+
+def ramp_weights(length: int, ramp_in: int, ramp_out: int) -> np.ndarray:
+    """1-D weights: sin^2 up over ``ramp_in``, 1, cos^2 down over ``ramp_out``. Where two
+    neighbours overlap by the same width their weights sum to exactly one."""
+    w = np.ones(length, np.float32)
+    if ramp_in > 0:
+        t = (np.arange(ramp_in, dtype=np.float64) + 0.5) / ramp_in
+        w[:ramp_in] = np.sin(0.5 * np.pi * t) ** 2
+    if ramp_out > 0:
+        t = (np.arange(ramp_out, dtype=np.float64) + 0.5) / ramp_out
+        w[length - ramp_out:] = np.minimum(w[length - ramp_out:], np.cos(0.5 * np.pi * t) ** 2)
+    return w
+
+
+def unit_weights(unit: Unit, factor: int = 1) -> np.ndarray:
+    """The unit's blending weights in output pixels (H x W float32, > 0 everywhere)."""
+    b = unit.out_box(factor)
+    top, bottom, left, right = (r * factor for r in unit.ramps)
+    return np.outer(ramp_weights(b.height, top, bottom), ramp_weights(b.width, left, right))
+
+
+def grid(region: Box, tile: int, overlap: int) -> list[tuple[Box, tuple[int, int, int, int]]]:
+    """Tiles (box, ramps) covering ``region``."""
+    ys = axis_starts(region.height, tile, overlap)
+    xs = axis_starts(region.width, tile, overlap)
+    th, tw = min(tile, region.height), min(tile, region.width)
+    ry, rx = _ramps_1d(ys, th), _ramps_1d(xs, tw)
+    return [(Box(region.top + y, region.left + x, th, tw), (ry[i][0], ry[i][1], rx[j][0], rx[j][1]))
+            for i, y in enumerate(ys) for j, x in enumerate(xs)]
+
+
+def unit_seed(seed: int, box: Box) -> int:
+    """A unit's seed from the job's and the unit's place: the same tile gets the same run
+    whatever order the units go in (and on whichever machine)."""
+    return (int(seed) * 1_000_003 + box.top * 65_537 + box.left * 257 + 1) % (2**63 - 1)
+
+
+def mask_crops(known: np.ndarray, margin: int = CROP_MARGIN, cell: int = CELL) -> list[Box]:
+    """Boxes around the parts of the mask to fill (``known`` is False there): each part's
+    bounding box plus ``margin``, clipped to the image; parts whose boxes would overlap share
+    one box. Parts are found on a ``cell``-pixel grid dilated by the margin, so a 12 MP mask
+    costs milliseconds."""
+    h, w = known.shape
+    gh, gw = -(-h // cell), -(-w // cell)
+    hole = np.zeros((gh * cell, gw * cell), bool)
+    hole[:h, :w] = ~known
+    coarse = hole.reshape(gh, cell, gw, cell).any(axis=(1, 3))
+    if not coarse.any():
+        return []
+    r = -(-margin // cell) + 1                     # cells: parts within two margins touch
+    grown = _dilate(coarse, r)
+    labels = _label(grown)
+    boxes = []
+    for lab in range(1, int(labels.max()) + 1):
+        cells = (labels == lab) & coarse
+        if not cells.any():
+            continue
+        cy, cx = np.nonzero(cells)
+        y0, y1 = cy.min() * cell, (cy.max() + 1) * cell
+        x0, x1 = cx.min() * cell, (cx.max() + 1) * cell
+        sub = hole[y0:y1, x0:x1]                   # tighten to the part's exact pixels
+        ys, xs = np.flatnonzero(sub.any(axis=1)), np.flatnonzero(sub.any(axis=0))
+        top, bottom = y0 + ys[0], y0 + ys[-1] + 1
+        left, right = x0 + xs[0], x0 + xs[-1] + 1
+        top, left = max(0, top - margin), max(0, left - margin)
+        bottom, right = min(h, bottom + margin), min(w, right + margin)
+        boxes.append(Box(int(top), int(left), int(bottom - top), int(right - left)))
+    return _merge(boxes)
+
+
+def _dilate(a: np.ndarray, r: int) -> np.ndarray:
+    """Binary dilation by a (2r+1)^2 square, separable, via cumulative sums."""
+    def along(x: np.ndarray, axis: int) -> np.ndarray:
+        c = np.cumsum(np.moveaxis(x, axis, 0).astype(np.int32), axis=0)
+        c = np.concatenate([np.zeros((1,) + c.shape[1:], np.int32), c])
+        n = c.shape[0] - 1
+        hi = np.minimum(np.arange(n) + r + 1, n)
+        lo = np.maximum(np.arange(n) - r, 0)
+        return np.moveaxis((c[hi] - c[lo]) > 0, 0, axis)
+    return along(along(a, 0), 1)
+
+
+def _label(a: np.ndarray) -> np.ndarray:
+    """8-connected component labels of a small boolean grid (breadth-first)."""
+    labels = np.zeros(a.shape, np.int32)
+    h, w = a.shape
+    n = 0
+    for y0, x0 in zip(*np.nonzero(a)):
+        if labels[y0, x0]:
+            continue
+        n += 1
+        labels[y0, x0] = n
+        todo = deque([(y0, x0)])
+        while todo:
+            y, x = todo.popleft()
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    yy, xx = y + dy, x + dx
+                    if 0 <= yy < h and 0 <= xx < w and a[yy, xx] and not labels[yy, xx]:
+                        labels[yy, xx] = n
+                        todo.append((yy, xx))
+    return labels
+
+
+def _merge(boxes: list[Box]) -> list[Box]:
+    """Union boxes that overlap until none do; sorted top to bottom, left to right."""
+    boxes = list(boxes)
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                if boxes[i].overlaps(boxes[j]):
+                    boxes[i] = boxes[i].union(boxes.pop(j))
+                    merged = True
+                    break
+            if merged:
+                break
+    return sorted(boxes, key=lambda b: (b.top, b.left))
+
+
+# --------------------------------------------------------------------------- the plan
+
+def min_overlap(cfg: RunConfig, tile: int) -> int:
+    """At least 1/8 of the tile and one cell of the net's deepest level (2^depth px), so
+    the blend ramp is never shorter than the coarsest structure the net draws."""
+    return max(-(-tile // 8), cfg.net.size_multiple(), 8)
+
+
+def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
+             mask: np.ndarray | None = None, device: str | None = None,
+             tile: int | str = "auto", overlap: int | None = None, margin: int | None = None,
+             runs: int = 1, memory_bytes: int | None = None) -> Plan:
+    """How a job of ``cfg`` on an image of ``image_hw`` will run here, and what it costs.
+
+    ``tile``: "auto" (tiles only when one run of the whole image would not fit the tile
+    budget; crops around the mask for large inpainting images), "off" (one run), or a side
+    in input pixels. ``memory_bytes`` is the device's memory (defaults to what it reports).
+    """
+    from .device import describe, device_memory_bytes, pick_device
+
+    h, w = int(image_hw[0]), int(image_hw[1])
+    if h < 1 or w < 1:
+        raise ConfigError(f"image size must be positive, got {w}x{h}")
+    dev = pick_device(device or cfg.device)
+    kind = dev.type
+    total = int(memory_bytes) if memory_bytes is not None else device_memory_bytes(kind)
+    budget = CPU_TILE_BYTES if kind == "cpu" else GPU_TILE_FRACTION * total
+    factor = cfg.scale if cfg.task == "superres" else 1
+    runs = max(1, int(runs))
+    auto_stop = cfg.stop == "auto" and cfg.task != "enhance"
+
+    def step(th: int, tw: int):
+        return estimate_cost(cfg, th * factor, tw * factor, kind, out_channels=channels)
+
+    if isinstance(tile, str) and tile not in ("auto", "off"):
+        raise ConfigError(f"tile must be auto, off or a size in pixels, got '{tile}'")
+    if not isinstance(tile, str) and (isinstance(tile, bool) or int(tile) < MIN_TILE):
+        raise ConfigError(f"a tile must be at least {MIN_TILE} px, got {tile}")
+    crop_mode = (cfg.task == "inpaint" and mask is not None and tile != "off"
+                 and (max(h, w) > CROP_MIN_SIDE or step(h, w).bytes > budget))
+    whole = step(h, w)
+    if tile == "off" or (tile == "auto" and not crop_mode and whole.bytes <= budget):
+        size = None
+    elif tile == "auto":
+        size = _auto_tile(cfg, h, w, step, budget, crop_mode)
+    else:
+        size = int(tile)
+    notes: list[str] = []
+    problem = None
+    if size is None:
+        regions, mode, ov = [(Box(0, 0, h, w), (0, 0, 0, 0))], "whole", 0
+        if whole.bytes > total:
+            problem = (f"one run of the whole {w}x{h} image needs about {whole.bytes / 2**30:.0f} GB, "
+                       f"more than this {kind}'s {total / 2**30:.0f} GB: let it run in tiles (--tile auto)")
+    else:
+        ov = int(overlap) if overlap is not None else min_overlap(cfg, size)
+        if ov < min_overlap(cfg, size) or 2 * ov >= size:
+            raise ConfigError(f"overlap must be at least {min_overlap(cfg, size)} px (1/8 of the {size} px "
+                              f"tile and the net's {cfg.net.size_multiple()} px cell) and under half the tile, "
+                              f"got {ov}")
+        if step(min(size, h), min(size, w)).bytes > total:
+            problem = (f"even one {size} px tile needs more memory than this {kind} has "
+                       f"({total / 2**30:.0f} GB): use a smaller tile or a narrower preset")
+        if crop_mode:
+            mode = "crops"
+        else:
+            mode = "tiles" if (h > size or w > size) else "whole"
+            regions = grid(Box(0, 0, h, w), size, ov)
+    crops: tuple[Box, ...] = ()
+    if crop_mode:
+        mode = "crops"
+        known = np.asarray(mask, bool)
+        crop_boxes = mask_crops(known, CROP_MARGIN if margin is None else int(margin))
+        crops = tuple(crop_boxes)
+        regions = []
+        tile_side = size if size is not None else max(h, w)
+        for ci, cb in enumerate(crop_boxes):
+            # a crop a little past the tile side but within the memory runs whole: two tiles
+            # overlapping by nearly all of it would double its time
+            side = max(cb.height, cb.width) if tile == "auto" and step(cb.height, cb.width).bytes <= budget \
+                else tile_side
+            for b, ramps in grid(cb, side, ov if size is not None else 0):
+                if not known[b.slices()].all():       # a tile with nothing to fill needs no run
+                    regions.append((b, ramps, ci))
+        if not crop_boxes:
+            notes.append("the mask marks no pixel to fill: nothing to do")
+    units = tuple(Unit(i, r[0], cfg.seed if mode == "whole" else unit_seed(cfg.seed, r[0]), r[1],
+                       r[2] if len(r) > 2 else 0)
+                  for i, r in enumerate(regions))
+    bound = cfg.iterations
+    typical = bound if not auto_stop else max(1, round(TYPICAL_STOP.get(cfg.task, 1.0) * bound))
+    per_unit, per_unit_max, worst = [], [], 0
+    cache: dict[tuple[int, int], object] = {}
+    for u in units:
+        key = (u.box.height, u.box.width)
+        if key not in cache:
+            cache[key] = step(*key)
+        e = cache[key]
+        worst = max(worst, e.bytes)
+        per_unit.append(runs * (SETUP_S.get(kind, 1.0) + typical * e.seconds_per_step))
+        per_unit_max.append(runs * (SETUP_S.get(kind, 1.0) + bound * e.seconds_per_step))
+    c = 3 if channels == 3 else 1
+    oh, ow = h * factor, w * factor
+    # image + guide/reference (f32), the result and its weights, the mask
+    host = 4 * h * w * c * (2 if cfg.task == "flash" else 1) + 4 * oh * ow * (c + 1) + h * w
+    return Plan(mode=mode, task=cfg.task, image_hw=(h, w), factor=factor, units=units,
+                tile=size, overlap=ov,
+                device=kind, device_words=describe(dev), unit_seconds=tuple(per_unit),
+                unit_seconds_max=tuple(per_unit_max), step_bytes=int(worst), host_bytes=int(host),
+                auto_stop=auto_stop, runs=runs, crops=crops, problem=problem, notes=tuple(notes))
+
+
+def _auto_tile(cfg: RunConfig, h: int, w: int, step, budget: float, crop_mode: bool) -> int:
+    """The tile side (a multiple of the net's cell) with the least estimated time whose step
+    fits ``budget``; the smallest size when none fits (the plan then says so)."""
+    m = cfg.net.size_multiple()
+    best: tuple[float, int] | None = None
+    sizes = [s for s in TILE_SIZES if s % m == 0 or m > s] or [max(MIN_TILE, m)]
+    for s in sizes:
+        if s > MAX_AUTO_TILE:
+            continue
+        th, tw = min(s, h), min(s, w)
+        e = step(th, tw)
+        if e.bytes > budget:
+            continue
+        ov = min_overlap(cfg, s)
+        if 2 * ov >= s:
+            continue
+        n = len(axis_starts(h, s, ov)) * len(axis_starts(w, s, ov))
+        cost = n * e.seconds_per_step
+        if best is None or cost < best[0] * 0.98:   # near-ties go to the larger tile (fewer seams)
+            best = (cost, s)
+        elif cost <= best[0] * 1.02:
+            best = (min(best[0], cost), s)
+        if crop_mode:   # crops are as large as the mask makes them: the largest tile that fits
+            best = (cost, s)
+    return best[1] if best is not None else sizes[0]

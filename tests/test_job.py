@@ -1,0 +1,142 @@
+"""A tiled job: units run one after the other, blended in as each finishes; stop keeps
+the finished ones, continue does the rest; crops around the mask keep known pixels exact."""
+import numpy as np
+import pytest
+
+from engine.job import UNIT_MEMORY_MB, TiledRestoration
+from engine.run import Restoration
+from engine.tiling import plan_job, unit_weights
+from tests.helpers import smooth_image, tiny_config
+
+
+def _run_all(job):
+    recs = list(job.steps())
+    job.close()
+    return recs
+
+
+@pytest.fixture
+def noisy():
+    rng = np.random.default_rng(1)
+    clean = smooth_image(80, 96, seed=3)
+    return np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
+
+
+def test_every_unit_runs_and_is_blended_with_its_own_result(noisy):
+    cfg = tiny_config("denoise", iterations=12, stop="never")
+    plan = plan_job(cfg, noisy.shape[:2], 3, tile=64, device="cpu")
+    assert plan.mode == "tiles" and len(plan.units) == 4
+    job = TiledRestoration(cfg, plan, noisy)
+    recs = _run_all(job)
+    assert job.states == ["done"] * 4 and job.finished
+    done = [r for r in recs if r.unit.state == "done"]
+    assert [r.unit.index for r in done] == [0, 1, 2, 3] and done[-1].unit.done == 4
+    assert all(r.unit.count == 4 for r in recs) and len(recs) == 4 * 12
+    # each unit is the Restoration a user would get on that crop with the unit's seed ...
+    singles = []
+    for u in plan.units:
+        run = Restoration(cfg.replace(seed=u.seed, memory_budget_mb=UNIT_MEMORY_MB),
+                          noisy[u.box.slices()].copy())
+        for _ in run.steps():
+            pass
+        singles.append(run.result(cfg.pick))
+    # ... and the photo is their weighted blend
+    acc = np.zeros_like(noisy)
+    wsum = np.zeros(noisy.shape[:2], np.float32)
+    for u, r in zip(plan.units, singles):
+        w = unit_weights(u)
+        acc[u.box.slices()] += r * w[:, :, None]
+        wsum[u.box.slices()] += w
+    np.testing.assert_allclose(job.result(), acc / wsum[:, :, None], atol=1e-5)
+    assert job.result().shape == noisy.shape
+
+
+def test_previews_are_the_units_own_and_the_record_says_where_it_goes(noisy):
+    cfg = tiny_config("denoise", iterations=10, stop="never", preview_every=5)
+    plan = plan_job(cfg, noisy.shape[:2], 3, tile=64, device="cpu")
+    job = TiledRestoration(cfg, plan, noisy)
+    for rec in job.steps():
+        if rec.preview is not None:
+            b = rec.unit.box
+            assert rec.preview.shape == (b.height, b.width, 3)
+    job.close()
+
+
+def test_stop_keeps_finished_units_and_continue_matches_an_uninterrupted_job(noisy):
+    cfg = tiny_config("denoise", iterations=10, stop="never")
+    plan = plan_job(cfg, noisy.shape[:2], 3, tile=64, device="cpu")
+    whole = TiledRestoration(cfg, plan, noisy)
+    _run_all(whole)
+
+    job = TiledRestoration(cfg, plan, noisy)
+    for rec in job.steps():
+        if rec.unit.state == "done" and rec.unit.index == 1:
+            job.request_stop()
+    assert job.states[:2] == ["done", "done"] and job.states[2:] == ["queued", "queued"]
+    assert "stopped on request" in job.stop_reason and "2 of 4" in job.stop_reason
+    half = job.result()
+    first = plan.units[0].box
+    assert not np.allclose(half[first.slices()], noisy[first.slices()])
+    corner = (slice(noisy.shape[0] - 8, None), slice(noisy.shape[1] - 8, None))   # only unit 3 covers it
+    np.testing.assert_array_equal(half[corner], noisy[corner])                   # the rest is the input
+    _run_all(job)   # continue
+    assert job.states == ["done"] * 4
+    np.testing.assert_allclose(job.result(), whole.result(), atol=1e-6)
+
+
+def test_a_stop_inside_a_unit_continues_that_unit(noisy):
+    cfg = tiny_config("denoise", iterations=10, stop="never")
+    plan = plan_job(cfg, noisy.shape[:2], 3, tile=64, device="cpu")
+    job = TiledRestoration(cfg, plan, noisy)
+    for rec in job.steps():
+        if rec.unit.index == 2 and rec.step == 4:
+            job.request_stop()
+    assert job.states[2] == "running" and job.run is not None and job.run.step == 4
+    _run_all(job)
+    assert job.states == ["done"] * 4 and job.unit_info[2]["steps"] == 10
+
+
+def test_inpainting_crops_write_back_only_the_masked_pixels():
+    rng = np.random.default_rng(0)
+    img = smooth_image(120, 900, seed=5)
+    known = np.ones(img.shape[:2], bool)
+    known[40:46, 100:140] = False
+    known[70:80, 700:712] = False
+    img[~known] = rng.random((int((~known).sum()), 3))   # whatever the file holds there
+    cfg = tiny_config("inpaint", iterations=15, stop="never")
+    plan = plan_job(cfg, img.shape[:2], 3, mask=known, device="cpu", margin=24)
+    assert plan.mode == "crops" and len(plan.crops) == 2
+    job = TiledRestoration(cfg, plan, img, mask=known)
+    _run_all(job)
+    out = job.result()
+    np.testing.assert_array_equal(out[known], img[known])          # bit for bit
+    assert np.abs(out[~known] - img[~known]).mean() > 0.01          # the holes were filled
+
+
+def test_super_resolution_tiles_make_the_large_image(noisy):
+    lr = noisy[:40, :48]
+    cfg = tiny_config("superres", scale=2, iterations=6, stop="never")
+    plan = plan_job(cfg, lr.shape[:2], 3, tile=64, device="cpu")   # one LR tile: still the job path
+    job = TiledRestoration(cfg, plan, lr)
+    assert job.degraded().shape == (80, 96, 3)
+    _run_all(job)
+    assert job.result().shape == (80, 96, 3)
+
+
+def test_flash_tiles_its_guide_alike():
+    noflash, flash = smooth_image(72, 72, seed=1), smooth_image(72, 72, seed=2)
+    cfg = tiny_config("flash", input_kind="guide", input_channels=3, iterations=5, stop="never", upsample="bilinear")
+    plan = plan_job(cfg, noflash.shape[:2], 3, tile=64, overlap=16, device="cpu")
+    assert len(plan.units) == 4
+    job = TiledRestoration(cfg, plan, noflash, guide=flash)
+    _run_all(job)
+    assert job.states == ["done"] * 4
+
+
+def test_several_seeds_per_unit_are_averaged(noisy):
+    cfg = tiny_config("denoise", iterations=6, stop="never")
+    plan = plan_job(cfg, noisy.shape[:2], 3, tile=64, device="cpu", runs=2)
+    job = TiledRestoration(cfg, plan, noisy, runs=2)
+    recs = _run_all(job)
+    assert len(recs) == 4 * 2 * 6 and job.states == ["done"] * 4
+    assert sum(r.unit.state == "done" for r in recs) == 4
