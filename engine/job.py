@@ -46,7 +46,8 @@ class TiledRestoration:
     """Runs ``plan``'s units of ``cfg`` over ``image`` (and its mask, guide, reference)."""
 
     def __init__(self, cfg: RunConfig, plan: Plan, image: np.ndarray, mask: np.ndarray | None = None,
-                 guide: np.ndarray | None = None, reference: np.ndarray | None = None, runs: int = 1):
+                 guide: np.ndarray | None = None, reference: np.ndarray | None = None, runs: int = 1,
+                 warm_start: bool = False):
         self.cfg = RunConfig.from_dict(cfg.validate().to_dict())
         self.plan = plan
         image = np.asarray(image, dtype=np.float32)
@@ -82,6 +83,10 @@ class TiledRestoration:
         self.device_name = plan.device_words
         self.param_count = 0
         self.failed_units: list[int] = []
+        # warm starts: a unit begins from the trained weights of the finished unit it overlaps
+        # most (measured in benchmarks/README.md before being offered as a default)
+        self.warm_start = bool(warm_start)
+        self._weights: dict[int, dict] = {}
 
     # ---- control (any thread) ----------------------------------------------------------
     def request_stop(self) -> None:
@@ -232,7 +237,8 @@ class TiledRestoration:
             if run is None:
                 run = Restoration(self._unit_cfg(unit, self._seed_index), self._crop(self.image, unit.box),
                                   mask=self._crop(self.mask, unit.box), guide=self._crop(self.guide, unit.box),
-                                  reference=self._crop(self.reference, out_box))
+                                  reference=self._crop(self.reference, out_box),
+                                  init_weights=self._neighbour_weights(unit) if self._seed_index == 0 else None)
                 self.param_count = run.param_count
                 with self._lock:
                     self._run = run
@@ -266,6 +272,8 @@ class TiledRestoration:
                 info["seconds"] += prev["seconds"]
                 info["stopped_early"] = info["stopped_early"] and prev["stopped_early"]
             self.unit_info[i] = info
+            if self.warm_start and self._seed_index == 0:
+                self._weights[i] = run.weights()
             self._elapsed_done += run.elapsed
             with self._lock:
                 self._run = None
@@ -274,6 +282,25 @@ class TiledRestoration:
         self._picks = []
         self._seed_index = 0
         return True
+
+    def _neighbour_weights(self, unit: Unit) -> dict | None:
+        """The weights of the finished unit sharing the most pixels with ``unit`` (same-size
+        units only: their nets match), or None for a cold start."""
+        if not self.warm_start:
+            return None
+        best, area = None, 0
+        for j, w in self._weights.items():
+            b = self.plan.units[j].box
+            if (b.height, b.width) != (unit.box.height, unit.box.width):
+                continue
+            dy = min(b.bottom, unit.box.bottom) - max(b.top, unit.box.top)
+            dx = min(b.right, unit.box.right) - max(b.left, unit.box.left)
+            if dy > 0 and dx > 0 and dy * dx > area:
+                best, area = w, dy * dx
+        # units above the row before this one can no longer be anyone's best neighbour
+        for j in [j for j in self._weights if self.plan.units[j].box.bottom < unit.box.top]:
+            del self._weights[j]
+        return best
 
     def _blend(self, unit: Unit, result: np.ndarray) -> None:
         if not np.isfinite(result).all():

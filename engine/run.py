@@ -70,11 +70,14 @@ class Restoration:
     """One restoration: network, input, optimiser and everything observed about the run."""
 
     def __init__(self, cfg: RunConfig, image: np.ndarray, mask: np.ndarray | None = None,
-                 guide: np.ndarray | None = None, reference: np.ndarray | None = None):
+                 guide: np.ndarray | None = None, reference: np.ndarray | None = None,
+                 init_weights: dict[str, torch.Tensor] | None = None):
         # a private copy: extend() changes iterations without touching the caller's config
         self.cfg = RunConfig.from_dict(cfg.validate().to_dict())
         self.device = pick_device(cfg.device)
         self.param_count = 0
+        # a warm start (a neighbouring tile's trained weights, engine/job.py); None: the seed's
+        self._init_weights = init_weights
         try:
             self._setup(cfg, image, mask, guide, reference)
         except Exception as exc:  # any allocation may be the one that no longer fits
@@ -100,7 +103,13 @@ class Restoration:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             in_ch = input_channels(cfg.input_kind, cfg.input_channels, self.task.guide)
-            net = build_net(cfg.net, in_ch, c)
+            if cfg.prior == "tv":   # the comparison: the pixels themselves (engine/experiments.py)
+                from .experiments import PixelPrior
+                net = PixelPrior(h, w, c, cfg.seed)
+            else:
+                net = build_net(cfg.net, in_ch, c)
+        if self._init_weights is not None:
+            net.load_state_dict(self._init_weights)
         # the net works on a frame padded to what its depth needs; the image sits centred
         m = cfg.net.size_multiple()
         least = net.min_side(in_ch)  # tiny images: pad up to a frame the net can run on
@@ -223,6 +232,10 @@ class Restoration:
 
     def suggested_image(self) -> np.ndarray | None:
         return self._best_host
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The network's weights and BatchNorm buffers, as host copies (a warm start's seed)."""
+        return {k: v.detach().to("cpu", copy=True) for k, v in self.net.state_dict().items()}
 
     def close(self) -> None:
         """Free device memory (the app calls it when a run is discarded)."""
@@ -413,8 +426,8 @@ class Restoration:
     def _acceptable(self, loss_v: float) -> bool:
         if not math.isfinite(loss_v):
             return False
-        if self.cfg.backtrack_db is None or self._last_good_loss is None:
-            return True
+        if self.cfg.backtrack_db is None or self._last_good_loss is None or self._last_good_loss <= 0:
+            return True   # a jump in dB needs a positive loss (activation maximisation's is negative)
         return loss_v <= self._last_good_loss * 10 ** (self.cfg.backtrack_db / 10)
 
     def _backtrack(self) -> None:

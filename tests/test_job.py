@@ -140,3 +140,41 @@ def test_several_seeds_per_unit_are_averaged(noisy):
     recs = _run_all(job)
     assert len(recs) == 4 * 2 * 6 and job.states == ["done"] * 4
     assert sum(r.unit.state == "done" for r in recs) == 4
+
+
+def test_a_warm_start_begins_from_the_weights_it_is_given(noisy):
+    cfg = tiny_config("denoise", iterations=5, stop="never")
+    donor = Restoration(cfg, noisy[:64, :64].copy())
+    for _ in donor.steps():
+        pass
+    w = donor.weights()
+    warm = Restoration(cfg.replace(seed=99), noisy[:64, 32:96].copy(), init_weights=w)
+    for k, v in warm.net.state_dict().items():
+        np.testing.assert_array_equal(v.cpu().numpy(), w[k].numpy())
+    cold = Restoration(cfg.replace(seed=99), noisy[:64, 32:96].copy())
+    assert any(not np.array_equal(v.cpu().numpy(), w[k].numpy()) for k, v in cold.net.state_dict().items())
+
+
+def test_warm_tiles_start_from_the_neighbour_they_overlap_most(noisy, monkeypatch):
+    cfg = tiny_config("denoise", iterations=4, stop="never")
+    plan = plan_job(cfg, noisy.shape[:2], 3, tile=64, device="cpu")
+    given = []
+    import engine.job as job_mod
+    real = job_mod.Restoration
+
+    def spy(*args, init_weights=None, **kw):
+        given.append(init_weights)
+        return real(*args, init_weights=init_weights, **kw)
+
+    monkeypatch.setattr(job_mod, "Restoration", spy)
+    job = TiledRestoration(cfg, plan, noisy, warm_start=True)
+    _run_all(job)
+    kept = job._weights       # no unit lies a whole row above another here: all are kept
+    assert given[0] is None                         # the first tile starts cold
+    # unit 1 (top right) overlaps unit 0 most; unit 2 (bottom left) overlaps unit 0 more than 1;
+    # unit 3 (bottom right) overlaps unit 2 and 1 equally by area, 0 least
+    assert given[1] is kept[0] and given[2] is kept[0]
+    assert given[3] is not None and given[3] is not kept[0]
+    cold = TiledRestoration(cfg, plan, noisy)
+    _run_all(cold)
+    assert not np.allclose(cold.result(), job.result())
