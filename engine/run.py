@@ -330,12 +330,7 @@ class Restoration:
         self._state_list = None
 
     def _one_step(self) -> StepRecord:
-        cfg = self.cfg
-        z = self.z
-        if cfg.sigma_p > 0:
-            noise = torch.randn(z.shape, generator=self._jitter_gen, device=self.device) \
-                if self._jitter_gen is not None else torch.randn(z.shape).to(self.device)
-            z = z + noise * cfg.sigma_p
+        z = self._jittered_input()
         h, w, _ = self.out_shape
         out = self.net(z)[:, :, self._top:self._top + h, self._left:self._left + w]
         loss = self.task.loss(out)
@@ -350,30 +345,59 @@ class Restoration:
         loss.backward()
         self.opt.step()
 
-        # the variance window takes the previous accepted output (its acceptance is known
-        # now), and the EMA is scored as it stood after that step: loss, variance and the
-        # held-out errors still come back in one sync
         out = out.detach()
+        prev_step = self._out_step
+        row, seen = self._scalars(out, loss)
+        rec, accepted = self._account(out, row.tolist(), *seen, prev_step)
+        if not accepted:
+            self._backtrack()
+            return rec
+        # accepted: the staged state (before this update) is the new restore point
+        self._ckpt, self._stage = self._stage, self._ckpt
+        return rec
+
+    def _jittered_input(self) -> torch.Tensor:
+        """z + N(0, sigma_p^2) from the run's own generator (z itself without jitter)."""
+        z = self.z
+        if self.cfg.sigma_p > 0:
+            noise = torch.randn(z.shape, generator=self._jitter_gen, device=self.device) \
+                if self._jitter_gen is not None else torch.randn(z.shape).to(self.device)
+            z = z + noise * self.cfg.sigma_p
+        return z
+
+    def _scalars(self, out: torch.Tensor, loss: torch.Tensor) -> tuple[torch.Tensor, tuple[bool, bool, bool]]:
+        """The step's observations as one device tensor (loss, window variance, held-out error
+        of the output and of the EMA), so they come back in a single sync; and which of the
+        last three are real. The variance window takes the previous accepted output (its
+        acceptance is known now), and the EMA is scored as it stood after that step."""
         var = None
         if self._unfed:
             var = self.window.update(self._out)
             self._unfed = False
-        prev_step = self._out_step
         holdout = self.cfg.stop_rule == "holdout"
         val_out = self.task.val_error(out) if holdout else None
         val_ema = self.task.val_error(self._ema) if holdout and self._ema is not None else None
         zero = loss.detach().new_zeros(())
-        vals = torch.stack([loss.detach().float()] + [zero if v is None else v.float()
-                                                      for v in (var, val_out, val_ema)])
-        loss_v, var_v, vo, ve = vals.tolist()
+        row = torch.stack([loss.detach().float()] + [zero if v is None else v.float()
+                                                     for v in (var, val_out, val_ema)])
+        return row, (var is not None, val_out is not None, val_ema is not None)
+
+    def _account(self, out: torch.Tensor, vals: list[float], has_var: bool, has_vo: bool, has_ve: bool,
+                 prev_step: int) -> tuple[StepRecord, bool]:
+        """Everything a step changes once its scalars are on the host: the record, the
+        stopping rule's candidates, acceptance, EMA, the discrepancy wait. False when the
+        step is rejected (the caller restores the pre-step state: ``_backtrack`` here, the
+        member's slices in engine/group.py)."""
+        loss_v, var_v, vo, ve = vals
+        holdout = self.cfg.stop_rule == "holdout"
         self.step += 1
         self.losses.append(loss_v)
         rec = StepRecord(self.step, loss_v)
-        if var is not None:
+        if has_var:
             rec.variance = var_v
             if not holdout and self.task.has_best and self.tracker.offer(prev_step, "output", var_v):
                 self._keep_best(self._out)
-        if val_ema is not None:
+        if has_ve:
             rec.val = {"ema": ve}
             if self.tracker.offer(prev_step, "ema", ve):
                 self._keep_best(self._ema)
@@ -382,27 +406,26 @@ class Restoration:
         self._recent_rejects.append(not accepted)
         if not accepted:
             rec.suggested = self.suggested
-            self._backtrack()
             rec.backtracked = True
-            return rec
-        if val_out is not None:
+            self.backtracks += 1
+            self._consecutive_bt += 1
+            return rec, False
+        if has_vo:
             rec.val = {**(rec.val or {}), "output": vo}
             # raw outputs jump about from step to step (jitter, Adam): the minimum over them is
             # a lucky draw more often than a better image, so they compete only without an EMA
             if self._ema is None and self.cfg.ema == 0 and self.tracker.offer(self.step, "output", vo):
                 self._keep_best(out)
         rec.suggested = self.suggested
-        # accepted: the staged state (before this update) is the new restore point
-        self._ckpt, self._stage = self._stage, self._ckpt
         self._last_good_loss = loss_v
         self._consecutive_bt = 0
         self._accepted += 1
         self._best_loss = min(self._best_loss, loss_v)
-        if cfg.ema > 0:
+        if self.cfg.ema > 0:
             if self._ema is None:
                 self._ema = out.clone()
             else:
-                self._ema.lerp_(out, 1.0 - cfg.ema)
+                self._ema.lerp_(out, 1.0 - self.cfg.ema)
         if self._disc is not None and self._disc.feed(self.step, loss_v) and self._ema is not None:
             best = self.tracker.best
             if best is None or best[0] < self.step:   # the later of the two picks
@@ -415,7 +438,7 @@ class Restoration:
             self._out.copy_(out)
         self._out_step = self.step
         self._unfed = True
-        return rec
+        return rec, True
 
     def _keep_best(self, t: torch.Tensor) -> None:
         if self._best is None:
@@ -431,8 +454,8 @@ class Restoration:
         return loss_v <= self._last_good_loss * 10 ** (self.cfg.backtrack_db / 10)
 
     def _backtrack(self) -> None:
-        self.backtracks += 1
-        self._consecutive_bt += 1
+        """Back to the last accepted step (weights and Adam's state); Diverged when rejections
+        persist."""
         if self._ckpt is not None:
             state = self._params_and_state()
             if len(state) == len(self._ckpt):
@@ -445,11 +468,18 @@ class Restoration:
             for p, c in zip(self.net.parameters(), self._stage):
                 p.data.copy_(c)
             self._reset_adam()
+        err = self.divergence()
+        if err is not None:
+            raise err
+
+    def divergence(self) -> Diverged | None:
+        """Diverged when 20 steps in a row, or more than half of the last 50, were rejected."""
         rejected = sum(self._recent_rejects)
         if self._consecutive_bt >= MAX_CONSECUTIVE_BACKTRACKS or (
                 len(self._recent_rejects) == REJECT_WINDOW and rejected > REJECT_WINDOW // 2):
-            raise Diverged(f"the optimisation diverged ({rejected} of the last {len(self._recent_rejects)} "
-                           f"steps rejected at step {self.step}); lower the learning rate or use another preset")
+            return Diverged(f"the optimisation diverged ({rejected} of the last {len(self._recent_rejects)} "
+                            f"steps rejected at step {self.step}); lower the learning rate or use another preset")
+        return None
 
     def _observe(self, rec: StepRecord, force_preview: bool) -> None:
         """Previews, metrics and snapshots: host copies only at their cadence."""
