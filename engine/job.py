@@ -16,6 +16,7 @@ and calling ``steps()`` again continues the interrupted unit, then the rest.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ from .run import Restoration
 from .tiling import Box, Plan, Unit, unit_weights
 
 UNIT_MEMORY_MB = 48      # a unit's snapshot history: it is dropped when the unit ends
+GROUP_MAX = 16           # units stepped at once as one grouped network, at most
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class TiledRestoration:
 
     def __init__(self, cfg: RunConfig, plan: Plan, image: np.ndarray, mask: np.ndarray | None = None,
                  guide: np.ndarray | None = None, reference: np.ndarray | None = None, runs: int = 1,
-                 warm_start: bool = False):
+                 warm_start: bool = False, group: int | None = None):
         self.cfg = RunConfig.from_dict(cfg.validate().to_dict())
         self.plan = plan
         image = np.asarray(image, dtype=np.float32)
@@ -70,7 +72,6 @@ class TiledRestoration:
         n = len(plan.units)
         self.states = ["queued"] * n
         self.unit_info: list[dict | None] = [None] * n
-        self._next = 0
         self._run: Restoration | None = None      # the running (or interrupted) unit's run
         self._picks: list[np.ndarray] = []        # the running unit's finished seeds
         self._seed_index = 0
@@ -87,26 +88,38 @@ class TiledRestoration:
         # most (measured in benchmarks/README.md before being offered as a default)
         self.warm_start = bool(warm_start)
         self._weights: dict[int, dict] = {}
+        # units stepped together as one grouped network (engine/group.py): where that is
+        # faster (a GPU: one small tile leaves most of it idle), as many as fit its memory;
+        # one seed per unit and cold starts only
+        if group is None:
+            from .group import group_is_faster
+            group = GROUP_MAX if group_is_faster(plan.device) else 1
+        self.group_size = 1 if (self.runs > 1 or self.warm_start) else max(1, int(group))
+        self._group = None                        # the running (or interrupted) GroupRun
+        self._group_units: list[int] = []
 
     # ---- control (any thread) ----------------------------------------------------------
     def request_stop(self) -> None:
         self._stop.set()
         self._running.set()
         with self._lock:
-            if self._run is not None:
-                self._run.request_stop()
+            for r in (self._run, self._group):
+                if r is not None:
+                    r.request_stop()
 
     def pause(self) -> None:
         self._running.clear()
         with self._lock:
-            if self._run is not None:
-                self._run.pause()
+            for r in (self._run, self._group):
+                if r is not None:
+                    r.pause()
 
     def resume(self) -> None:
         self._running.set()
         with self._lock:
-            if self._run is not None:
-                self._run.resume()
+            for r in (self._run, self._group):
+                if r is not None:
+                    r.resume()
 
     @property
     def paused(self) -> bool:
@@ -123,7 +136,7 @@ class TiledRestoration:
 
     @property
     def finished(self) -> bool:
-        return self._next >= len(self.plan.units)
+        return all(st == "done" for st in self.states)
 
     @property
     def elapsed(self) -> float:
@@ -186,37 +199,122 @@ class TiledRestoration:
 
     def close(self) -> None:
         with self._lock:
-            if self._run is not None:
-                self._run.close()
-            self._run = None
+            for r in (self._run, self._group):
+                if r is not None:
+                    r.close()
+            self._run = self._group = None
 
     # ---- the loop ----------------------------------------------------------------------
     def steps(self):
         """Yield the running unit's StepRecords, unit after unit, until all are done or a
         stop is requested. The last record of each unit comes after its result is blended
-        in (``rec.unit.state == 'done'``)."""
+        in (``rec.unit.state == 'done'``). Grouped units yield their records side by side."""
         self._stop.clear()
         self.stop_reason = None
         units = self.plan.units
-        while self._next < len(units):
-            if self._stop.is_set():
-                break
+        while not self._stop.is_set():
             if not self._running.is_set():
                 self._running.wait()
                 continue
-            unit = units[self._next]
-            finished = yield from self._run_unit(unit)
+            if self._group is not None:
+                finished = yield from self._run_group()
+            else:
+                pending = [i for i, st in enumerate(self.states) if st != "done"]
+                if not pending:
+                    break
+                batch = self._next_group(pending) if self._run is None else []
+                if len(batch) > 1:
+                    self._start_group(batch)
+                    finished = yield from self._run_group()
+                else:
+                    finished = yield from self._run_unit(units[pending[0]])
             if not finished:
                 break
-            self._next += 1
-        if self._next >= len(units):
-            n = len(units)
+        n = len(units)
+        if self.finished:
             stopped = sum(1 for i in self.unit_info if i and i["stopped_early"])
             self.stop_reason = (f"all {n} units done" + (f" ({stopped} stopped by themselves)"
                                                           if self.plan.auto_stop else ""))
         else:
-            self.stop_reason = (f"stopped on request: {self.done_units} of {len(units)} units done; "
+            self.stop_reason = (f"stopped on request: {self.done_units} of {n} units done; "
                                 "the rest is the input")
+
+    # ---- units stepped as one grouped network --------------------------------------------
+    def _next_group(self, pending: list[int]) -> list[int]:
+        """The next queued units of the first one's size, as many as fit the device."""
+        if self.group_size <= 1:
+            return []
+        from .group import fits_group
+
+        units = self.plan.units
+        first = units[pending[0]].box
+        same = [i for i in pending if self.states[i] == "queued"
+                and (units[i].box.height, units[i].box.width) == (first.height, first.width)]
+        same = same[:self.group_size]
+        if len(same) < 2:
+            return []
+        f = self.factor
+        k = fits_group(self.cfg, first.height * f, first.width * f, self.plan.device, len(same),
+                       out_channels=self.image.shape[2])
+        return same[:k] if k >= 2 else []
+
+    def _start_group(self, batch: list[int]) -> None:
+        from .group import GroupRun
+
+        units = [self.plan.units[i] for i in batch]
+        crops = [u.box for u in units]
+        group = GroupRun([self._unit_cfg(u, 0) for u in units], [self._crop(self.image, b) for b in crops],
+                         masks=[self._crop(self.mask, b) for b in crops],
+                         guides=[self._crop(self.guide, b) for b in crops],
+                         references=[self._crop(self.reference, u.out_box(self.factor)) for u in units])
+        self.param_count = group.param_count
+        with self._lock:
+            self._group, self._group_units = group, batch
+            if self._stop.is_set():
+                group.request_stop()
+            if not self._running.is_set():
+                group.pause()
+        for i in batch:
+            self.states[i] = "running"
+
+    def _run_group(self):
+        """Step the group; each member's unit is blended in as it ends. True once all are."""
+        group, batch = self._group, self._group_units
+        n = len(self.plan.units)
+        t0 = time.perf_counter()
+        for out in group.steps():
+            self._elapsed_done += time.perf_counter() - t0
+            for m, rec in out:
+                i = batch[m]
+                unit, member = self.plan.units[i], group.members[m]
+                state = "running"
+                if member.done and rec.final:
+                    self._finish_unit(unit, member, member.result(self.cfg.pick) if member.error is None else None)
+                    state = "done"
+                rec.unit = UnitProgress(i, n, unit.out_box(self.factor), state, self.done_units,
+                                        self.elapsed, self.eta())
+                yield rec
+            t0 = time.perf_counter()
+        if not group.done:
+            return False            # interrupted: the group stays for a continue
+        with self._lock:
+            self._group, self._group_units = None, []
+        group.close()
+        return True
+
+    def _finish_unit(self, unit: Unit, run, result: np.ndarray | None) -> None:
+        """Record a unit's run and blend its result in (None: it failed; the input stays)."""
+        i = unit.index
+        if result is None or run.failed_to_fit:
+            self.failed_units.append(i)
+        else:
+            self._blend(unit, result)
+        self.unit_info[i] = {"index": i, "box": unit.box, "seed": run.cfg.seed, "steps": run.step,
+                             "seconds": run.elapsed, "stopped_early": run.stopped_early,
+                             "stop_reason": run.stop_reason, "failed_to_fit": run.failed_to_fit,
+                             "best_iterate": None if run.suggested is None else
+                             {"step": run.suggested[0], "kind": run.suggested_kind}}
+        self.states[i] = "done"
 
     def _unit_cfg(self, unit: Unit, seed_index: int) -> RunConfig:
         seed = unit.seed if seed_index == 0 else (unit.seed + seed_index) % 2**63

@@ -178,3 +178,43 @@ def test_warm_tiles_start_from_the_neighbour_they_overlap_most(noisy, monkeypatc
     cold = TiledRestoration(cfg, plan, noisy)
     _run_all(cold)
     assert not np.allclose(cold.result(), job.result())
+
+
+@pytest.fixture
+def float64():
+    """Grouped and separate training agree step for step only in float64 (in float32 Adam's
+    first steps amplify rounding: tests/test_grouped.py)."""
+    import torch
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
+
+
+def test_grouped_units_give_the_sequential_result(noisy, float64):
+    cfg = tiny_config("denoise", iterations=12, stop="auto", stop_patience=3)
+    plan = plan_job(cfg, noisy.shape[:2], 3, tile=64, device="cpu")
+    one = TiledRestoration(cfg, plan, noisy, group=1)
+    _run_all(one)
+    grouped = TiledRestoration(cfg, plan, noisy, group=4)
+    assert grouped.group_size == 4
+    recs = _run_all(grouped)
+    assert grouped.states == ["done"] * 4
+    assert {r.unit.index for r in recs[:4]} == {0, 1, 2, 3}      # the four tiles step side by side
+    assert [i["steps"] for i in grouped.unit_info] == [i["steps"] for i in one.unit_info]
+    np.testing.assert_allclose(grouped.result(), one.result(), atol=1e-6)
+
+
+def test_a_stopped_group_continues(noisy, float64):
+    cfg = tiny_config("denoise", iterations=8, stop="never")
+    plan = plan_job(cfg, noisy.shape[:2], 3, tile=64, device="cpu")
+    job = TiledRestoration(cfg, plan, noisy, group=4)
+    for rec in job.steps():
+        if rec.step == 3:
+            job.request_stop()
+    assert job.states == ["running"] * 4 and not job.finished
+    _run_all(job)
+    assert job.states == ["done"] * 4 and all(i["steps"] == 8 for i in job.unit_info)
+    ref = TiledRestoration(cfg, plan, noisy, group=1)
+    _run_all(ref)
+    np.testing.assert_allclose(job.result(), ref.result(), atol=1e-6)
