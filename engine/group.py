@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
 import time
 from dataclasses import asdict
 from typing import Sequence
@@ -36,6 +35,7 @@ import numpy as np
 import torch
 
 from .config import RunConfig
+from .control import Controls
 from .device import device_memory_bytes, is_oom, oom_error, pick_device
 from .errors import ConfigError
 from .estimate import BASELINE_BYTES, estimate_cost
@@ -81,7 +81,7 @@ class Member:
         return self.run.degraded()
 
 
-class GroupRun:
+class GroupRun(Controls):
     """N restorations of the same network settings and output size, stepped as one."""
 
     def __init__(self, cfgs: Sequence[RunConfig], images: Sequence[np.ndarray],
@@ -130,25 +130,9 @@ class GroupRun:
         self._stage_steps: list[int] = [0] * n
         self._ckpt_steps: list[int] = [0] * n
         self._has_ckpt = [False] * n         # per slot: an accepted step to go back to
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
+        self._init_controls()
 
-    # ---- control (any thread) ----------------------------------------------------------
-    def request_stop(self) -> None:
-        self._stop.set()
-        self._running.set()
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
+    # ---- control (any thread): request_stop, pause, resume, paused (engine/control.py) ----
     @property
     def done(self) -> bool:
         return all(m.done for m in self.members)

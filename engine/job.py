@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import RunConfig
+from .control import Controls
 from .degrade import resize
 from .errors import DIPError, ImageError
 from .run import Restoration
@@ -44,7 +45,7 @@ class UnitProgress:
     eta: float               # the job's remaining seconds, estimated
 
 
-class TiledRestoration:
+class TiledRestoration(Controls):
     """Runs ``plan``'s units of ``cfg`` over ``image`` (and its mask, guide, reference)."""
 
     def __init__(self, cfg: RunConfig, plan: Plan, image: np.ndarray, mask: np.ndarray | None = None,
@@ -75,9 +76,7 @@ class TiledRestoration:
         self._run: Restoration | None = None      # the running (or interrupted) unit's run
         self._picks: list[np.ndarray] = []        # the running unit's finished seeds
         self._seed_index = 0
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
+        self._init_controls()
         self._lock = threading.Lock()
         self._elapsed_done = 0.0
         self.stop_reason: str | None = None
@@ -100,30 +99,25 @@ class TiledRestoration:
 
     # ---- control (any thread) ----------------------------------------------------------
     def request_stop(self) -> None:
-        self._stop.set()
-        self._running.set()
+        super().request_stop()
         with self._lock:
             for r in (self._run, self._group):
                 if r is not None:
                     r.request_stop()
 
     def pause(self) -> None:
-        self._running.clear()
+        super().pause()
         with self._lock:
             for r in (self._run, self._group):
                 if r is not None:
                     r.pause()
 
     def resume(self) -> None:
-        self._running.set()
+        super().resume()
         with self._lock:
             for r in (self._run, self._group):
                 if r is not None:
                     r.resume()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
 
     @property
     def run(self) -> Restoration | None:
@@ -230,14 +224,33 @@ class TiledRestoration:
                     finished = yield from self._run_unit(units[pending[0]])
             if not finished:
                 break
-        n = len(units)
+        self.stop_reason = self._end_reason()
+
+    def _end_reason(self) -> str:
+        n = len(self.plan.units)
         if self.finished:
             stopped = sum(1 for i in self.unit_info if i and i["stopped_early"])
-            self.stop_reason = (f"all {n} units done" + (f" ({stopped} stopped by themselves)"
-                                                          if self.plan.auto_stop else ""))
+            return f"all {n} units done" + (f" ({stopped} stopped by themselves)" if self.plan.auto_stop else "")
+        return f"stopped on request: {self.done_units} of {n} units done; the rest is the input"
+
+    # ---- units run elsewhere (engine/units.py run_unit, on any executor) -----------------
+    def add_result(self, index: int, result: np.ndarray | None, info: dict) -> None:
+        """Blend in unit ``index``'s result, run by someone else (None: it did not fit its
+        pixels; the input stays there), and record ``info`` (run_unit's record). The job is
+        then only the accumulator: composite(), result(), tiled_summary() work as usual."""
+        unit = self.plan.units[index]
+        if self.states[index] == "done":
+            raise DIPError(f"unit {index + 1} was already blended in")
+        if result is None or info.get("failed_to_fit"):
+            self.failed_units.append(index)
         else:
-            self.stop_reason = (f"stopped on request: {self.done_units} of {n} units done; "
-                                "the rest is the input")
+            self._blend(unit, result)
+        self.unit_info[index] = {k: info[k] for k in ("index", "box", "seed", "steps", "seconds", "stopped_early",
+                                                       "stop_reason", "failed_to_fit", "best_iterate") if k in info}
+        self.param_count = info.get("param_count", self.param_count)
+        self._elapsed_done += float(info.get("seconds", 0.0))
+        self.states[index] = "done"
+        self.stop_reason = self._end_reason()
 
     # ---- units stepped as one grouped network --------------------------------------------
     def _next_group(self, pending: list[int]) -> list[int]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 from .config import RunConfig
+from .control import Controls
 from .device import describe, is_oom, oom_error, pick_device
 from .earlystop import WindowedVariance
 from .errors import Diverged, ImageError
@@ -66,7 +66,7 @@ def _to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach()[0].permute(1, 2, 0).float().cpu().numpy().copy()
 
 
-class Restoration:
+class Restoration(Controls):
     """One restoration: network, input, optimiser and everything observed about the run."""
 
     def __init__(self, cfg: RunConfig, image: np.ndarray, mask: np.ndarray | None = None,
@@ -161,27 +161,11 @@ class Restoration:
         es_budget = min(256 * 2**20, budget // 4)
         self.window = WindowedVariance(cfg.es_window, c, h, w, es_budget, self.device)
         self.history = SnapshotHistory(budget - self.window.nbytes, cfg.snapshot_every)
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
+        self._init_controls()
         self._elapsed = 0.0
         self.losses: list[float] = []
 
-    # ---- control (any thread) ----------------------------------------------------------
-    def request_stop(self) -> None:
-        self._stop.set()
-        self._running.set()
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
+    # ---- control (any thread): request_stop, pause, resume, paused (engine/control.py) ----
     @property
     def elapsed(self) -> float:
         """Seconds spent stepping and observing (pauses excluded)."""
