@@ -302,7 +302,9 @@ class TiledRestoration(Controls):
                 unit, member = self.plan.units[i], group.members[m]
                 state = "running"
                 if member.done and rec.final:
-                    self._finish_unit(unit, member, member.result(self.cfg.pick) if member.error is None else None)
+                    self.unit_info[i] = self._info(unit, member)
+                    failed = member.error is not None or member.failed_to_fit
+                    self._complete(unit, None if failed else member.result(self.cfg.pick))
                     state = "done"
                 rec.unit = UnitProgress(i, n, unit.out_box(self.factor), state, self.done_units,
                                         self.elapsed, self.eta())
@@ -314,20 +316,6 @@ class TiledRestoration(Controls):
             self._group, self._group_units = None, []
         group.close()
         return True
-
-    def _finish_unit(self, unit: Unit, run, result: np.ndarray | None) -> None:
-        """Record a unit's run and blend its result in (None: it failed; the input stays)."""
-        i = unit.index
-        if result is None or run.failed_to_fit:
-            self.failed_units.append(i)
-        else:
-            self._blend(unit, result)
-        self.unit_info[i] = {"index": i, "box": unit.box, "seed": run.cfg.seed, "steps": run.step,
-                             "seconds": run.elapsed, "stopped_early": run.stopped_early,
-                             "stop_reason": run.stop_reason, "failed_to_fit": run.failed_to_fit,
-                             "best_iterate": None if run.suggested is None else
-                             {"step": run.suggested[0], "kind": run.suggested_kind}}
-        self.states[i] = "done"
 
     def _unit_cfg(self, unit: Unit, seed_index: int) -> RunConfig:
         seed = unit.seed if seed_index == 0 else (unit.seed + seed_index) % 2**63
@@ -343,7 +331,7 @@ class TiledRestoration(Controls):
         n = len(self.plan.units)
         out_box = unit.out_box(self.factor)
         self.states[i] = "running"
-        while self._seed_index < self.runs:
+        while self.states[i] != "done":
             run = self._run
             if run is None:
                 run = Restoration(self._unit_cfg(unit, self._seed_index), self._crop(self.image, unit.box),
@@ -357,42 +345,61 @@ class TiledRestoration(Controls):
                         run.request_stop()
                     if not self._running.is_set():
                         run.pause()
-            ended = False
-            for rec in run.steps():
-                # the run's own end (its rule or its bound), not a stop request
-                ended = rec.final and (run.stopped_early or run.step >= run.total_steps)
-                state = "running"
-                if ended:
-                    self._picks.append(run.result(self.cfg.pick))
-                    if len(self._picks) == self.runs:   # the unit's last seed: blend it in first
-                        self._blend(unit, np.mean(self._picks, axis=0) if self.runs > 1 else self._picks[0])
-                        self.states[i] = state = "done"
-                rec.unit = UnitProgress(i, n, out_box, state, self.done_units, self.elapsed, self.eta())
+            gen = run.steps()
+            for rec in gen:
+                if rec.final and (run.stopped_early or run.step >= run.total_steps):   # its own end
+                    for _ in gen:   # let steps() close and say why; no record follows a final one
+                        pass
+                    # the bookkeeping comes before the yield: the consumer may close us there
+                    self._seed_done(unit, run)
+                    rec.unit = UnitProgress(i, n, out_box, self.states[i], self.done_units, self.elapsed,
+                                            self.eta())
+                    yield rec
+                    break
+                rec.unit = UnitProgress(i, n, out_box, "running", self.done_units, self.elapsed, self.eta())
                 yield rec
-            if not ended:
-                return False            # interrupted: the run stays for a continue
-            if run.failed_to_fit:
-                self.failed_units.append(i)
-            info = {"index": i, "box": unit.box, "seed": run.cfg.seed, "steps": run.step,
-                    "seconds": run.elapsed, "stopped_early": run.stopped_early,
-                    "stop_reason": run.stop_reason, "failed_to_fit": run.failed_to_fit,
-                    "best_iterate": None if run.suggested is None else
-                    {"step": run.suggested[0], "kind": run.suggested_kind}}
-            prev = self.unit_info[i]
-            if prev is not None and self._seed_index > 0:   # a later seed of the same unit: times add up
-                info["seconds"] += prev["seconds"]
-                info["stopped_early"] = info["stopped_early"] and prev["stopped_early"]
-            self.unit_info[i] = info
-            if self.warm_start and self._seed_index == 0:
-                self._weights[i] = run.weights()
-            self._elapsed_done += run.elapsed
-            with self._lock:
-                self._run = None
-            run.close()
-            self._seed_index += 1
-        self._picks = []
-        self._seed_index = 0
+            else:
+                return False            # stopped on request: the run stays for a continue
         return True
+
+    def _seed_done(self, unit: Unit, run: Restoration) -> None:
+        """A seed of ``unit`` ended by itself: keep its pick; after the last, blend the unit."""
+        i = unit.index
+        self._picks.append(run.result(self.cfg.pick))
+        prev = self.unit_info[i] if self._seed_index > 0 else None
+        info = self._info(unit, run)
+        if prev is not None:   # a later seed of the same unit: times add up
+            info["seconds"] += prev["seconds"]
+            info["stopped_early"] = info["stopped_early"] and prev["stopped_early"]
+            info["failed_to_fit"] = info["failed_to_fit"] or prev["failed_to_fit"]
+        self.unit_info[i] = info
+        if self.warm_start and self._seed_index == 0:
+            self._weights[i] = run.weights()
+        self._elapsed_done += run.elapsed
+        with self._lock:
+            self._run = None
+        run.close()
+        self._seed_index += 1
+        if self._seed_index == self.runs:
+            picks, self._picks, self._seed_index = self._picks, [], 0
+            self._complete(unit, None if info["failed_to_fit"] else
+                           (np.mean(picks, axis=0) if len(picks) > 1 else picks[0]))
+
+    def _info(self, unit: Unit, run) -> dict:
+        """What a unit's run did, for reports (a Restoration or a group's Member)."""
+        return {"index": unit.index, "box": unit.box, "seed": run.cfg.seed, "steps": run.step,
+                "seconds": run.elapsed, "stopped_early": run.stopped_early, "stop_reason": run.stop_reason,
+                "failed_to_fit": run.failed_to_fit,
+                "best_iterate": None if run.suggested is None else
+                {"step": run.suggested[0], "kind": run.suggested_kind}}
+
+    def _complete(self, unit: Unit, result: np.ndarray | None) -> None:
+        """The unit is done: its result blended in, or (None: it failed) the input kept there."""
+        if result is None:
+            self.failed_units.append(unit.index)
+        else:
+            self._blend(unit, result)
+        self.states[unit.index] = "done"
 
     def _neighbour_weights(self, unit: Unit) -> dict | None:
         """The weights of the finished unit sharing the most pixels with ``unit`` (same-size

@@ -218,3 +218,19 @@ def test_a_stopped_group_continues(noisy, float64):
     ref = TiledRestoration(cfg, plan, noisy, group=1)
     _run_all(ref)
     np.testing.assert_allclose(job.result(), ref.result(), atol=1e-6)
+
+
+def test_closing_the_steps_right_after_a_unit_ends_loses_nothing(noisy):
+    """A consumer that stops iterating at a 'done' record (the app's Stop landing as a tile
+    ends) and calls steps() again gets the rest, not an empty job."""
+    cfg = tiny_config("denoise", iterations=6, stop="never")
+    plan = plan_job(cfg, noisy.shape[:2], 3, tile=64, device="cpu")
+    job = TiledRestoration(cfg, plan, noisy)
+    gen = job.steps()
+    for rec in gen:
+        if rec.unit.state == "done":
+            break
+    gen.close()
+    assert job.states[0] == "done" and job.run is None
+    _run_all(job)
+    assert job.states == ["done"] * 4 and all(i["steps"] == 6 for i in job.unit_info)
