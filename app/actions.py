@@ -75,6 +75,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("save_mask", "Save mas&k...", None, "Save the painted mask", lambda s: s.has_image and s.mask_painted),
     Spec("export_csv", "&Export loss CSV...", None, "Write the loss (and PSNR) curve as CSV",
          lambda s: s.has_curve),
+    Spec("batch", "&Batch restore a folder...", None,
+         "Restore every photo of a folder with these settings, in the background, here or on a Ray cluster"),
     Spec("simulate", "Si&mulate degradation...", None,
          "Degrade the current image to try a task with a known answer", lambda s: s.idle_image),
     Spec("region", "Work on a &region...", None, "Drag a rectangle on the image: the run uses only that part",
@@ -105,16 +107,21 @@ SPECS: tuple[Spec, ...] = (
     Spec("stop", "S&top", ["Esc", "Shift+F5"], "Stop the run after this step", lambda s: s.steppable),
     Spec("continue", "&Continue", "F7", "Extend a stopped or finished run by the given number of steps",
          lambda s: s.can_continue),
+    # help
+    Spec("impedance", "Why early stopping &works...", None,
+         "The paper's noise-impedance demo: a small net fits the image, image + noise, shuffled pixels and "
+         "noise; the image comes first"),
 )
 
 MENUS: tuple[tuple[str, tuple], ...] = (
     ("&File", ("open", "@recent", "open_project", "open_mask", "open_reference", "open_guide", None,
-               "save", "save_project", "save_mask", "export_csv", None, "simulate", "region", "whole", None,
+               "save", "save_project", "save_mask", "export_csv", None, "batch", "simulate", "region", "whole", None,
                "quit")),
     ("&Edit", ("undo", "redo", None, "clear_mask", "invert_mask", "grow_mask", "shrink_mask")),
     ("&View", ("zoom_in", "zoom_out", "fit", None, "show_ema", "split", "@hold_c", None, "overlay", "@opacity",
                None, "@docks")),
     ("&Run", ("run", "pause", "stop", "continue")),
+    ("&Help", ("impedance",)),
 )
 
 TOOLBAR = ("open", "save", None, "run", "pause", "stop", "continue", None, "zoom_in", "zoom_out", "fit", None,

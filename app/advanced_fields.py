@@ -1,5 +1,6 @@
 """The settings panel's Advanced box: input, jitter, learning rate, EMA, backtracking, seed,
-device, preview and snapshot intervals, memory budget."""
+device, preview and snapshot intervals, memory budget, and how a large photo is cut into
+tiles (not a RunConfig field: it is the plan's ``tile`` argument, engine/tiling.py)."""
 from __future__ import annotations
 
 import math
@@ -21,6 +22,14 @@ INPUT_LABELS = {"noise": "Uniform noise", "meshgrid": "Meshgrid (2 ch)", "guide"
 LR_RANGE = (1e-6, 10.0)
 LR_TIP = f"Adam learning rate, {LR_RANGE[0]:g} to {LR_RANGE[1]:g}."
 _INVALID_STYLE = "border: 1px solid #d33;"
+# the choices of the Tiles row: what plan_job's ``tile`` gets (a side in input pixels)
+TILE_CHOICES: tuple[tuple[str, str | int], ...] = (
+    ("auto", "auto"), ("off (one run)", "off"),
+    *((f"{s} px", s) for s in (64, 96, 128, 192, 256, 384, 512, 768, 1024)),
+)
+TILE_TIP = ("How a photo too large for one run is restored: auto cuts it into overlapping tiles "
+            "when one run would not fit (and inpaints crops around the mask of a large photo), "
+            "off runs the whole image at once, a size forces tiles of that side.")
 
 
 class AdvancedFields(QWidget):
@@ -98,6 +107,25 @@ class AdvancedFields(QWidget):
         self.memory_spin.setSuffix(" MB")
         self.memory_spin.setSingleStep(64)
         adv.addRow("Memory budget:", self.memory_spin)
+
+        self.tile_combo = QComboBox()
+        for label, value in TILE_CHOICES:
+            self.tile_combo.addItem(label, value)
+        self.tile_combo.setToolTip(TILE_TIP)
+        self.tile_combo.currentIndexChanged.connect(self.changed)
+        adv.addRow("Tiles:", self.tile_combo)
+
+    def tile(self) -> str | int:
+        """"auto", "off" or a tile side in pixels: plan_job's ``tile``."""
+        return self.tile_combo.currentData()
+
+    def set_tile(self, tile: str | int) -> None:
+        i = self.tile_combo.findData(tile)
+        if i < 0 and isinstance(tile, int):
+            self.tile_combo.addItem(f"{tile} px", tile)
+            i = self.tile_combo.count() - 1
+        if i >= 0:
+            self.tile_combo.setCurrentIndex(i)
 
     def _spin(self, lo: int, hi: int, tip: str) -> QSpinBox:
         s = spin_box(lo, hi, tip)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import (QBrush, QColor, QImage, QKeyEvent, QKeySequence, QMouseEvent, QPen,
+from PySide6.QtGui import (QBrush, QColor, QImage, QKeyEvent, QKeySequence, QMouseEvent, QPainter, QPen,
                            QPixmap, QTransform, QWheelEvent)
 from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsLineItem, QGraphicsPixmapItem,
                                QGraphicsRectItem, QGraphicsScene, QGraphicsView, QWidget)
@@ -218,6 +218,19 @@ class ImageCanvas(QGraphicsView):
         self._set_scale(self._sr_factor(pixmap.width(), pixmap.height()))
         self._image_item.setTransform(self._stretch(pixmap))
         self._update_smoothing()
+
+    def paint_into_display(self, left: int, top: int, image: QImage) -> None:
+        """Paint ``image`` into the shown image at (left, top) of the shown geometry, in
+        place (a finished tile of a photo: the rest of the picture is not converted again)."""
+        pixmap = self._image_item.pixmap()
+        if pixmap.isNull():
+            return
+        sx = pixmap.width() / max(1, self.image_size[0]) if self.image_size else 1.0
+        sy = pixmap.height() / max(1, self.image_size[1]) if self.image_size else 1.0
+        painter = QPainter(pixmap)   # detaches from the base image's pixmap: the input stays
+        painter.drawImage(QRectF(left * sx, top * sy, image.width() * sx, image.height() * sy), image)
+        painter.end()
+        self._image_item.setPixmap(pixmap)
 
     def _sr_factor(self, width: int, height: int) -> int:
         assert self._input_size is not None

@@ -1,5 +1,6 @@
-"""What the settings will cost, shown under them: parameters, the estimate per step, the
-expected wall time and, for a long run, the faster choices."""
+"""What the settings will cost: parameters and the estimate per step under the settings;
+the expected wall time (or, for a photo run in tiles or crops, the plan in words) and, for a
+long run, the faster choices high in the column, where they are seen before Run."""
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
@@ -17,14 +18,16 @@ _NO_IMAGE = "load an image for an estimate"
 class EstimateView(QObject):
     """The cost rows, added to the panel's ``form`` (not a box of their own) so that their
     labels share one column with the settings above. It shows what it is told; which faster
-    choices apply is the panel's decision."""
+    choices apply is the panel's decision. ``sentence_row``: where in the form the wall-time
+    sentence and the faster choices go (None: after the estimate); on a 1000 px high screen
+    the bottom of the column is below the fold."""
 
     tooLarge = Signal(str)
     fastPresetRequested = Signal(str)   # the preset's name
     regionRequested = Signal()
     downscaleRequested = Signal()
 
-    def __init__(self, form: QFormLayout, parent: QObject | None = None) -> None:
+    def __init__(self, form: QFormLayout, parent: QObject | None = None, sentence_row: int | None = None) -> None:
         super().__init__(parent)
         self._form = form
         self._fast_preset: str | None = None   # what the fast-preset button loads
@@ -43,7 +46,10 @@ class EstimateView(QObject):
         self.wall_time_label.setObjectName("wallTimeLabel")
         self.wall_time_label.setWordWrap(True)
         self.wall_time_label.setToolTip(WALL_TIME_TIP)
-        form.addRow(self.wall_time_label)
+        if sentence_row is None:
+            form.addRow(self.wall_time_label)
+        else:
+            form.insertRow(sentence_row, self.wall_time_label)
 
         self.faster_box = QWidget()
         self.faster_box.setObjectName("fasterOffer")
@@ -71,7 +77,10 @@ class EstimateView(QObject):
         shrink.addWidget(self.downscale_button)
         shrink.addStretch(1)
         fb.addLayout(shrink)
-        form.addRow(self.faster_box)
+        if sentence_row is None:
+            form.addRow(self.faster_box)
+        else:
+            form.insertRow(sentence_row + 1, self.faster_box)
         self.hide_wall_time()
 
     # ------------------------------------------------------------------ parameters
@@ -93,10 +102,12 @@ class EstimateView(QObject):
         self.estimate_label.setText(f"no estimate ({reason})")
         self.hide_wall_time()
 
-    def show_estimate(self, est: Estimate, device: str, memory: float, output_hw: tuple[int, int]) -> None:
-        """One step's cost on ``device``, which has ``memory`` bytes; a step that does not fit
-        turns the line red and announces ``tooLarge`` (once per message)."""
-        text = f"~{est.seconds_per_step:.2f} s/step, ~{format_bytes(est.bytes)}"
+    def show_estimate(self, est: Estimate, device: str, memory: float, output_hw: tuple[int, int],
+                      per: str = "") -> None:
+        """One step's cost on ``device``, which has ``memory`` bytes (``per``: of what, e.g.
+        "512x512 tile"); a step that does not fit turns the line red and announces
+        ``tooLarge`` (once per message)."""
+        text = f"~{est.seconds_per_step:.2f} s/step, ~{format_bytes(est.bytes)}" + (f" per {per}" if per else "")
         problem = getattr(est, "problem", None)
         if problem:
             text += f" ({problem})"
@@ -122,10 +133,13 @@ class EstimateView(QObject):
         self._fast_preset = None
 
     def show_wall_time(self, sentence: str, *, long_run: bool, fast: tuple[str, float] | None,
-                       region: bool, downscale: bool) -> None:
+                       region: bool, downscale: bool, problem: bool = False, tip: str = WALL_TIME_TIP) -> None:
         """The sentence before Run and, for a ``long_run``, the faster choices that apply:
-        ``fast`` is a preset's name and its expected seconds."""
+        ``fast`` is a preset's name and its expected seconds. ``problem``: the sentence says
+        why Run is refused (red)."""
         self.wall_time_label.setText(sentence[0].upper() + sentence[1:] + ".")
+        self.wall_time_label.setStyleSheet("color: #c33;" if problem else "")
+        self.wall_time_label.setToolTip(tip)
         self._form.setRowVisible(self.wall_time_label, True)
         self._fast_preset = fast[0] if fast else None
         if fast:

@@ -23,6 +23,7 @@ from engine.device import device_memory_bytes, pick_device
 from engine.errors import DIPError, MaskError
 from engine.estimate import estimate_cost
 from engine.imageio import OPEN_EXTENSIONS, Loaded, atomic_write, load_image, load_mask, save_image, save_mask
+from engine.imageio import MASK_EXTENSIONS, MASK_SUFFIXES, sibling_mask  # noqa: F401 - the batch finds masks alike
 from engine.presets import get_config
 
 from . import settings_store as keys
@@ -38,19 +39,6 @@ log = logging.getLogger(__name__)
 
 SAVE_FILTERS = "PNG image (*.png);;JPEG image (*.jpg *.jpeg);;TIFF image (*.tif *.tiff)"
 PROJECT_FILTER = f"DIP Studio project (*{PROJECT_SUFFIX})"
-MASK_SUFFIXES = ("_mask", ".mask", "-mask")
-MASK_EXTENSIONS = (".png", ".tif", ".tiff", ".bmp")
-
-
-def sibling_mask(path: str | os.PathLike) -> Path | None:
-    """``photo_mask.png`` (or ``photo.mask.png``, ``photo-mask.png``; png/tif/bmp) beside ``photo.*``."""
-    p = Path(path)
-    for suffix in MASK_SUFFIXES:
-        for ext in MASK_EXTENSIONS:
-            cand = p.with_name(p.stem + suffix + ext)
-            if cand.is_file() and cand != p:
-                return cand
-    return None
 
 
 class FileHandling(QObject):
@@ -122,7 +110,7 @@ class FileHandling(QObject):
         secs = self.w.panel.expected_seconds()
         if secs is not None and secs > LONG_RUN_SECONDS:
             self._status(f"These settings may take {secs / 60:.0f} min on this device: see "
-                         "the faster choices under the estimate", 15000)
+                         "the faster choices under the preset", 15000)
 
     def use_sample_settings(self) -> None:
         """The bundled sample is noisy: start on the narrow denoising preset, which shows a

@@ -31,6 +31,7 @@ from .autosave import AutosaveKeeper
 from .canvas import ImageCanvas
 from .compare_view import compare_dialog
 from .document import Document
+from .experiments_view import ExperimentsView
 from .files import FileHandling
 from .mask_toolbar import MaskToolBar
 from .plots import RunPlots
@@ -65,9 +66,11 @@ class MainWindow(QMainWindow):
         self.recent = RecentFiles()
         self.controller = RunController(self)
         self.split_position = 0.5
+        self.batch_window = None        # File > Batch restore a folder, made when first asked for
         self._build_widgets()
         self.files = FileHandling(self)
         self.run_view = RunView(self)
+        self.experiments = ExperimentsView(self)   # preimage/actmax curve, TV comparison, Help demo
         self.keeper = AutosaveKeeper(self)
         self.autosave = self.keeper.store
         self._build_actions()
@@ -150,7 +153,8 @@ class MainWindow(QMainWindow):
             "show_ema": r.on_show_ema, "split": lambda _on: r.apply_compare(),
             "overlay": lambda _on: self.refresh(),   # refresh() shows it for masked tasks only
             "run": self.start_run, "pause": self.toggle_pause, "stop": self.stop_run,
-            "continue": self.continue_run,
+            "continue": self.continue_run, "impedance": lambda: self.experiments.show_impedance(),
+            "batch": self.show_batch,
         })
         # the names tests and the rooms use: window.act_save, window.act_show_ema, ...
         for key, action in self.actions.items():
@@ -218,6 +222,8 @@ class MainWindow(QMainWindow):
         self.canvas.brushSizeChanged.connect(lambda v: keys.settings().setValue(keys.BRUSH_SIZE, v))
         self.canvas.maskChanged.connect(self.refresh)
         self.canvas.maskChanged.connect(self.keeper.schedule)
+        self.canvas.maskChanged.connect(self.panel.mask_changed)   # an inpainting plan's crops
+        self.panel.set_mask_source(self.doc.known_mask)
         self.canvas.splitChanged.connect(self._on_split_moved)
         self.mask_bar.opacityChanged.connect(self._set_overlay_opacity)
 
@@ -534,7 +540,24 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.files.drop(p)
 
+    def show_batch(self):
+        """File > Batch restore a folder (app/batch_window.py): the panel's settings, results open here."""
+        if self.batch_window is None:
+            from .batch_window import BatchWindow
+            self.batch_window = BatchWindow(self.panel.config, self.open_path, self)
+        self.batch_window.show_settings()
+        self.batch_window.show()
+        self.batch_window.raise_()
+        return self.batch_window
+
     def closeEvent(self, event: QCloseEvent) -> None:   # noqa: N802
+        bw = self.batch_window
+        if bw is not None and bw.running:
+            if self.ask("A batch is running", "A batch restoration is running. Stop it and quit? (Photos already "
+                        "done are kept; File > Batch resumes the rest.)") == QMessageBox.Yes:
+                bw.stop_then(self.close)
+            event.ignore()
+            return
         if self.controller.active:
             # stop, and close again once the run has ended: no wait on the GUI thread
             self.confirm_stop_run("quit", self.close)

@@ -223,6 +223,7 @@ class RunPlots(QWidget):
         self._dirty: set[str] = set()
         self._ranges: dict[str, tuple[float, float] | None] = {"x": None, "loss": None, "psnr": None}
         self.redraws = 0    # how many coalesced redraws happened (benchmarks, tests)
+        self.title: str | None = None
 
         self.view = pg.GraphicsLayoutWidget()
         self.view.setBackground("w")
@@ -273,6 +274,9 @@ class RunPlots(QWidget):
                 p.addItem(line, ignoreBounds=True)
             self._suggested_lines.append(sug)
             self._shown_lines.append(shown)
+            # the label flips to the line's left near the right edge (else it reads "be")
+            p.getViewBox().sigXRangeChanged.connect(self._place_marker_labels)
+            p.getViewBox().sigResized.connect(self._place_marker_labels)
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -301,6 +305,12 @@ class RunPlots(QWidget):
         self.set_shown(None)
         self.set_reference_known(reference_known)
         self.set_total(total or 100)
+
+    def set_title(self, text: str | None) -> None:
+        """A line over the loss plot (a tiled run: whose curve it shows); None: no title."""
+        if text != self.title:
+            self.title = text
+            self.loss_plot.setTitle(text, size="9pt", color="#555555")
 
     def set_total(self, total: int) -> None:
         """The run's length: the x axis spans it, so it need not move while the run goes."""
@@ -372,7 +382,9 @@ class RunPlots(QWidget):
         if "loss" in dirty and len(self.loss):
             self.loss_curve.setData(self.loss.x, self.loss.y)
             y = self.loss.y
-            self._apply_y_range("loss", self.loss_plot, math.log10(float(y.min())), math.log10(float(y.max())))
+            y = y[y > 0]   # a log axis: activation maximisation's loss is negative (its own curve shows it)
+            if y.size:
+                self._apply_y_range("loss", self.loss_plot, math.log10(float(y.min())), math.log10(float(y.max())))
         if len(self.loss):
             last = int(self.loss.x[-1])
         if "psnr" in dirty and len(self.psnr_out):
@@ -393,8 +405,47 @@ class RunPlots(QWidget):
                 line.setValue(self.suggested_step)
                 line.setVisible(True)   # first: a hidden label does not take new text
                 line.label.setFormat(self.suggested_label.replace("{", "{{").replace("}", "}}"))
+            self._place_marker_labels()
         if last > self._total:   # a continued run outgrew the axis
             self.set_total(last)
+
+    def _place_marker_labels(self, *_args) -> None:
+        """Keep the best iterate's label inside its plot: right of the line, or left of it
+        where the text would run past the plot's right edge."""
+        for plot, line in zip((self.loss_plot, self.psnr_plot), self._suggested_lines):
+            if not line.isVisible():
+                continue
+            vb = plot.getViewBox()
+            (x0, x1), _ = vb.viewRange()
+            width = vb.width()
+            if x1 <= x0 or width <= 0:
+                continue
+            at = (line.value() - x0) / (x1 - x0) * width        # the line, in pixels from the left
+            text_w = line.label.boundingRect().width()
+            left = at + text_w + 2 > width and at - text_w >= 0 or at > width
+            anchor = (1, 0) if left else (0, 0)
+            if line.label.anchors[0] != anchor:
+                line.label.anchors = [anchor, anchor]
+                line.label.updatePosition()
+
+    def show_record(self, rec) -> None:
+        """A recorded run's loss curve (an app.runs.RunRecord), marked at its picked step."""
+        steps = np.asarray(rec.curve_steps)
+        self.reset(reference_known=False, total=max(int(rec.steps), int(steps[-1]) if len(steps) else 0, 1))
+        if len(steps):
+            self.append_losses(steps, np.asarray(rec.curve_loss))
+        curves = getattr(rec, "curve_psnr", None) or {}
+        for key, series in (("output", self.psnr_out), ("ema", self.psnr_ema)):
+            if key in curves and len(curves[key][0]):
+                series.append(*curves[key])
+        if len(self.psnr_out):
+            self.set_reference_known(True)
+            self._schedule("psnr")
+        if rec.result_step is not None:
+            self.set_suggested(int(rec.result_step), f"result @{rec.result_step}",
+                               f"{rec.label}: its result is {rec.result_what or 'the iterate'}")
+        self.set_stop_reason(rec.stop_reason or None)
+        self.flush()
 
     def loss_data(self) -> tuple[np.ndarray, np.ndarray]:
         return self.loss.x.copy(), self.loss.y.copy()

@@ -206,6 +206,7 @@ def _check_doc(doc: Any) -> None:
             raise Bad(f"project.json: {where}curve_loss must be a list of numbers (null: not a number)")
         if len(loss) != len(steps):
             raise Bad(f"project.json: run {run_id}'s curve has {len(steps)} steps but {len(loss)} losses")
+        _check_psnr_curves(run.get("curve_psnr"), run_id, where)
         desc = _array(run, "result", f"run {run_id}'s result", where)
         if desc is not None:
             _fits(f"run {run_id}'s result", desc["shape"], work, RESULT_FACTORS, work_name)
@@ -217,6 +218,22 @@ def _check_doc(doc: Any) -> None:
     if need > MAX_DECODED_BYTES:
         raise Bad(f"its images need {need / 2**30:.3g} GiB of memory, more than the limit of "
                   f"{MAX_DECODED_BYTES / 2**30:.3g} GiB")
+
+
+def _check_psnr_curves(curves: Any, run_id: int, where: str) -> None:
+    """A run's PSNR curves: absent (older projects), or {"output"|"ema": [steps, dB]}."""
+    if curves is None:
+        return
+    if not isinstance(curves, dict) or not set(curves) <= {"output", "ema"}:
+        raise Bad(f"project.json: {where}curve_psnr must map output / ema to [steps, values]")
+    for key, pair in curves.items():
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise Bad(f"project.json: {where}curve_psnr.{key} must be [steps, values]")
+        steps = _whole_list({"steps": pair[0]}, "steps", 0, f"{where}curve_psnr.{key}.")
+        vals = pair[1]
+        if not (isinstance(vals, list) and all(v is None or (type(v) in (int, float) and math.isfinite(v))
+                                               for v in vals)) or len(vals) != len(steps):
+            raise Bad(f"project.json: run {run_id}'s {key} PSNR curve must be as many numbers as steps")
 
 
 def _whole_list(d: dict, key: str, lo: int, where: str) -> list[int]:
@@ -251,6 +268,9 @@ def _encode(project: Project) -> tuple[bytes, list[tuple[str, bytes]]]:
         run["curve_steps"] = np.asarray(r.curve_steps).tolist()
         run["curve_loss"] = [v if math.isfinite(v) else None
                              for v in np.asarray(r.curve_loss, dtype=np.float64).tolist()]
+        run["curve_psnr"] = {k: [np.asarray(x).tolist(), [v if math.isfinite(v) else None for v in
+                                                         np.asarray(y, dtype=np.float64).tolist()]]
+                             for k, (x, y) in (r.curve_psnr or {}).items()}
         run["result"] = optional(f"run{r.id}", r.result, f"run {r.id}'s result")
         runs.append(run)
     doc = {
@@ -367,6 +387,9 @@ def _build(doc: dict, zf: ProjectZip) -> Project:
         r.curve_steps = np.asarray(run["curve_steps"], dtype=np.int64)
         r.curve_loss = np.asarray([math.nan if v is None else v for v in run["curve_loss"]], dtype=np.float64)
         r.result = image(f"run{r.id}", run.get("result"))
+        r.curve_psnr = {k: (np.asarray(x, dtype=np.int64),
+                            np.asarray([math.nan if v is None else v for v in y], dtype=np.float64))
+                        for k, (x, y) in (run.get("curve_psnr") or {}).items()}
         runs.append(r)
     warnings: list[str] = []
     region = doc.get("region")

@@ -13,11 +13,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QMessageBox
 
 from engine.config import RunConfig
 from engine.errors import ConfigError, DIPError
+from engine.tiling import LONG_PLAN_S
 
+from .job_plan import problem_words
 from .runs import RunRecord, average_record
+from .tile_view import TileView
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -49,11 +53,15 @@ class RunView(QObject):
         self.showing_result = False                  # the canvas shows an output, not the input
         self.compare_key: tuple | None = None        # what the canvas compares against now
         self.after_stop = None                       # what to do once the stopping run has ended
+        # the run list entry whose curve the Progress plots show, when it is not the run on
+        # screen (a shown older run, a reopened project); None: the plots follow the run
+        self.plotted: int | None = None
         self._pending_progress: tuple[int, int, float] | None = None
         self._progress_timer = QTimer(self)
         self._progress_timer.setSingleShot(True)
         self._progress_timer.setInterval(PROGRESS_MS)
         self._progress_timer.timeout.connect(self._show_progress)
+        self.tiles = TileView(window, self)          # a photo in tiles or crops (app/tile_view.py)
         c = self.controller
         c.ready.connect(self._on_ready)
         c.losses.connect(window.plots.append_losses)
@@ -81,6 +89,8 @@ class RunView(QObject):
         self.run_input = None
         self.showing_result = False
         self.compare_key = None
+        self.plotted = None
+        self.tiles.clear()
         self._clear_progress("idle", self.doc.reference() is not None, None)
         self.w.canvas.set_overlay_style("fill")
         self.apply_compare()
@@ -121,6 +131,18 @@ class RunView(QObject):
                 w.error("Flash photo needed", "Flash / no-flash needs the flash photo: File > Open flash photo.")
                 return False
             guide = doc.guide
+        try:
+            plan = w.panel.plan(cfg)   # cached: the plan the panel shows
+        except DIPError as e:
+            w.error("Settings", str(e))
+            return False
+        if plan is not None and plan.problem:
+            w.error("Cannot run here", f"{problem_words(plan.problem)}.")
+            return False
+        if plan is not None and plan.seconds > LONG_PLAN_S and w.ask(
+                "A long run", f"{plan.describe()}.\n\nStart it? (a region or a downscaled copy is "
+                "faster: see the choices under the settings)") != QMessageBox.Yes:
+            return False
         if not doc.result_in_runs() and not w.confirm_discard_result("starting a new run"):
             return False
         if cfg.stop == "auto":
@@ -133,13 +155,19 @@ class RunView(QObject):
         self.shown_step = None
         self.cfg = cfg
         self.record_id = None
+        self.plotted = None
         self.run_input = doc.image
         self.showing_result = False
         w.canvas.set_display(None)
         w.canvas.set_overlay_style("outline")
         self.apply_compare()
+        self.tiles.clear()
         self._clear_progress("building the network...", reference is not None, cfg.iterations)
-        self.controller.start(self._within_budget(cfg), doc.image, mask, guide, reference)
+        if plan is not None and plan.tiled:
+            self.tiles.begin(plan)
+            self.controller.start_tiled(self._within_budget(cfg), plan, doc.image, mask, guide, reference)
+        else:
+            self.controller.start(self._within_budget(cfg), doc.image, mask, guide, reference)
         w.refresh()
         return True
 
@@ -175,7 +203,10 @@ class RunView(QObject):
             self.w.statusBar().showMessage("Resumed", 3000)
         elif st in ("running", "building"):
             self.controller.pause()
-            self.w.progress_bar.setFormat("paused at step %v of %m")
+            if self.tiles.active:
+                self.tiles.show_progress()   # "tile 3/48 · step 120/300 · paused"
+            else:
+                self.w.progress_bar.setFormat("paused at step %v of %m")
             self.w.statusBar().showMessage("Paused (F6 resumes)")
 
     def stop(self) -> None:
@@ -187,7 +218,16 @@ class RunView(QObject):
         if not self.controller.can_continue:
             return False
         w = self.w
+        if self.plotted is not None:   # another run's curve is on screen: this run's comes back
+            rec = self.doc.runs.get(self.record_id) if self.record_id is not None else None
+            if rec is not None:
+                self.w.plots.show_record(rec)
+            self.plotted = None
         self.controller.continue_run(int(steps or w.continue_spin.value()))
+        if self.controller.tiled:   # the rest of the plan's units: no step bound to extend
+            self.tiles.on_continue()
+            w.refresh()
+            return True
         run = self.controller.run
         self.shown_step = None
         w.plots.set_shown(None)
@@ -217,6 +257,9 @@ class RunView(QObject):
 
     # ------------------------------------------------------------------ controller signals
     def _on_ready(self, info: dict) -> None:
+        if info.get("tiled"):
+            self.tiles.on_ready(info)
+            return
         w = self.w
         w.device_label.setText(info["device"])
         w.progress_bar.setFormat("step %v of %m")
@@ -282,6 +325,9 @@ class RunView(QObject):
             self.w.timeline.set_steps(hist.steps, run.total_steps if run is not None else None)
 
     def _on_result(self, step: int, array: np.ndarray) -> None:
+        if self.tiles.active:
+            self.tiles.on_result(step, array)
+            return
         doc, w = self.doc, self.w
         if doc.result is not None and doc.result.user_pick and doc.result.run_id == self.record_id:
             # the user's own pick in this run wins over the rule's (e.g. after Continue)
@@ -323,6 +369,15 @@ class RunView(QObject):
 
     def _on_finished(self, reason: str) -> None:
         w = self.w
+        if self.tiles.active:
+            info = self.controller.last_summary or {}
+            how = info.get("how", "request")
+            w.statusBar().showMessage(self.tiles.on_finished(reason, info), 20000)
+            self._enter_review()
+            self._record(how, info.get("reason", "") if how != "request" else "stopped on request")
+            w.show_result_text(info.get("reason", "") if how != "request" else "")
+            self._run_after_stop()
+            return
         self._show_progress()
         run = self.controller.run
         step = run.step if run is not None else 0
@@ -403,13 +458,15 @@ class RunView(QObject):
         if res is not None:   # else (another run's result is on screen) the entry keeps its pick
             rec.result, rec.result_step, rec.result_what = res.array, res.step, res.what
             if not res.user_pick:   # a user's pick keeps the kind use_iterate gave it
-                rec.result_kind = run.suggested_kind or ""
-        rec.steps = int(run.step)
+                rec.result_kind = getattr(run, "suggested_kind", None) or ("tiles" if self.tiles.active else "")
+        # a tiled job: the steps of all its units (it has no single step)
+        rec.steps = int((self.controller.last_summary or {}).get("step", 0)) if self.tiles.active else int(run.step)
         rec.stop_how = how
         rec.stop_reason = reason
         rec.seconds = float(run.elapsed)
         rec.psnr = doc.psnr_of(rec.result, rec.config)
         rec.curve_steps, rec.curve_loss = steps, losses
+        rec.curve_psnr = {k: v for k, v in self.w.plots.psnr_data().items() if len(v[0])}
         if fresh:
             doc.runs.add(rec)
             self.record_id = rec.id
@@ -429,10 +486,27 @@ class RunView(QObject):
         self.doc.set_result(rec.result, rec.result_step, f"{rec.label}: {rec.result_what or 'its result'}",
                             run_id=rec.id, user_pick=rec.id != self.record_id)
         self.shown_step = None
+        self.tiles.show_grid(rec.id == self.record_id)
         self.w.canvas.set_display(rec.result)
         self._showing()
+        self.show_curves(rec)
         self.w.show_result_text("")
         return True
+
+    def show_curves(self, rec: RunRecord) -> None:
+        """The Progress plots show run ``rec``'s loss curve, marked at its picked step. The
+        run on screen keeps its snapshots scrubbable; another run's curve is only shown."""
+        own = rec.id == self.record_id and self.controller.history is not None
+        if own and self.plotted is None:
+            return   # the plots show this run already (with its PSNR curves)
+        self.w.plots.show_record(rec)
+        w = self.w
+        self.plotted = None if own else rec.id
+        hist = self.controller.history
+        if own and len(hist):
+            w.timeline.set_steps(hist.steps, rec.steps or None)
+        w.timeline.set_scrubbing_enabled(own and len(hist) > 0)
+        w.refresh()
 
     def average(self, ids: list[int]) -> bool:
         """Average the chosen runs' results into a new entry, which becomes the result."""
@@ -449,8 +523,8 @@ class RunView(QObject):
     def show_snapshot(self, step: int) -> bool:
         """Show the kept snapshot nearest ``step`` on the canvas (not while a run goes)."""
         hist = self.controller.history
-        if hist is None or self.controller.active:
-            return False
+        if hist is None or self.controller.active or self.plotted is not None:
+            return False   # no snapshots, a run going, or another run's curve on screen
         near = hist.nearest(step)
         if near is None:
             return False
@@ -474,7 +548,7 @@ class RunView(QObject):
     def use_iterate(self, step: int | None = None) -> bool:
         """Make the shown snapshot (output or EMA per the toggle) the result."""
         hist = self.controller.history
-        if hist is None or self.controller.active:
+        if hist is None or self.controller.active or self.plotted is not None:
             return False
         if step is None:
             step = self.shown_step if self.shown_step is not None else self.w.timeline.current_step()

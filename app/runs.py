@@ -36,6 +36,8 @@ class RunRecord:
     psnr: float | None = None                 # of the result against the reference, dB
     curve_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     curve_loss: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    # with a reference: the PSNR curves, "output" / "ema" -> (steps, dB); {} without one
+    curve_psnr: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     sources: list[int] = field(default_factory=list)   # an average: the ids it was made from
 
     @property
@@ -118,8 +120,13 @@ def settings_summary(config: dict[str, Any]) -> str:
     seed 7' (resnet: 'resnet 8x64 ch, ...'). Missing keys are left out, not guessed."""
     net = config.get("net") if isinstance(config.get("net"), dict) else {}
     parts: list[str] = []
+    if config.get("task") in ("preimage", "actmax"):   # the classifier's layer (and unit) tell them apart
+        layer = config.get("layer") or "output"
+        parts.append(f"unit {config.get('unit')} of {layer}" if config.get("task") == "actmax" else f"layer {layer}")
     arch = net.get("arch")
-    if arch == "resnet":
+    if config.get("prior") == "tv":
+        parts.append("TV prior (pixels)")
+    elif arch == "resnet":
         blocks, ch = net.get("resnet_blocks"), net.get("resnet_channels")
         parts.append(f"resnet {blocks}x{ch} ch" if blocks and ch else "resnet")
     elif arch:

@@ -8,12 +8,18 @@ and overlays what the user changed, so ``config()`` of an untouched preset equal
 
 Its parts live beside it: the network rows (net_fields.py), the Advanced box
 (advanced_fields.py), the cost rows and faster offer (estimate_view.py) and the words for
-numbers (settings_format.py). The panel assembles the config and decides what it costs.
+numbers (settings_format.py). The panel assembles the config and decides what it costs,
+including the plan of a photo too large for one run (engine/tiling.py: tiles, or crops
+around the mask), which it works out on the meta device and caches by settings, image
+size, mask version and tile choice.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import Callable
+
+import numpy as np
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -29,10 +35,13 @@ from engine.estimate import Estimate, estimate_cost
 from engine.inputs import input_channels as engine_input_channels
 from engine.nets import count_parameters
 from engine.presets import DEFAULT_PRESET, PRESETS, Preset, get_config, presets_for
+from engine.tiling import Plan
 
 # the names below were defined here before the panel's parts moved out; importable as before
 from .advanced_fields import INPUT_LABELS as INPUT_LABELS, LR_RANGE as LR_RANGE, AdvancedFields
+from .classifier_fields import ClassifierFields
 from .estimate_view import WALL_TIME_TIP as WALL_TIME_TIP, EstimateView
+from .job_plan import PlanCache, problem_words
 from .net_fields import ARCH_LABELS as ARCH_LABELS, NetFields
 from .settings_format import (
     describe_levels as describe_levels, format_duration as format_duration, is_per_level as is_per_level,
@@ -47,6 +56,8 @@ TASK_LABELS = {
     "superres": "Super-resolution",
     "enhance": "Detail enhancement",
     "flash": "Flash / no-flash",
+    "preimage": "Natural pre-image (classifier)",
+    "actmax": "Activation maximisation (classifier)",
 }
 SR_FACTORS = SCALES   # one home for the factors the engine accepts
 DEBOUNCE_MS = 150
@@ -60,6 +71,9 @@ LONG_RUN_SECONDS = 10 * 60
 # The fast preset is offered only when it saves at least this share of the time: switching
 # throws away the user's network settings, which a few percent does not pay for.
 FAST_PRESET_MIN_GAIN = 0.2
+PLAN_TIP = ("The plan of the run: the photo is restored in overlapping tiles (or, for inpainting, "
+            "in crops around the mask), each a run of its own; the time is estimated from seconds "
+            "per step and where such runs usually stop.")
 # Below this longer side a region or a downscaled copy leaves too little image to restore;
 # a long run there comes from the step count, which those choices do not change.
 SHRINK_MIN_SIDE = 128
@@ -89,6 +103,7 @@ class SettingsPanel(QWidget):
         self._guide_name: str | None = None
         self._param_cache: dict[tuple, int] = {}
         self._estimate_cache: dict[tuple, Estimate] = {}
+        self.plans = PlanCache()
 
         self._cost_timer = QTimer(self)
         self._cost_timer.setSingleShot(True)
@@ -108,6 +123,7 @@ class SettingsPanel(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setFrameShape(QFrame.NoFrame)
         outer.addWidget(scroll)
+        self.scroll = scroll
         self._content = QWidget()
         scroll.setWidget(self._content)
         col = QVBoxLayout(self._content)
@@ -141,6 +157,11 @@ class SettingsPanel(QWidget):
         row.addWidget(self.guide_label, 1)
         form.addRow("Guide:", self.guide_row)
 
+        # pre-image / activation maximisation: the classifier, layer, unit (classifier_fields.py)
+        self.classifier_fields = ClassifierFields()
+        self.classifier_fields.changed.connect(self._changed)
+        form.addRow(self.classifier_fields)
+
         self.preset_combo = QComboBox()
         self.preset_combo.setToolTip("A named starting point; choosing one loads all its values.")
         self.preset_combo.currentIndexChanged.connect(self._on_preset_combo)
@@ -164,7 +185,9 @@ class SettingsPanel(QWidget):
         self.auto_stop_check.toggled.connect(self._on_auto_stop)
         form.addRow("", self.auto_stop_check)
 
-        self.estimate_view = EstimateView(form, self)
+        # the sentence right under the preset: at the bottom it was below the fold of a
+        # 1000 px high screen, unseen before Run
+        self.estimate_view = EstimateView(form, self, sentence_row=form.getWidgetPosition(self.preset_combo)[0] + 1)
         self.estimate_view.tooLarge.connect(self.tooLarge)
         self.estimate_view.fastPresetRequested.connect(self._use_fast_preset)
         self.estimate_view.regionRequested.connect(self.regionRequested)
@@ -221,6 +244,7 @@ class SettingsPanel(QWidget):
         self.preview_spin = adv.preview_spin
         self.snapshot_spin = adv.snapshot_spin
         self.memory_spin = adv.memory_spin
+        self.tile_combo = adv.tile_combo
 
     # ------------------------------------------------------------------ public API
     def config(self) -> RunConfig:
@@ -238,6 +262,7 @@ class SettingsPanel(QWidget):
             scale=self.scale_combo.currentData() if task == "superres" else self._base.scale,
             stop="auto" if self.auto_stop_check.isChecked() else "never",
             **advanced,
+            **self.classifier_fields.fields(task),
         )
         return cfg.validate()
     def set_config(self, cfg: RunConfig) -> None:
@@ -269,7 +294,37 @@ class SettingsPanel(QWidget):
         """The loaded image's size (for super-resolution: the low-resolution input); None clears."""
         self._image_hw = None if h is None or w is None else (int(h), int(w))
         self._image_channels = int(channels)
+        self.plans.mask_changed()   # a new image comes with a new mask
         self._schedule_cost()
+
+    def tile(self) -> str | int:
+        """The Tiles choice: "auto", "off" or a side in pixels (plan_job's ``tile``)."""
+        return self.advanced_box.tile()
+
+    def set_tile(self, tile: str | int) -> None:
+        self.advanced_box.set_tile(tile)
+
+    def set_mask_source(self, source: Callable[[], np.ndarray | None] | None) -> None:
+        """Where the plan of an inpainting run reads the mask (True = known) from."""
+        self.plans.mask_source = source
+        self.mask_changed()
+
+    def mask_changed(self) -> None:
+        """The mask was edited: an inpainting plan (its crops) is worked out again."""
+        self.plans.mask_changed()
+        if self.task() == "inpaint":
+            self._schedule_cost()
+
+    def plan(self, cfg: RunConfig | None = None) -> Plan | None:
+        """How a run of ``cfg`` (default: the settings as shown) on the loaded image goes:
+        one run, tiles or crops around the mask, with its estimate (engine.tiling.plan_job,
+        on the meta device: no kernel runs here). None without an image; raises ConfigError
+        (an unusable tile or setting). Cached by settings, size, mask version and tile."""
+        if cfg is None:
+            cfg = self.config()
+        if self._image_hw is None:
+            return None
+        return self.plans.get(cfg, self._image_hw, self._image_channels, self._device_type(cfg.device), self.tile())
 
     def expected_seconds(self) -> float | None:
         """Estimated wall time of the run as set (seconds per step x steps; with the automatic
@@ -302,6 +357,7 @@ class SettingsPanel(QWidget):
         settings.setValue("device", self.device_combo.currentData())
         settings.setValue("advanced", bool(self.advanced_button.isChecked()))
         settings.setValue("auto_stop", bool(self.auto_stop_check.isChecked()))
+        settings.setValue("tile", str(self.tile()))
         settings.endGroup()
 
     def restore_state(self, settings: QSettings) -> None:
@@ -315,7 +371,9 @@ class SettingsPanel(QWidget):
             auto_stop = settings.value("auto_stop", True, bool)
         except (TypeError, ValueError):
             auto_stop = True
+        tile = settings.value("tile", "auto", str)
         settings.endGroup()
+        self.set_tile(int(tile) if tile.isdigit() else tile)
         if task in TASKS:
             self.set_task(task)
         i = self.preset_combo.findData(preset) if preset else -1
@@ -362,6 +420,7 @@ class SettingsPanel(QWidget):
             self.net_fields.show_net(cfg.net)
             self.iterations_spin.setValue(cfg.iterations)
             self.advanced_box.show_config(cfg)
+            self.classifier_fields.show_config(cfg)
             self.auto_stop_check.setChecked(cfg.stop == "auto")
             self._show_steps_meaning()
             self._update_visibility()
@@ -375,6 +434,8 @@ class SettingsPanel(QWidget):
         task = self.task()
         self._form.setRowVisible(self.scale_combo, task == "superres")
         self._form.setRowVisible(self.guide_row, task == "flash")
+        self._form.setRowVisible(self.classifier_fields, task in ("preimage", "actmax"))
+        self.classifier_fields.show_task(task)
         self.net_fields.update_visibility()
         self._show_guide()
         self.advanced_box.show_task(task)
@@ -437,6 +498,7 @@ class SettingsPanel(QWidget):
     def _revalidate(self) -> None:
         try:
             self.config()
+            self.classifier_fields.check(self.task())   # preimage/actmax: no run without a classifier
             error = ""
         except ConfigError as e:
             error = str(e)
@@ -501,20 +563,25 @@ class SettingsPanel(QWidget):
         if hw is None:
             return None
         h, w = hw
-        device = self._device_type(cfg.device)
+        return self._estimate_at(cfg, h, w, self._device_type(cfg.device))
+
+    def _expected_seconds(self, cfg: RunConfig) -> float | None:
+        try:
+            plan = self.plan(cfg)
+            if plan is not None and plan.tiled:
+                return plan.seconds_max   # like the whole run's: its step bound
+            est = self._estimate(cfg)
+        except (DIPError, ValueError, RuntimeError):
+            return None
+        return None if est is None else est.seconds_per_step * cfg.iterations
+
+    def _estimate_at(self, cfg: RunConfig, h: int, w: int, device: str) -> Estimate:
         key = (repr(cfg.net), cfg.input_kind, cfg.input_channels, self._image_channels, h, w, device)
         est = self._estimate_cache.get(key)
         if est is None:
             est = estimate_cost(cfg, h, w, device, out_channels=self._image_channels)
             self._estimate_cache[key] = est
         return est
-
-    def _expected_seconds(self, cfg: RunConfig) -> float | None:
-        try:
-            est = self._estimate(cfg)
-        except (DIPError, ValueError, RuntimeError):
-            return None
-        return None if est is None else est.seconds_per_step * cfg.iterations
 
     def _update_estimate(self, cfg: RunConfig) -> None:
         hw = self._output_hw(cfg)
@@ -523,12 +590,40 @@ class SettingsPanel(QWidget):
             return
         device = self._device_type(cfg.device)
         try:
+            plan = self.plan(cfg)
+            if plan is not None and plan.tiled:
+                self._show_plan(cfg, plan, device)
+                return
             est = self._estimate(cfg)
         except (DIPError, ValueError, RuntimeError) as e:
             self.estimate_view.show_no_estimate(str(e))
             return
         self.estimate_view.show_estimate(est, device, device_memory_bytes(device), hw)
+        if plan is not None and plan.problem:
+            self._show_plan(cfg, plan, device, est=est)
+            return
         self._show_wall_time(cfg, est.seconds_per_step * cfg.iterations, device)
+
+    def _show_plan(self, cfg: RunConfig, plan: Plan, device: str, est: Estimate | None = None) -> None:
+        """A photo in tiles or crops: the estimate of its largest unit, and the plan in words
+        where the wall-time sentence goes (or why it cannot run: Run is refused then)."""
+        if est is None:
+            if not plan.units:
+                self.estimate_view.show_no_estimate("nothing to do")
+                return
+            box = max((u.out_box(plan.factor) for u in plan.units), key=lambda b: b.height * b.width)
+            est = self._estimate_at(cfg, box.height, box.width, device)
+            self.estimate_view.show_estimate(est, device, device_memory_bytes(device), (box.height, box.width),
+                                             per=f"{box.width}x{box.height} tile")
+        seconds = plan.seconds_max
+        long_run = plan.seconds > LONG_RUN_SECONDS
+        shrinkable = self._image_hw is not None and max(self._image_hw) > SHRINK_MIN_SIDE
+        sentence = f"cannot run: {problem_words(plan.problem)}" if plan.problem else plan.describe()
+        self.estimate_view.show_wall_time(
+            sentence, long_run=long_run and not plan.problem,
+            fast=self._faster_preset(cfg, seconds) if long_run else None,
+            region=shrinkable, downscale=shrinkable and cfg.task != "superres",
+            problem=bool(plan.problem), tip=PLAN_TIP)
 
     # ------------------------------------------------------------------ expected wall time
     def _show_wall_time(self, cfg: RunConfig, seconds: float, device: str) -> None:

@@ -30,21 +30,24 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal, S
 
 from engine.config import RunConfig
 from engine.errors import DIPError
+from engine.job import TiledRestoration
 from engine.run import Restoration
+from engine.tiling import Plan
 
 from .canvas import display_qimage
+from .tile_worker import iterate_tiled
 
 log = logging.getLogger(__name__)
 
 LOSS_INTERVAL_S = 0.1       # losses, progress, suggested iterate, snapshots
 PREVIEW_INTERVAL_S = 0.2    # preview images (the expensive part for the GUI)
 
-RunFactory = Callable[[], Restoration]
+RunFactory = Callable[[], "Restoration | TiledRestoration"]
 
 # The worker signals the controller re-emits under the same name (its own signals of the
 # same signatures), dropping what a discarded worker still had queued.
 FORWARDED_SIGNALS = ("ready", "losses", "preview", "display", "psnr", "suggested", "progress",
-                     "snapshot", "result", "summary", "finished", "failed")
+                     "snapshot", "result", "summary", "finished", "failed", "unit", "tile_image")
 
 
 class RunWorker(QObject):
@@ -73,10 +76,13 @@ class RunWorker(QObject):
     summary = Signal(object)                     # how a steps() call ended (see _summary), before finished
     finished = Signal(str)                       # "done" (ended by itself) | "stopped" (on request)
     failed = Signal(str)                         # one-line message for the user
+    # a photo in tiles or crops (app/tile_worker.py): where the job is, and tile images
+    unit = Signal(object)                        # dict: index, count, box, state, step, best, done, eta
+    tile_image = Signal(object, object, str)     # (left, top, w, h), QImage, "live" | "done" | "base"
 
-    def __init__(self, source: Restoration | RunFactory, parent: QObject | None = None):
+    def __init__(self, source: Restoration | TiledRestoration | RunFactory, parent: QObject | None = None):
         super().__init__(parent)
-        if isinstance(source, Restoration):
+        if isinstance(source, (Restoration, TiledRestoration)):
             self._run: Restoration | None = source
             self._factory: RunFactory | None = None
         else:
@@ -142,7 +148,10 @@ class RunWorker(QObject):
                 self._stop.clear()
                 self.finished.emit("stopped")
                 return
-            self._iterate(self._run)
+            if isinstance(self._run, TiledRestoration):
+                iterate_tiled(self, self._run, LOSS_INTERVAL_S, PREVIEW_INTERVAL_S)
+            else:
+                self._iterate(self._run)
         except DIPError as exc:
             self.failed.emit(str(exc))
         except Exception as exc:  # noqa: BLE001 - the GUI must hear about every failure
@@ -285,6 +294,8 @@ class RunController(QObject):
     summary = Signal(object)
     finished = Signal(str)
     failed = Signal(str)
+    unit = Signal(object)
+    tile_image = Signal(object, object, str)
     stateChanged = Signal(str)
     _kick = Signal()                           # re-enters RunWorker.start in its thread
 
@@ -325,12 +336,19 @@ class RunController(QObject):
 
     @property
     def history(self):
-        run = self.run
-        return None if run is None else run.history
+        """The run's snapshots (None without a run, and for a tiled job: it keeps none)."""
+        return getattr(self.run, "history", None)
+
+    @property
+    def tiled(self) -> bool:
+        return isinstance(self.run, TiledRestoration)
 
     @property
     def can_continue(self) -> bool:
-        return self._state in ("stopped", "done") and self.run is not None
+        run = self.run
+        if isinstance(run, TiledRestoration) and run.finished:
+            return False   # every unit is done: nothing left to continue
+        return self._state in ("stopped", "done") and run is not None
 
     # ---- commands (GUI thread) -------------------------------------------------------
     def set_show_ema(self, on: bool) -> None:
@@ -351,6 +369,18 @@ class RunController(QObject):
         guide = None if guide is None else np.array(guide, dtype=np.float32, copy=True)
         reference = None if reference is None else np.array(reference, dtype=np.float32, copy=True)
         self.start_with(lambda: Restoration(cfg, image, mask, guide, reference))
+
+    def start_tiled(self, cfg: RunConfig, plan: Plan, image: np.ndarray, mask: np.ndarray | None = None,
+                    guide: np.ndarray | None = None, reference: np.ndarray | None = None) -> None:
+        """A photo in the plan's tiles or crops: the job is built in the worker's thread."""
+        if self.active:
+            raise RuntimeError("a run is already going")
+        self.discard()
+        image = np.array(image, dtype=np.float32, copy=True)
+        mask = None if mask is None else np.array(mask, dtype=bool, copy=True)
+        guide = None if guide is None else np.array(guide, dtype=np.float32, copy=True)
+        reference = None if reference is None else np.array(reference, dtype=np.float32, copy=True)
+        self.start_with(lambda: TiledRestoration(cfg, plan, image, mask, guide, reference))
 
     def start_with(self, source: Restoration | RunFactory) -> None:
         """Start from a ready Restoration or a factory (tests, benchmarks)."""
@@ -391,10 +421,11 @@ class RunController(QObject):
         if not self.can_continue or self._worker is None:
             raise RuntimeError("there is no stopped run to continue")
         run = self._worker.run
-        # N more steps from where it stopped (a stopped run may have had steps left)
-        delta = run.step + max(1, int(extra_steps)) - run.total_steps
-        if delta:
-            run.extend(delta)
+        if not isinstance(run, TiledRestoration):   # a tiled job continues its units as planned
+            # N more steps from where it stopped (a stopped run may have had steps left)
+            delta = run.step + max(1, int(extra_steps)) - run.total_steps
+            if delta:
+                run.extend(delta)
         self._worker.resume()
         self.last_summary = None
         self._set_state("running")
@@ -495,11 +526,12 @@ class RunController(QObject):
             args = before(*args)
         getattr(self, name).emit(*args)
 
-    def _ready_info(self, run: Restoration) -> tuple[dict]:
+    def _ready_info(self, run: Restoration | TiledRestoration) -> tuple[dict]:
         if self._state == "building":
             self._set_state("running")
-        return ({"params": run.param_count, "device": run.device_name,
-                 "out_shape": tuple(run.out_shape), "total": run.total_steps},)
+        tiled = isinstance(run, TiledRestoration)
+        return ({"params": run.param_count, "device": run.device_name, "out_shape": tuple(run.out_shape),
+                 "total": run.cfg.iterations if tiled else run.total_steps, "tiled": tiled},)
 
     def _keep_summary(self, info: dict) -> tuple[dict]:
         self.last_summary = info

@@ -211,12 +211,17 @@ def _cli(args: list[str]) -> tuple[float, float, str]:
 def cmd_crop(a) -> None:
     from PIL import Image
 
-    from engine.metrics import psnr
+    from engine.metrics import task_psnr
 
-    photo, source = _photo(a.mp)
+    if a.photo:   # a photo at its own size (e.g. a textured one from the shared sets)
+        from PIL import Image as _Image
+        photo, source = np.asarray(_Image.open(a.photo).convert("RGB")), Path(a.photo).name
+    else:
+        photo, source = _photo(a.mp)
     h, w = photo.shape[:2]
     known = _scratch(h, w, h // 2, w // 3)
     rows, margins = [], [int(m) for m in a.margins.split(",")]
+    extra = ["--iterations", str(a.iterations)] if a.iterations else []   # a quick check of the script
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         damaged = photo.copy()
@@ -228,25 +233,32 @@ def cmd_crop(a) -> None:
             out = t / f"out{m}.png"
             wall, rss, err = _cli(["restore", "--task", "inpaint", "--input", str(t / "photo.png"), "--mask",
                                    str(t / "mask.png"), "--output", str(out), "--device", "cpu",
-                                   "--crop-margin", str(m), "--metrics", str(t / f"m{m}.json")])
+                                   "--crop-margin", str(m), "--metrics", str(t / f"m{m}.json"), *extra])
             rep = json.loads((t / f"m{m}.json").read_text())
             written = np.asarray(Image.open(out))
             same = bool(np.array_equal(written[known], photo[known]))
             hole = ~known
-            p = psnr(written[hole][None].astype(np.float32) / 255, photo[hole][None].astype(np.float32) / 255)
+            # the inpainting protocol on the scratch's pixels alone (a 1 x N image of them)
+            p = task_psnr("inpaint", written[hole][None].astype(np.float32) / 255,
+                          photo[hole][None].astype(np.float32) / 255)
             (crop,) = rep["plan"]["crops"]
             cx, cy, cw, ch = crop
-            # the same crop alone, as a user would cut it by hand
-            Image.fromarray(damaged[cy:cy + ch, cx:cx + cw]).save(t / "crop.png")
-            Image.fromarray((known[cy:cy + ch, cx:cx + cw] * 255).astype(np.uint8)).save(t / "crop_mask.png")
-            wall_c, rss_c, _ = _cli(["restore", "--task", "inpaint", "--input", str(t / "crop.png"), "--mask",
+            # the same crop alone, as a user would cut it by hand (for the default margin: the
+            # overhead of the photo's size is the question, not the margin's)
+            wall_c = None
+            if m == a.alone_margin:
+                Image.fromarray(damaged[cy:cy + ch, cx:cx + cw]).save(t / "crop.png")
+                Image.fromarray((known[cy:cy + ch, cx:cx + cw] * 255).astype(np.uint8)).save(t / "crop_mask.png")
+                wall_c, _, _ = _cli(["restore", "--task", "inpaint", "--input", str(t / "crop.png"), "--mask",
                                      str(t / "crop_mask.png"), "--output", str(t / "crop_out.png"),
-                                     "--device", "cpu", "--quiet"])
+                                     "--device", "cpu", "--quiet", *extra])
+            if m == a.figure_margin:
+                _figure(photo, damaged, written, (cx, cy, cw, ch), ROOT / "docs" / "fullsize-inpaint.png")
             unit = rep["plan"]["per_unit"][0]
             rows.append({"margin": m, "crop": f"{cw}x{ch}", "steps": unit["steps"], "stopped": unit["stopped_early"],
-                         "psnr_hole": p, "wall": wall, "wall_crop": wall_c, "ratio": wall / wall_c, "rss": rss,
-                         "known_identical": same})
-            log(f"  {wall:.0f} s vs crop alone {wall_c:.0f} s, hole PSNR {p:.2f}, known identical {same}")
+                         "psnr_hole": p, "wall": wall, "wall_crop": wall_c,
+                         "ratio": None if wall_c is None else wall / wall_c, "rss": rss, "known_identical": same})
+            log(f"  {wall:.0f} s (crop alone {wall_c}), hole PSNR {p:.2f}, known identical {same}")
     cols = [Column("margin", "margin", 6, fint), Column("crop", "crop", 9), Column("steps", "steps", 6, fint),
             Column("psnr_hole", "PSNR in scratch", 15, fnum()), Column("wall", "12 MP CLI s", 11, fnum(0)),
             Column("wall_crop", "crop alone s", 12, fnum(0)), Column("ratio", "ratio", 6, fnum()),
@@ -254,9 +266,31 @@ def cmd_crop(a) -> None:
     print(text_table(cols, rows))
     print()
     print(markdown_table(cols, rows))
-    p = write_json(OUT_DIR / "tiles_crop.json", {"env": environment("cpu"), "photo": source, "size": [w, h],
+    p = write_json(OUT_DIR / a.out, {"env": environment("cpu"), "photo": source, "size": [w, h],
                                                   "rows": rows})
     print(f"\nwrote {p}")
+
+
+def _figure(photo: np.ndarray, damaged: np.ndarray, written: np.ndarray, crop: tuple[int, int, int, int],
+            path: Path) -> None:
+    """The whole photo (small, the crop outlined) beside the crop before and after, at 100 %."""
+    from PIL import Image, ImageDraw
+
+    cx, cy, cw, ch = crop
+    h, w = photo.shape[:2]
+    side = 2 * ch
+    small = Image.fromarray(damaged).resize((round(w * side / h), side), Image.LANCZOS)
+    s = side / h
+    ImageDraw.Draw(small).rectangle([cx * s - 2, cy * s - 2, (cx + cw) * s + 2, (cy + ch) * s + 2],
+                                    outline=(255, 64, 64), width=3)
+    before = Image.fromarray(damaged[cy:cy + ch, cx:cx + cw]).resize((2 * cw, 2 * ch), Image.NEAREST)
+    after = Image.fromarray(written[cy:cy + ch, cx:cx + cw]).resize((2 * cw, 2 * ch), Image.NEAREST)
+    gap = 12
+    fig = Image.new("RGB", (small.width + before.width + after.width + 2 * gap, side), (255, 255, 255))
+    fig.paste(small, (0, 0))
+    fig.paste(before, (small.width + gap, 0))
+    fig.paste(after, (small.width + before.width + 2 * gap, 0))
+    fig.save(path)
 
 
 # ----------------------------------------------------------------------------- 12 MP
@@ -309,7 +343,77 @@ def cmd_big(a) -> None:
     print(f"\nwrote {p}")
 
 
+def _pertask_one(spec: dict) -> dict:
+    """Child: one task's default preset, tiled, on a degraded photo; seconds per megapixel."""
+    import torch
+
+    from engine import degrade
+    from engine.job import TiledRestoration
+    from engine.metrics import task_psnr
+    from engine.presets import get_config
+    from engine.tiling import plan_job
+    from skimage import data
+
+    torch.set_num_threads(spec["threads"])
+    clean = data.astronaut()[:spec["size"], :spec["size"]].astype(np.float32) / 255
+    task, mask, guide = spec["task"], None, None
+    if task == "denoise":
+        x0 = degrade.add_noise(clean, 25.0, seed=0)
+    elif task == "jpeg":
+        x0 = degrade.jpeg(clean, 10)
+    elif task == "inpaint":
+        x0, mask = degrade.drop_pixels(clean, 0.5, seed=0)
+    elif task == "superres":
+        x0 = degrade.downscale(clean, 4)
+    elif task == "flash":
+        x0, guide = np.clip(clean * 0.5, 0, 1), clean       # a dim photo, the "flash" one as the guide
+    else:
+        x0 = clean
+    cfg = get_config(None, task=task, device="cpu")
+    plan = plan_job(cfg, x0.shape[:2], 3, mask=mask, device="cpu", tile=spec["tile"])
+    job = TiledRestoration(cfg, plan, x0, mask=mask, guide=guide)
+    t0 = time.perf_counter()
+    for _ in job.steps():
+        pass
+    wall = time.perf_counter() - t0
+    res = job.result()
+    mp = res.shape[0] * res.shape[1] / 1e6
+    p = None if task in ("enhance", "flash") else task_psnr(task, res, clean, scale=cfg.scale)
+    return {"task": task, "preset": cfg.preset, "units": len(plan.units), "tile": plan.tile, "mp": mp,
+            "seconds": wall, "s_per_mp": wall / mp, "estimate_s": plan.seconds, "psnr": p,
+            "steps_mean": float(np.mean([i["steps"] for i in job.unit_info if i]))}
+
+
+def cmd_pertask(a) -> None:
+    rows = []
+    for task in a.tasks.split(","):
+        log(f"{task}")
+        # super-resolution tiles its low-resolution input (a quarter of the side): smaller tiles
+        spec = {"task": task, "size": a.size, "tile": a.tile if task != "superres" else 80,
+                "threads": a.threads}
+        proc = subprocess.run([sys.executable, __file__, "_pertask", json.dumps(spec)], capture_output=True,
+                              text=True, cwd=ROOT)
+        if proc.returncode != 0:
+            raise BenchError(proc.stderr.strip().splitlines()[-1])
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        log(f"  {rows[-1]['s_per_mp']:.0f} s/MP")
+    cols = [Column("task", "task", 9, align="<"), Column("preset", "preset", 13, align="<"),
+            Column("units", "tiles", 5, fint), Column("tile", "tile", 5, fint), Column("mp", "MP out", 6, fnum(2)),
+            Column("steps_mean", "steps/tile", 10, fnum(0)), Column("seconds", "seconds", 8, fnum(0)),
+            Column("s_per_mp", "s per MP", 8, fnum(0)), Column("estimate_s", "planned s", 9, fnum(0)),
+            Column("psnr", "PSNR", 6, fnum())]
+    print(text_table(cols, rows))
+    print()
+    print(markdown_table(cols, rows))
+    p = write_json(OUT_DIR / "tiles_pertask.json", {"env": environment("cpu"), "rows": rows})
+    print(f"\nwrote {p}")
+
+
 def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "_pertask":
+        sys.path.insert(0, str(ROOT))
+        print(json.dumps(_pertask_one(json.loads(sys.argv[2]))))
+        return
     if len(sys.argv) > 2 and sys.argv[1] == "_one":
         sys.path.insert(0, str(ROOT))
         print(json.dumps(_one(json.loads(sys.argv[2]))))
@@ -327,12 +431,22 @@ def main() -> None:
     c = sub.add_parser("crop")
     c.add_argument("--mp", type=float, default=12.0)
     c.add_argument("--margins", default="32,64,128")
+    c.add_argument("--figure-margin", type=int, default=32, help="the margin whose result goes to docs/")
+    c.add_argument("--iterations", type=int, help="a step bound (default: the preset's)")
+    c.add_argument("--alone-margin", type=int, default=32, help="the margin whose crop is also run alone")
+    c.add_argument("--photo", help="an image file to scratch instead of the upscaled 12 MP astronaut")
+    c.add_argument("--out", default="tiles_crop.json", help="the JSON file's name under benchmarks/out/")
     b = sub.add_parser("big")
     b.add_argument("--mp", type=float, default=12.0)
     b.add_argument("--steps", type=int, default=100)
+    t = sub.add_parser("pertask")
+    t.add_argument("--tasks", default="denoise,jpeg,inpaint,superres,enhance,flash")
+    t.add_argument("--size", type=int, default=384, help="the photo's side (super-resolution: its input is /4)")
+    t.add_argument("--tile", type=int, default=192)
+    t.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     try:
-        {"quality": cmd_quality, "crop": cmd_crop, "big": cmd_big}[a.cmd](a)
+        {"quality": cmd_quality, "crop": cmd_crop, "big": cmd_big, "pertask": cmd_pertask}[a.cmd](a)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

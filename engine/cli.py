@@ -4,16 +4,14 @@ paper's degradations for trying things out. Both print one-line errors and exit 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from .cli_common import _check_destinations, _fmt_s, _Progress, parse_overrides, strict_json  # noqa: F401
 from .config import ARCHS, DEVICES, PICKS, STOPS, TASKS
 from .errors import DIPError
 from .presets import DEFAULT_PRESET, PAPER_PRESET, PRESETS
@@ -52,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("restore", help="restore an image", epilog=_presets_epilog(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--task", required=True, choices=TASKS)
-    r.add_argument("--input", required=True, help="the degraded image (for superres: the low-resolution one)")
+    r.add_argument("--input", help="the degraded image (for superres: the low-resolution one); required except "
+                                   "for actmax; a folder, a glob pattern or a list file (.txt) restores many")
     r.add_argument("--output", required=True, help="where to write the result (.png, .jpg, .tif, ...)")
     r.add_argument("--mask", help="inpainting mask: white = known pixel, black = to fill")
     r.add_argument("--guide", help="flash/no-flash: the flash photo (the input is the no-flash photo)")
@@ -83,12 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--overlap", type=int, metavar="PX",
                    help="pixels shared by neighbouring tiles (default: 1/8 of the tile, at least the net's cell)")
     r.add_argument("--crop-margin", type=int, metavar="PX",
-                   help="inpainting crops: context kept around each part of the mask (default 128)")
+                   help="inpainting crops: context kept around each part of the mask (default 32)")
     r.add_argument("--yes", action="store_true",
                    help="run a job estimated at over an hour (without it the plan is printed and nothing runs)")
+    r.add_argument("--classifier", metavar="PATH|ARCH:WEIGHTS",
+                   help="preimage/actmax: a TorchScript file taking a 1x3xHxW image in [0, 1], or alexnet:FILE / "
+                        "vgg16:FILE (torchvision and a state_dict file; nothing is downloaded)")
+    r.add_argument("--layer", metavar="NAME", help="preimage/actmax: a named_modules() name (default: the output)")
+    r.add_argument("--unit", type=int, metavar="N", help="actmax: the channel (its spatial mean) or logit to maximise")
+    r.add_argument("--size", metavar="WxH", help="actmax: the image size (default: the classifier's)")
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.add_argument("--overwrite", action="store_true",
                    help="allow --output to be the --input file itself (replaces your original)")
+    from .batch import add_batch_arguments   # --input DIR|GLOB|LIST.txt --output DIR; --ray, --threads
+    add_batch_arguments(r)
 
     d = sub.add_parser("degrade", help="degrade a clean image as in the paper")
     d.add_argument("--task", required=True, choices=("denoise", "inpaint", "superres", "jpeg"))
@@ -128,64 +135,16 @@ def _tile_arg(v: str) -> int | str:
     return n
 
 
-def parse_overrides(items: Sequence[str], flag: str = "--set") -> dict[str, Any]:
-    """KEY=VALUE strings -> config overrides; values are JSON where they parse as JSON."""
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise DIPError(f"{flag} expects KEY=VALUE, got '{item}'")
-        k, v = item.split("=", 1)
-        try:
-            out[k.strip()] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k.strip()] = v
-    return out
-
-
-class _Progress:
-    """A single updating line on a terminal; sparse plain lines otherwise (logs, CI)."""
-
-    def __init__(self, total: int, quiet: bool):
-        self.total = total
-        self.quiet = quiet
-        self.tty = sys.stderr.isatty()
-        self.last = 0.0
-        self.every = max(1, total // 10)
-
-    def update(self, step: int, loss: float, elapsed: float, suggested: tuple[int, float] | None,
-               extra: str = "") -> None:
-        if self.quiet:
-            return
-        now = time.monotonic()
-        done = step >= self.total
-        if self.tty and not done and now - self.last < 0.2:
-            return
-        if not self.tty and not done and step % self.every:
-            return
-        self.last = now
-        rate = step / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - step) / rate if rate > 0 else math.inf
-        sug = f"  best {suggested[0]}" if suggested else ""
-        line = (f"step {step}/{self.total}  loss {loss:.3e}  {rate:.2f} it/s  "
-                f"ETA {_fmt_s(eta)}{sug}{extra}")
-        if self.tty:
-            sys.stderr.write("\r" + line.ljust(100)[:140] + ("\n" if done else ""))
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-
-
-def _fmt_s(s: float) -> str:
-    if not math.isfinite(s):
-        return "--"
-    s = int(s)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
 def cmd_restore(a: argparse.Namespace) -> int:
     from . import imageio
+    from .cli_experiments import CLASSIFIER_TASKS, cmd_experiment, reject_experiment_flags
     from .presets import get_config
 
+    if a.task in CLASSIFIER_TASKS:
+        return cmd_experiment(a)
+    reject_experiment_flags(a)
+    if not a.input:
+        raise DIPError(f"--task {a.task} needs --input: the image to restore")
     overrides: dict[str, Any] = {}
     for key in ("arch", "iterations", "lr", "seed", "device", "pick", "scale", "stop"):
         v = getattr(a, key)
@@ -197,6 +156,12 @@ def cmd_restore(a: argparse.Namespace) -> int:
             raise DIPError(f"--set {key}=... is not allowed: use --{key}")
     overrides.update(sets)
     cfg = get_config(a.preset, task=a.task, **overrides)
+    from .batch import cmd_batch, wants_batch
+    if wants_batch(a):   # a folder, a pattern or a list of photos, or --ray: engine/batch.py
+        return cmd_batch(a, cfg, overrides)
+    if a.threads is not None:   # one photo in this process: its torch threads (the same pixels as a unit's)
+        from .batch import set_threads
+        set_threads(a.threads)
     # everything that can be checked is checked before the first step: nothing is lost
     if a.task == "inpaint" and not a.mask:
         raise DIPError("inpainting needs --mask (white = known pixel, black = to fill)")
@@ -345,58 +310,6 @@ def cmd_restore(a: argparse.Namespace) -> int:
 def _restore_tiled(*args) -> int:
     from .cli_tiled import restore_tiled
     return restore_tiled(*args)
-
-
-def _plain(v: Any) -> Any:
-    """NumPy scalars/arrays -> Python; NaN and infinity -> None (JSON has no such numbers)."""
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return _plain(v.tolist())
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None  # e.g. the PSNR of an image identical to its reference
-    return v
-
-
-def strict_json(report: dict[str, Any]) -> str:
-    """The report as standard JSON: no ``Infinity`` / ``NaN`` tokens (they become null)."""
-    return json.dumps(_plain(report), indent=2, allow_nan=False)
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        if os.path.exists(a) and os.path.exists(b):
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
-
-
-def _check_destinations(outputs: list[tuple[str, str, dict[str, str] | None]],
-                        inputs: list[tuple[str, str | None]], overwrite: bool) -> None:
-    """Before any work: every output can be written (known extension, not a folder, a folder
-    that exists and takes a new file), no two outputs collide, and no output replaces an
-    input, except ``--output`` over ``--input`` with ``--overwrite``."""
-    from . import imageio
-
-    for i, (flag, path, formats) in enumerate(outputs):
-        for flag2, path2, _ in outputs[:i]:
-            if _same_file(path, path2):
-                raise DIPError(f"{flag} and {flag2} are the same file ({path}): give them different names")
-        for iflag, ipath in inputs:
-            if not ipath or not _same_file(path, ipath):
-                continue
-            if flag == "--output" and iflag == "--input":
-                if overwrite:
-                    continue
-                raise DIPError(f"--output {path} is the --input file: writing it would replace your original; "
-                               f"choose another --output, or add --overwrite")
-            raise DIPError(f"{flag} {path} is the {iflag} file: choose another name for {flag}")
-        imageio.check_writable(path, {"--mask-out": "mask"}.get(flag, flag.lstrip("-")), formats)
 
 
 def cmd_degrade(a: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .cli_common import _fmt_s, strict_json
 from .config import RunConfig
 from .errors import DIPError
 from .tiling import Plan
@@ -29,8 +30,6 @@ class TileProgress:
     def update(self, rec, total_steps: int) -> None:
         if self.quiet or rec.unit is None:
             return
-        from .cli import _fmt_s
-
         u = rec.unit
         done = u.state == "done"
         now = time.monotonic()
@@ -54,7 +53,6 @@ class TileProgress:
 def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mask, guide, reference,
                   n_runs: int) -> int:
     from . import imageio
-    from .cli import strict_json
     from .job import TiledRestoration, tiled_summary
     from .metrics import psnr_protocol, ssim, task_psnr
 

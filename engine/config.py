@@ -15,7 +15,9 @@ from typing import Any
 
 from .errors import ConfigError
 
-TASKS = ("denoise", "jpeg", "inpaint", "superres", "enhance", "flash")
+TASKS = ("denoise", "jpeg", "inpaint", "superres", "enhance", "flash", "preimage", "actmax")
+CLASSIFIER_TASKS = ("preimage", "actmax")   # the paper's experiments with a classifier Phi (engine/experiments.py)
+PRIORS = ("dip", "tv")                 # tv: optimise the pixels with a TV regulariser (the comparison)
 ARCHS = ("skip", "hourglass", "unet", "resnet")
 INPUT_KINDS = ("noise", "meshgrid", "guide")
 UPSAMPLE = ("bilinear", "nearest")
@@ -112,6 +114,12 @@ class RunConfig:
     stop_patience_ratio: float = 0.5   # ... and at least this fraction of the best iterate's step
     stop_min_gain_db: float = 0.02     # an improvement smaller than this does not restart the look-ahead
     discrepancy: bool = True           # denoising: do not stop before the fit reaches the image's noise level
+    # pre-image / activation maximisation (engine/experiments.py, engine/classifier.py)
+    classifier: str | None = None      # TorchScript file, or ARCH:WEIGHTS (alexnet, vgg16)
+    layer: str | None = None           # a named_modules() name of the classifier; None: its output
+    unit: int = 0                      # actmax: the channel (spatial mean) or logit to maximise
+    prior: str = "dip"                 # dip: x = f_theta(z); tv: the pixels themselves (TV comparison)
+    tv_weight: float = 0.0             # weight of the TV regulariser added to the data term
 
     def validate(self) -> "RunConfig":
         if not isinstance(self.net, NetConfig):
@@ -169,7 +177,8 @@ class RunConfig:
         _positive("input_scale", self.input_scale)
         if not 0.0 <= self.holdout < 0.5:
             raise ConfigError(f"holdout must be in [0, 0.5), got {self.holdout}")
-        if self.stop_rule == "holdout" and self.stop == "auto" and self.holdout == 0 and self.task != "enhance":
+        if self.stop_rule == "holdout" and self.stop == "auto" and self.holdout == 0 \
+                and self.task not in ("enhance", *CLASSIFIER_TASKS):
             raise ConfigError("the holdout rule needs held-out pixels (holdout > 0), or use stop 'never'")
         _positive("stop patience", self.stop_patience, integer=True)
         if not 0.0 <= self.stop_patience_ratio <= 10.0:
@@ -180,6 +189,14 @@ class RunConfig:
             raise ConfigError(f"EMA weight must be in [0, 1), got {self.ema}")
         if self.sigma_p < 0:
             raise ConfigError(f"sigma_p must be >= 0, got {self.sigma_p}")
+        _one_of("prior", self.prior, PRIORS)
+        if self.task in CLASSIFIER_TASKS:   # the classifier itself is checked when the run loads it
+            if self.unit < 0:
+                raise ConfigError(f"unit must be >= 0, got {self.unit}")
+        elif self.prior != "dip":
+            raise ConfigError(f"the {self.prior} prior is for {' and '.join(CLASSIFIER_TASKS)}, not {self.task}")
+        if self.tv_weight < 0:
+            raise ConfigError(f"tv_weight must be >= 0, got {self.tv_weight}")
         if self.backtrack_db is not None and self.backtrack_db <= 0:
             raise ConfigError(f"backtracking threshold must be > 0 dB, got {self.backtrack_db}")
         return self

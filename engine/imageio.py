@@ -277,6 +277,29 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     )
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(W, H) of an image file after EXIF orientation, from its header (nothing decoded)."""
+    im, _ = _open(path, "image")
+    with im:
+        return _oriented_size(im)
+
+
+# a mask lying beside its photo: photo_mask.png (or photo.mask.png, photo-mask.png; png/tif/bmp)
+MASK_SUFFIXES = ("_mask", ".mask", "-mask")
+MASK_EXTENSIONS = (".png", ".tif", ".tiff", ".bmp")
+
+
+def sibling_mask(path: str | os.PathLike) -> Path | None:
+    """``photo_mask.png`` (or ``photo.mask.png``, ``photo-mask.png``; png/tif/bmp) beside ``photo.*``."""
+    p = Path(path)
+    for suffix in MASK_SUFFIXES:
+        for ext in MASK_EXTENSIONS:
+            cand = p.with_name(p.stem + suffix + ext)
+            if cand.is_file() and cand != p:
+                return cand
+    return None
+
+
 def mask_from_array(arr: np.ndarray) -> np.ndarray:
     """Any mask-like array -> bool H x W, True = known (white).
 

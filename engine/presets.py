@@ -90,14 +90,55 @@ _PRESETS = [
                 input_kind="guide", input_channels=3, lr=0.1, iterations=600, sigma_p=0.0)),
 ]
 
+# --- the paper's experiments with a classifier (engine/experiments.py) --------------------
+# The authors' notebooks (feature_inversion, activation_maximization), zero padding as the
+# paper's appendix says; z is 32 channels of uniform noise; Adam, LR 0.001, 3100 steps.
+_PREIMAGE_NET = dict(channels_down=[16, 32, 64, 128, 128, 128], channels_up=[16, 32, 64, 128, 128, 128],
+                     channels_skip=[4] * 6, kernel_down=[7, 7, 5, 5, 3, 3], kernel_up=[7, 7, 5, 5, 3, 3],
+                     upsample="nearest", downsample="avg", pad="zero")
+_ACTMAX_NET = dict(channels_down=[16, 32, 64, 128, 128, 128], channels_up=[16, 32, 64, 128, 128, 128],
+                   channels_skip=[0, 4, 4, 4, 4, 4], kernel_down=[5, 3, 5, 5, 3, 5],
+                   kernel_up=[5, 3, 5, 3, 5, 3], upsample="bilinear", downsample="avg", pad="zero")
+_FAST_NET = dict(channels_down=[16, 32, 64, 64], channels_up=[16, 32, 64, 64], channels_skip=[4] * 4,
+                 kernel_down=3, kernel_up=3, upsample="bilinear", downsample="avg", pad="zero")
+_EXPERIMENT = dict(ema=0.0, pick="last", holdout=0.0, stop="never", backtrack_db=None)
+_PRESETS += [
+    Preset("preimage", "preimage",
+           "Paper (feature_inversion notebook): skip [16,32,64,128,128,128], skip 4, kernels 7-7-5-5-3-3, "
+           "nearest up, avg down, zero padding, z noise 32 ch, no jitter, LR 0.001, 3100 steps.",
+           dict(net=_PREIMAGE_NET, lr=0.001, iterations=3100, sigma_p=0.0, **_EXPERIMENT)),
+    Preset("preimage-fast", "preimage",
+           "Narrow 4-level skip net (16-64 ch, 3x3, zero padding), LR 0.005, 600 steps "
+           "(benchmarks/bench_experiments.py).",
+           dict(net=_FAST_NET, lr=0.005, iterations=600, sigma_p=0.0, **_EXPERIMENT)),
+    Preset("preimage-tv", "preimage",
+           "Paper's comparison, the TV prior of Mahendran & Vedaldi: the pixels optimised directly with a "
+           "TV^2 regulariser, Adam LR 0.01.",
+           dict(net=_FAST_NET, prior="tv", tv_weight=0.5, lr=0.01, iterations=600, sigma_p=0.0, **_EXPERIMENT)),
+    Preset("actmax", "actmax",
+           "Paper (activation_maximization notebook): skip [16,32,64,128,128,128], skip [0,4,4,4,4,4], "
+           "bilinear up, avg down, zero padding, z noise 32 ch, jitter 0.03, LR 0.001 (the notebook takes 0.01 "
+           "for a class logit), 3100 steps.",
+           dict(net=_ACTMAX_NET, lr=0.001, iterations=3100, sigma_p=0.03, **_EXPERIMENT)),
+    Preset("actmax-fast", "actmax",
+           "Narrow 4-level skip net (16-64 ch, 3x3, zero padding), jitter 0.03, LR 0.005, 400 steps.",
+           dict(net=_FAST_NET, lr=0.005, iterations=400, sigma_p=0.03, **_EXPERIMENT)),
+    Preset("actmax-tv", "actmax",
+           "Paper's comparison, the TV prior: the pixels optimised directly with a TV^2 regulariser, "
+           "Adam LR 0.01.",
+           dict(net=_FAST_NET, prior="tv", tv_weight=0.5, lr=0.01, iterations=400, sigma_p=0.0, **_EXPERIMENT)),
+]
+
 PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}
 # The paper's network per task (what a GPU runs by default) ...
 PAPER_PRESET = {"denoise": "denoise", "jpeg": "jpeg", "inpaint": "inpaint-text",
-                "superres": "sr4", "enhance": "enhance", "flash": "flash"}
+                "superres": "sr4", "enhance": "enhance", "flash": "flash",
+                "preimage": "preimage", "actmax": "actmax"}
 # ... and the default everywhere else: narrow networks that reach the same quality on
 # photo-sized inputs several times sooner on a CPU (benchmarks/README.md, "Time to quality").
 DEFAULT_PRESET = {"denoise": "denoise-fast", "jpeg": "jpeg", "inpaint": "inpaint-fast",
-                  "superres": "sr-fast", "enhance": "enhance-fast", "flash": "flash"}
+                  "superres": "sr-fast", "enhance": "enhance-fast", "flash": "flash",
+                  "preimage": "preimage-fast", "actmax": "actmax-fast"}
 
 
 def default_preset(task: str, device_type: str = "cpu") -> str:

@@ -33,6 +33,7 @@ from .control import Controls
 from .device import describe, is_oom, oom_error, pick_device
 from .earlystop import WindowedVariance
 from .errors import Diverged, ImageError
+from .experiment_tasks import PixelPrior   # also adds the preimage / actmax tasks to make_task
 from .history import SnapshotHistory
 from .inputs import input_channels, make_input
 from .metrics import ssim, task_psnr
@@ -103,8 +104,7 @@ class Restoration(Controls):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             in_ch = input_channels(cfg.input_kind, cfg.input_channels, self.task.guide)
-            if cfg.prior == "tv":   # the comparison: the pixels themselves (engine/experiments.py)
-                from .experiments import PixelPrior
+            if cfg.prior == "tv":   # the comparison: the pixels themselves (engine/experiment_tasks.py)
                 net = PixelPrior(h, w, c, cfg.seed)
             else:
                 net = build_net(cfg.net, in_ch, c)

@@ -194,6 +194,7 @@ TASK_CLASSES: dict[str, type[Task]] = {
 
 def make_task(cfg: RunConfig, image: np.ndarray, mask: np.ndarray | None = None,
               guide: np.ndarray | None = None, device: torch.device | str = "cpu") -> Task:
+    # preimage / actmax are added by engine/experiment_tasks.py (engine/run.py imports it)
     if cfg.task not in TASK_CLASSES:
         raise ConfigError(f"unknown task '{cfg.task}': choose one of {', '.join(TASK_CLASSES)}")
     return TASK_CLASSES[cfg.task](cfg, image, mask, guide, torch.device(device))

@@ -319,3 +319,50 @@ def test_opening_a_large_image_on_a_slow_preset_says_so(qtbot, window, tmp_path)
         qtbot.mouseClick(w.panel.fast_preset_button, Qt.LeftButton)
     assert w.panel.config().net.channels_down[0] == 32
     assert w.panel.expected_seconds() < slow / 3           # the narrow net: several times faster
+
+
+# ---- the shown run's curves --------------------------------------------------------------
+def test_a_reopened_project_and_a_shown_run_show_their_loss_curves(qtbot, window, tmp_path, answers):
+    """A reopened project used to list its runs under an empty Progress plot: the shown
+    run's loss curve (and its PSNR curves, with a reference) come back."""
+    w = window
+    clean = tmp_path / "clean.png"
+    Image.fromarray((smooth_image(32, 32) * 255 + 0.5).astype(np.uint8)).save(clean)
+    w.open_path(str(_png(tmp_path / "in.png")), str(clean))
+    _run(qtbot, w, _cfg(seed=1, iterations=12))
+    _run(qtbot, w, _cfg(seed=2, iterations=20))
+    first, second = w.doc.runs.records
+    assert len(first.curve_steps) == 12 and len(second.curve_steps) == 20
+    # showing the older run from the list shows its curve, not the last run's
+    w.run_list.select_ids([first.id])
+    qtbot.mouseClick(w.run_list.show_button, Qt.LeftButton)
+    steps, losses = w.plots.loss_data()
+    assert np.array_equal(steps, first.curve_steps) and np.allclose(losses, first.curve_loss)
+    assert len(w.plots.loss_curve.getData()[0]) == 12
+    # another run's curve on screen: clicking it does not scrub the last run's snapshots
+    assert not w.show_snapshot(int(first.curve_steps[-1]))
+    assert not w.timeline.slider.isEnabled()
+    # showing the last run again brings back its curve and its scrubbing
+    w.run_list.select_ids([second.id])
+    qtbot.mouseClick(w.run_list.show_button, Qt.LeftButton)
+    assert np.array_equal(w.plots.loss_data()[0], second.curve_steps)
+    assert w.show_snapshot(int(second.curve_steps[-1]))
+
+    proj = tmp_path / "work.dipproj"
+    assert w.save_project(str(proj))
+    w2 = MainWindow()
+    qtbot.addWidget(w2)
+    w2.show()
+    assert w2.open_path(str(proj))
+    assert w2.doc.result.run_id == second.id
+    steps, losses = w2.plots.loss_data()
+    assert np.array_equal(steps, second.curve_steps) and np.allclose(losses, second.curve_loss)
+    w2.plots.flush()
+    assert len(w2.plots.loss_curve.getData()[0]) == 20
+    assert w2.plots.suggested_step == second.result_step
+    psnr_steps, psnr_db = second.curve_psnr["output"]
+    assert len(psnr_steps) > 0
+    assert np.array_equal(w2.plots.psnr_data()["output"][0], psnr_steps)
+    assert np.allclose(w2.plots.psnr_data()["output"][1], psnr_db)
+    assert w2.plots.psnr_plot.isVisible() and len(w2.plots.psnr_out_curve.getData()[0]) > 0
+    w2.close()

@@ -404,3 +404,24 @@ def test_bundled_sample_opens_ready_to_run(window):
     cfg = window.panel.config()
     assert cfg.task == "denoise" and cfg.preset == "denoise-fast"
     assert "sample_noisy" in window.windowTitle()
+
+
+@pytest.mark.parametrize("task", ["denoise", "superres", "flash"])
+def test_the_wall_time_sentence_is_visible_without_scrolling_at_1000_px(qtbot, window, tmp_path, task):
+    """On a 1000 px high screen the sentence used to sit below the settings column's fold
+    (flash and its guide row pushed it out of sight; other tasks ended at the edge)."""
+    from PySide6.QtCore import QPoint, QRect
+    from PySide6.QtWidgets import QScrollArea
+
+    window.resize(1280, 1000)
+    window.open_path(str(_png(tmp_path / "in.png", 96, 128)))
+    window.panel.set_task(task)
+    label = window.panel.wall_time_label
+    qtbot.waitUntil(lambda: label.isVisible() and "about" in label.text(), timeout=5_000)
+    qtbot.wait(50)
+    scroll = window.panel.findChild(QScrollArea)
+    viewport = scroll.viewport()
+    assert scroll.verticalScrollBar().value() == 0
+    top_left = label.mapTo(viewport, QPoint(0, 0))
+    shown = QRect(top_left, label.size())
+    assert viewport.rect().contains(shown), (shown, viewport.rect())

@@ -114,3 +114,26 @@ def test_axis_is_plain_outside_log_mode():
     levels = ax.tickValues(0.0, 10.0, 200)
     assert levels and any(2.0 in vals or 5.0 in vals for _, vals in levels)
     assert ax.tickStrings([2.0, 4.0], 1.0, 2.0) == ["2", "4"]
+
+
+@pytest.mark.parametrize("step", [3, 50, 97, 100])
+def test_best_marker_label_stays_inside_the_plot(plots, qtbot, step):
+    """The best iterate's label reads whole wherever the marker is: near the right edge it
+    sits left of the line (it used to be cut off there, reading "be")."""
+    _feed(plots, qtbot, 0, -2, n=100)
+    plots.set_suggested(step, f"best @{step} (avg)")
+    plots.flush()
+    qtbot.wait(20)
+    for plot, line in zip((plots.loss_plot, plots.psnr_plot), plots._suggested_lines):
+        if not plot.isVisible():
+            continue
+        view = plot.getViewBox().sceneBoundingRect()
+        label = line.label.sceneBoundingRect()
+        assert line.label.toPlainText() == f"best @{step} (avg)"
+        assert view.left() - 1 <= label.left() and label.right() <= view.right() + 1, (label, view)
+    # the label follows the view: narrowing the x axis to the left keeps it inside
+    plots.set_total(step + 2)
+    qtbot.wait(20)
+    view = plots.loss_plot.getViewBox().sceneBoundingRect()
+    label = plots._suggested_lines[0].label.sceneBoundingRect()
+    assert view.left() - 1 <= label.left() and label.right() <= view.right() + 1, (label, view)

@@ -46,7 +46,9 @@ def full_project() -> Project:
                   result_what="the best iterate at step 412", steps=612, stop_how="rule",
                   stop_reason="no better iterate for 200 steps", seconds=12.25, psnr=27.5,
                   curve_steps=np.arange(0, 50, 10, dtype=np.int64),
-                  curve_loss=np.array([0.5, 0.25, np.nan, 0.125, 1e-7])),
+                  curve_loss=np.array([0.5, 0.25, np.nan, 0.125, 1e-7]),
+                  curve_psnr={"output": (np.array([10, 20], np.int64), np.array([21.5, np.nan])),
+                              "ema": (np.array([10, 20], np.int64), np.array([22.0, 24.25]))}),
         RunRecord(id=2, config=RunConfig(seed=7).to_dict(), result=None, steps=30, stop_how="request"),
         RunRecord(id=5, config=RunConfig().to_dict(), result=np.round(rand(12, 16, 1) * 255) / 255,
                   result_kind="average", stop_how="average", sources=[1, 2]),
@@ -71,6 +73,11 @@ def assert_runs_equal(a: RunRecord, b: RunRecord) -> None:
         x, y = getattr(a, f.name), getattr(b, f.name)
         if f.name == "result":
             assert_image_close(x, y)
+        elif f.name == "curve_psnr":
+            assert set(x) == set(y), f.name
+            for k in x:
+                assert all(np.array_equal(u, v, equal_nan=True) and v.dtype == np.asarray(u).dtype
+                           for u, v in zip(x[k], y[k])), k
         elif f.name.startswith("curve_"):
             assert np.array_equal(x, y, equal_nan=True) and y.dtype == np.asarray(x).dtype, f.name
         else:
@@ -171,7 +178,7 @@ def test_everything_survives_a_round_trip(tmp_path):
 
 def test_every_run_record_field_is_saved():
     # a field added to RunRecord later must be added to the project format too
-    covered = set(_RUN_SCALARS) | {"result", "curve_steps", "curve_loss"}
+    covered = set(_RUN_SCALARS) | {"result", "curve_steps", "curve_loss", "curve_psnr"}
     assert {f.name for f in dataclasses.fields(RunRecord)} == covered
 
 
@@ -386,6 +393,10 @@ def test_bad_json(tmp_path, text, words):
     (lambda d: d["runs"][0].update(curve_loss=["a"] * 5), "curve_loss must be a list of numbers"),
     (lambda d: d["runs"][0].update(curve_steps=[0.5] * 5), "curve_steps must be a list of whole numbers"),
     (lambda d: d["runs"][2].update(sources="1,2"), "sources must be a list"),
+    (lambda d: d["runs"][0].update(curve_psnr=[1]), "curve_psnr must map output / ema"),
+    (lambda d: d["runs"][0].update(curve_psnr={"input": [[], []]}), "curve_psnr must map output / ema"),
+    (lambda d: d["runs"][0]["curve_psnr"].update(output=[[10], [1.0, 2.0]]), "as many numbers as steps"),
+    (lambda d: d["runs"][0]["curve_psnr"].update(ema=[[0.5], [1.0]]), "must be a list of whole numbers"),
     (lambda d: d.update(current_run=9), "run 9, which is not among"),
     (lambda d: d["image"].update(bits=12), "image.bits must be 8 or 16"),
     (lambda d: d["image"].update(shape=[24, 32]), "image.shape must be 3 positive whole numbers"),

@@ -4,7 +4,7 @@ import pytest
 
 from engine.errors import ConfigError
 from engine.presets import get_config
-from engine.tiling import (CPU_TILE_BYTES, Box, axis_starts, grid, mask_crops, min_overlap, plan_job,
+from engine.tiling import (CPU_TILE_BYTES, CROP_MARGIN, Box, axis_starts, grid, mask_crops, min_overlap, plan_job,
                            unit_seed, unit_weights)
 from tests.helpers import TINY_NET
 
@@ -115,7 +115,7 @@ def test_inpainting_a_large_photo_plans_crops_around_the_mask():
     p = plan_job(cfg, (3000, 4000), 3, mask=known, device="cpu")
     assert p.mode == "crops" and len(p.crops) == 1 and len(p.units) == 1
     c = p.crops[0]
-    assert c.height == 150 + 2 * 128 and c.width == 4 + 2 * 128
+    assert c.height == 150 + 2 * CROP_MARGIN and c.width == 4 + 2 * CROP_MARGIN
     assert "1 crop around the mask" in p.describe() and "bit for bit" in p.describe()
     # a small image is inpainted as one run, as before
     small = plan_job(cfg, (192, 256), 3, mask=np.ones((192, 256), bool), device="cpu")

@@ -1,0 +1,187 @@
+"""A photo restored in tiles or crops, as the user watches it (the GUI side of
+app/tile_worker.py): the grid of units on the canvas with their state, each running
+unit's live preview in place, each finished unit painted into the shown image, the
+progress bar as "tile 17/48 · step 340/3000 · best 280 · ETA 1h05m", and the loss plot
+showing the running tile's curve (it starts again with each tile; its title says so).
+
+:class:`~app.run_view.RunView` owns one and hands it what is particular to a tiled job: its
+start, its result (the photo with the finished units in and the input elsewhere) and its
+end. There is no snapshot history: scrubbing stays off for a tiled run.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer
+
+from engine.tiling import Plan
+
+from .tile_overlay import TileOverlay
+from .tile_worker import TILED_STEP, box_tuple
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+    from .run_view import RunView
+
+PROGRESS_MS = 300
+
+
+def unit_cell(unit, factor: int) -> tuple[int, int, int, int]:
+    """The unit's box less half of each overlap with a neighbour (left, top, w, h): the
+    cells of a grid tile the photo with one line between neighbours."""
+    left, top, w, h = box_tuple(unit.out_box(factor))
+    rt, rb, rl, rr = (r * factor for r in unit.ramps)
+    return left + rl // 2, top + rt // 2, w - rl // 2 - rr // 2, h - rt // 2 - rb // 2
+
+
+def unit_word(plan: Plan | None) -> str:
+    return "crop tile" if plan is not None and plan.mode == "crops" else "tile"
+
+
+class TileView(QObject):
+    def __init__(self, window: MainWindow, run_view: RunView):
+        super().__init__(window)
+        self.w = window
+        self.rv = run_view
+        self.overlay = TileOverlay(window.canvas)
+        self.plan: Plan | None = None
+        self.active = False               # the run on screen is a tiled job
+        self.index: int | None = None     # the unit whose curve the plots show
+        self.last: dict | None = None     # the newest unit info
+        self.live_shown = 0               # live tile previews shown (tests, benchmarks)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(PROGRESS_MS)
+        self._timer.timeout.connect(self.show_progress)
+        c = window.controller
+        c.unit.connect(self._on_unit)
+        c.tile_image.connect(self._on_tile_image)
+
+    # ------------------------------------------------------------------ a job starts / ends
+    def begin(self, plan: Plan) -> None:
+        self.active = True
+        self.plan = plan
+        self.index = None
+        self.last = None
+        f = plan.factor
+        self.overlay.show_plan([box_tuple(u.out_box(f)) for u in plan.units],
+                               [box_tuple(b.scaled(f)) for b in plan.crops],
+                               [unit_cell(u, f) for u in plan.units])
+        n = len(plan.units)
+        self.w.plots.set_title(f"loss of the running {unit_word(plan)} (each starts a new curve)")
+        bar = self.w.progress_bar
+        bar.setRange(0, max(n, 1))
+        bar.setValue(0)
+        bar.setFormat(f"{n} {unit_word(plan)}s: building the first...")
+
+    def clear(self) -> None:
+        """No tiled job on screen any more (a new image, a run of the whole image)."""
+        self.active = False
+        self.plan = None
+        self.index = None
+        self.last = None
+        self._timer.stop()
+        self.overlay.clear()
+        self.w.plots.set_title(None)
+
+    def show_grid(self, shown: bool) -> None:
+        """The grid over the tiled run's own result; hidden while another run's is shown."""
+        self.overlay.grid.setVisible(shown and self.active)
+        if not shown:
+            self.overlay.hide_live()
+
+    # ------------------------------------------------------------------ the worker's signals
+    def _on_unit(self, info: dict) -> None:
+        if not self.active:
+            return
+        if info["index"] != self.index:
+            self.index = info["index"]
+            plots = self.w.plots
+            plots.reset(reference_known=plots.psnr_plot.isVisible(), total=info["total"])
+            plots.set_title(f"{unit_word(self.plan)} {info['index'] + 1}/{info['count']}: loss "
+                            "(each tile starts a new curve)")
+        self.overlay.set_states(info["states"])
+        self.last = info
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _on_tile_image(self, box: tuple, image, kind: str) -> None:
+        if not self.active:
+            return
+        canvas = self.w.canvas
+        if kind == "base":                 # super-resolution: the result's geometry first
+            canvas.set_display(image)
+        elif kind == "live":
+            self.overlay.show_live(box, image)
+            self.live_shown += 1
+        else:                              # "done": the photo so far inside the unit's box
+            canvas.paint_into_display(box[0], box[1], image)
+            if self.overlay.live_box == tuple(box):
+                self.overlay.hide_live()
+        if not self.rv.showing_result:
+            self.rv._showing()             # the mask as an outline, compare against the input
+
+    def show_progress(self) -> None:
+        self._timer.stop()
+        info = self.last
+        if info is None:
+            return
+        from .run_view import format_eta
+
+        bar = self.w.progress_bar
+        bar.setRange(0, max(1, info["count"]))
+        bar.setValue(info["done"])
+        text = (f"{unit_word(self.plan)} {info['index'] + 1}/{info['count']} \u00b7 "
+                f"step {info['step']}/{info['total']}")
+        if info.get("best") is not None:
+            text += f" \u00b7 best {info['best']}"
+        if info["eta"] > 0:
+            text += f" \u00b7 job ETA {format_eta(info['eta'])}"
+        if self.w.controller.state == "paused":
+            text += " \u00b7 paused"
+        bar.setFormat(text)
+
+    # ------------------------------------------------------------------ from RunView
+    def on_ready(self, info: dict) -> None:
+        self.w.device_label.setText(info["device"])
+        if self.plan is not None:
+            self.w.statusBar().showMessage(self.plan.describe(), 10000)
+
+    def on_continue(self) -> None:
+        self.w.progress_bar.setFormat("continuing the interrupted tile...")
+        self.overlay.grid.setVisible(True)
+
+    def on_result(self, step: int, array: np.ndarray) -> None:
+        """The job's result: the finished units in, the input elsewhere; Save writes it."""
+        rv, doc = self.rv, self.w.doc
+        run = self.w.controller.run
+        done = run.done_units if run is not None else 0
+        n = len(self.plan.units) if self.plan is not None else done
+        what = f"the result of {n} {unit_word(self.plan)}s" if done == n else \
+            f"{done} of {n} {unit_word(self.plan)}s restored, the input elsewhere"
+        doc.set_result(array, None, what, run_id=rv.record_id)
+        ready = rv._ready_image(TILED_STEP, "result")
+        self.overlay.hide_live()
+        self.w.canvas.set_display(ready if ready is not None else array)
+        rv._showing()
+        if run is not None:
+            self.overlay.set_states(list(run.states))
+
+    def on_finished(self, reason: str, info: dict) -> str:
+        """Progress and status after the job's steps() call ended; returns the status text."""
+        self.show_progress()
+        done, n = info.get("done", 0), info.get("units", 0)
+        word = unit_word(self.plan)
+        bar = self.w.progress_bar
+        bar.setRange(0, max(n, 1))
+        bar.setValue(done)
+        if info.get("how") == "request":
+            bar.setFormat(f"stopped: {done} of {n} {word}s done")
+            text = (f"Stopped with {done} of {n} {word}s done: Save writes them with the input "
+                    "elsewhere; Continue goes on with the rest")
+        else:
+            bar.setFormat(f"done: {n} {word}s")
+            text = f"Done: {info.get('reason') or f'all {n} {word}s'}"
+        self.w.plots.set_stop_reason(info.get("reason") or None)
+        return text

@@ -1,0 +1,692 @@
+"""Many photos in one command: ``restore --input DIR|GLOB|LIST.txt --output DIR``.
+
+Every photo is planned (engine/tiling.py) into units; the units of all photos go to one
+executor (engine/executors.py: in this process, or Ray tasks on a cluster) and come back
+in any order; each photo's units are blended on the driver (engine/job.py) and the photo
+is written the moment its last unit is in, with its line of the ``--metrics`` JSON Lines
+file, atomically (engine/imageio.write_all): a photo's output exists complete or not at
+all. So a rerun of the same command skips every photo whose output is there and complete
+(it decodes, at the expected size) and does the rest: resume after Ctrl-C, a crash or a
+reboot. A photo that cannot be read, has no mask, or fails in a unit is reported and the
+others go on; the summary table at the end says done / skipped / failed (with the one-line
+reason) and the exit status is 1 when anything failed, 130 after Ctrl-C.
+
+A mask is found the way the app finds it (``photo_mask.png`` beside ``photo.png``:
+engine/imageio.sibling_mask), or in a parallel folder (``--mask DIR``: ``DIR/photo.png``,
+``DIR/photo_mask.png``, ...). Outputs keep their names (a format that cannot be written
+becomes ``.png``).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, TextIO
+
+from .cli_common import _check_destinations, _fmt_s, _same_file, strict_json
+from .config import RunConfig
+from .errors import DIPError
+from .executors import LocalExecutor, RayExecutor, Task
+from .units import WorkUnit
+
+LIST_SUFFIXES = (".txt", ".lst")
+GLOB_CHARS = "*?["
+STATUSES = ("queued", "running", "done", "skipped", "failed", "interrupted")
+
+
+def add_batch_arguments(r: argparse.ArgumentParser) -> None:
+    """The batch and executor flags of ``restore`` (engine/cli.py)."""
+    r.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run the units as Ray tasks: without ADDRESS a Ray on this machine; auto: the cluster of "
+                        "RAY_ADDRESS; ray://HOST:PORT: a remote cluster (needs pip install \"dip-studio[cluster]\")")
+    r.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads per unit (a Ray task asks for as many CPUs); default: all of this machine's "
+                        "locally, 1 on Ray. The same seed and threads give the same pixels on any machine, so "
+                        "--threads 1 writes the same files locally and on Ray")
+    r.add_argument("--gpus-per-unit", type=float, default=1.0, metavar="F",
+                   help="Ray on a cluster with GPUs: the share of a GPU each unit asks for (e.g. 0.25 runs four "
+                        "small units per GPU; default 1)")
+
+
+def is_batch_input(spec: str | None) -> bool:
+    """A folder, a glob pattern or a list file (.txt/.lst), as opposed to one photo."""
+    if not spec:
+        return False
+    p = Path(spec)
+    if p.is_dir():
+        return True
+    if p.suffix.lower() in LIST_SUFFIXES and p.is_file():
+        return True
+    return any(c in spec for c in GLOB_CHARS) and not p.exists()
+
+
+def set_threads(n: int) -> None:
+    """``--threads`` for one photo run in this process."""
+    if not 1 <= n <= 256:
+        raise DIPError(f"--threads must be 1..256, got {n}")
+    import torch
+    torch.set_num_threads(n)
+
+
+def wants_batch(a: argparse.Namespace) -> bool:
+    return is_batch_input(a.input) or getattr(a, "ray", None) is not None
+
+
+# ------------------------------------------------------------------ finding the photos
+
+def _is_image_name(p: Path) -> bool:
+    from .imageio import OPEN_EXTENSIONS
+    return p.suffix.lower() in OPEN_EXTENSIONS and not p.name.startswith(".")
+
+
+def _drop_masks(paths: list[Path]) -> list[Path]:
+    """Masks lying beside their photos are not photos to restore."""
+    from .imageio import MASK_SUFFIXES
+
+    stems = {(p.parent, p.stem) for p in paths}
+    out = []
+    for p in paths:
+        is_mask = any(p.stem.endswith(s) and (p.parent, p.stem[:-len(s)]) in stems for s in MASK_SUFFIXES)
+        if not is_mask:
+            out.append(p)
+    return out
+
+
+def collect_inputs(spec: str) -> list[Path]:
+    """The photos of a folder (not its subfolders), a glob pattern, or a list file (one path a
+    line, relative to the list's folder; blank lines and # comments skipped), in order.
+    Masks beside photos and hidden files are left out; a listed path that does not exist is
+    kept (it fails with its reason, the others go on)."""
+    p = Path(spec)
+    if p.is_dir():
+        found = _drop_masks(sorted(q for q in p.iterdir() if q.is_file() and _is_image_name(q)))
+        what = f"the folder {p}"
+    elif p.suffix.lower() in LIST_SUFFIXES and p.is_file():
+        try:
+            lines = p.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise DIPError(f"cannot read the list {p}: {e}") from None
+        found = []
+        for line in lines:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                q = Path(line).expanduser()
+                found.append(q if q.is_absolute() else p.parent / q)
+        what = f"the list {p}"
+    else:
+        found = _drop_masks(sorted(Path(q) for q in glob.glob(spec) if Path(q).is_file() and _is_image_name(Path(q))))
+        what = f"the pattern {spec}"
+    if not found:
+        raise DIPError(f"no photos in {what} (looked for {', '.join(('.png', '.jpg', '.tif', '...'))})")
+    return found
+
+
+def output_name(photo: Path) -> str:
+    from .imageio import SAVE_FORMATS
+    return photo.name if photo.suffix.lower() in SAVE_FORMATS else photo.stem + ".png"
+
+
+def find_mask(photo: Path, mask_dir: Path | None) -> Path | None:
+    """``mask_dir/photo.png`` (any mask extension, or photo_mask.png ...) or the mask beside the photo."""
+    from .imageio import MASK_EXTENSIONS, MASK_SUFFIXES, sibling_mask
+
+    if mask_dir is None:
+        return sibling_mask(photo)
+    for suffix in ("",) + MASK_SUFFIXES:
+        for ext in ((photo.suffix,) if not suffix and photo.suffix.lower() in MASK_EXTENSIONS else ()) \
+                + MASK_EXTENSIONS:
+            cand = mask_dir / (photo.stem + suffix + ext)
+            if cand.is_file():
+                return cand
+    return None
+
+
+# ------------------------------------------------------------------ the batch
+
+@dataclass
+class BatchOptions:
+    cfg: RunConfig                      # the settings every photo is restored with
+    inputs: str                         # DIR | GLOB | LIST.txt | one photo
+    output: str                         # a folder (one photo: a file)
+    mask: str | None = None             # a folder of masks (one photo: the mask file)
+    metrics: str | None = None          # JSON Lines, a line per photo (one photo: a JSON report)
+    tile: int | str = "auto"
+    overlap: int | None = None
+    margin: int | None = None
+    runs: int = 1
+    threads: int | None = None          # per unit; None: all of this machine's locally, 1 on Ray
+    yes: bool = False
+    quiet: bool = False
+    overwrite: bool = False
+
+
+@dataclass
+class Entry:
+    """One photo of the batch and what happened to it."""
+
+    index: int
+    input: Path
+    output: Path
+    mask: Path | None = None
+    status: str = "queued"
+    reason: str = ""
+    plan: Any = None
+    job: Any = None                     # the photo's TiledRestoration (its accumulator) while units run
+    loaded: Any = None
+    seconds: float = 0.0
+    steps: list[int] = field(default_factory=list)
+    units_done: int = 0
+    units: int = 0
+    arrived: dict = field(default_factory=dict)     # unit index -> (result, info), waiting for its turn
+
+    @property
+    def name(self) -> str:
+        return self.input.name
+
+    def event(self) -> dict:
+        return {"kind": "image", "index": self.index, "name": self.name, "input": str(self.input),
+                "output": str(self.output), "status": self.status, "reason": self.reason,
+                "steps": list(self.steps), "seconds": self.seconds, "units": self.units,
+                "units_done": self.units_done}
+
+
+class Batch:
+    """Runs a batch: ``Batch(opts, executor).run()`` -> exit status (0, 1 when a photo
+    failed, 130 when interrupted). ``on_event(dict)`` sees every progress and photo event
+    (``kind`` "progress" | "image" | "plan"); the app's Batch window drives it that way."""
+
+    def __init__(self, opts: BatchOptions, executor, on_event: Callable[[dict], None] | None = None,
+                 stream: TextIO | None = None):
+        self.opts = opts
+        self.executor = executor
+        self.on_event = on_event
+        self.stream = stream if stream is not None else sys.stderr
+        self.cfg = RunConfig.from_dict(opts.cfg.validate().to_dict())
+        self.single = not is_batch_input(opts.inputs)
+        self.entries: list[Entry] = []
+        self.interrupted = False
+        self._lines: dict[str, str] = {}      # input -> its JSON line (kept from an earlier run, or new)
+        self._other_lines: list[str] = []      # lines of photos not in this batch: kept as they were
+        self._progress = _Printer(self, opts.quiet, self.stream)
+        self._t0 = time.monotonic()
+        self.threads = 1
+
+    # ---- phases ------------------------------------------------------------------------
+    def run(self) -> int:
+        try:
+            self._collect()
+            self._read_metrics()
+            self._plan_all()
+            if self._too_long():
+                return 2
+            self._execute()
+        except KeyboardInterrupt:
+            self.interrupted = True
+        stop = getattr(self.executor, "stop", None)
+        for e in self.entries:
+            if e.status in ("queued", "running") and (e.plan is not None or self.interrupted):
+                self.interrupted = self.interrupted or (stop is not None and stop.is_set())
+                e.status, e.reason = "interrupted", "interrupted: run the same command again to finish it"
+                e.job = e.loaded = None
+                self._emit(e.event())
+        if self.opts.metrics and not self.single and self.entries:
+            self._write_metrics_only()
+        self._progress.summary()
+        if self.interrupted:
+            return 130
+        return 1 if any(e.status == "failed" for e in self.entries) else 0
+
+    def _emit(self, ev: dict) -> None:
+        if self.on_event is not None:
+            self.on_event(ev)
+
+    def _fail(self, e: Entry, reason: str) -> None:
+        e.status, e.reason = "failed", " ".join(str(reason).split()) or "failed"
+        e.job = e.loaded = None
+        if not self.single:
+            self._lines[self._key(e)] = json.dumps({"input": str(e.input), "output": str(e.output),
+                                                    "status": "failed", "reason": e.reason})
+        self._progress.image(e)
+        self._emit(e.event())
+
+    def _collect(self) -> None:
+        from .imageio import MASK_FORMATS, SAVE_FORMATS
+
+        o = self.opts
+        if self.single:
+            photos = [Path(o.inputs)]
+            _check_destinations([("--output", o.output, SAVE_FORMATS)]
+                                + ([("--metrics", o.metrics, None)] if o.metrics else []),
+                                [("--input", o.inputs), ("--mask", o.mask)], o.overwrite)
+            mask = Path(o.mask) if o.mask else (find_mask(photos[0], None) if self.cfg.task == "inpaint" else None)
+            self.entries = [Entry(0, photos[0], Path(o.output), mask)]
+            return
+        photos = collect_inputs(o.inputs)
+        out_dir = Path(o.output)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise DIPError(f"--output {out_dir} is a file: with a folder of photos --output is the folder the "
+                           f"results go to (they keep their names)")
+        if out_dir.suffix.lower() in SAVE_FORMATS and not out_dir.exists():
+            raise DIPError(f"--output {out_dir} looks like a file name: with many photos --output is a folder")
+        mask_dir = Path(o.mask) if o.mask else None
+        if mask_dir is not None and not mask_dir.is_dir():
+            raise DIPError(f"--mask {mask_dir} is not a folder: with many photos --mask is the folder of their masks "
+                           f"(DIR/photo.png or DIR/photo_mask.png), or leave it out to use masks beside the photos")
+        if o.metrics and Path(o.metrics).suffix.lower() in MASK_FORMATS:
+            raise DIPError(f"--metrics {o.metrics} is an image name: it is a JSON Lines file (e.g. metrics.jsonl)")
+        seen: dict[str, Entry] = {}
+        for i, p in enumerate(photos):
+            e = Entry(i, p, out_dir / output_name(p))
+            self.entries.append(e)
+            if self.cfg.task == "inpaint":
+                e.mask = find_mask(p, mask_dir)
+            key = os.path.normcase(str(e.output.resolve()))
+            if p.exists() and _same_file(str(p), str(e.output)):
+                raise DIPError(f"--output {out_dir} is where the photos are: the results keep their names and would "
+                               f"replace them; choose another folder")
+            if key in seen:
+                e.status, e.reason = "failed", f"same output name as {seen[key].input} ({e.output.name})"
+            else:
+                seen[key] = e
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DIPError(f"cannot make the folder {out_dir}: {exc.strerror or exc}") from None
+
+    def _read_metrics(self) -> None:
+        o = self.opts
+        if not o.metrics or self.single:
+            return
+        from .imageio import check_writable
+        check_writable(o.metrics, "metrics", None)
+        p = Path(o.metrics)
+        if not p.is_file():
+            return
+        ours = {self._key(e) for e in self.entries}
+        for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
+            if not line.strip():
+                continue
+            try:
+                key = os.path.normcase(str(Path(json.loads(line)["input"]).resolve()))
+            except (ValueError, KeyError, TypeError):
+                continue                        # a torn or foreign line is not kept
+            if key in ours:
+                self._lines[key] = line
+            else:
+                self._other_lines.append(line)
+
+    @staticmethod
+    def _key(e: Entry) -> str:
+        return os.path.normcase(str(e.input.resolve()))
+
+    def _complete(self, e: Entry, w: int, h: int) -> bool:
+        """The output is there, decodes, and has the size a result of this photo has."""
+        from .imageio import image_size, load_image
+
+        if not e.output.is_file():
+            return False
+        f = self.cfg.scale if self.cfg.task == "superres" else 1
+        try:
+            if image_size(e.output) != (w * f, h * f):
+                return False
+            load_image(e.output)
+        except DIPError:
+            return False
+        return True
+
+    def _plan_all(self) -> None:
+        from .imageio import image_size
+        from .tiling import plan_job
+
+        cfg, o = self.cfg, self.opts
+        import torch
+        default_threads = torch.get_num_threads() if isinstance(self.executor, LocalExecutor) else 1
+        self.threads = max(1, int(o.threads)) if o.threads else default_threads
+        self.unit_device = self.executor.unit_device(cfg.device)
+        plan_device = self.unit_device if self.unit_device in (None, "cpu") else None
+        for e in self.entries:
+            if e.status == "failed":
+                self._fail(e, e.reason)
+                continue
+            try:
+                w, h = image_size(e.input)
+                if not self.single and self._complete(e, w, h):
+                    e.status, e.reason = "skipped", f"{e.output} is already complete"
+                    self._lines.setdefault(self._key(e), json.dumps({"input": str(e.input), "output": str(e.output),
+                                                                     "status": "skipped"}))
+                    self._progress.image(e)
+                    self._emit(e.event())
+                    continue
+                image, mask = self._load(e)
+                plan = plan_job(cfg, image.shape[:2], image.shape[2], mask=mask,
+                                device=plan_device or cfg.device, tile=o.tile, overlap=o.overlap,
+                                margin=o.margin, runs=o.runs)
+                if plan.problem:
+                    raise DIPError(plan.problem)
+                if not plan.units:
+                    raise DIPError("; ".join(plan.notes) or "nothing to restore")
+                e.plan, e.units = plan, len(plan.units)
+                e.loaded = None          # read again when its units go out: the plan phase holds no pixels
+            except DIPError as exc:
+                self._fail(e, str(exc))
+            except MemoryError:
+                self._fail(e, "out of memory while reading it")
+            else:
+                self._emit(e.event())
+
+    def _load(self, e: Entry):
+        """The photo and its mask, checked; e.loaded keeps what writing the result needs."""
+        from .imageio import load_image, load_mask
+
+        loaded = load_image(e.input)
+        image = loaded.array
+        mask = None
+        if self.cfg.task == "inpaint":
+            if e.mask is None:
+                raise DIPError(f"no mask for {e.name}: put {e.input.stem}_mask.png beside it"
+                               + (f" or {e.input.stem}.png in {self.opts.mask}" if self.opts.mask and not self.single
+                                  else "") + " (white = known pixel, black = to fill)")
+            mask = load_mask(e.mask, image.shape[:2])
+            if not mask.any():
+                raise DIPError(f"mask {e.mask} marks every pixel as unknown (all black): nothing to fit")
+        e.loaded = loaded
+        return image, mask
+
+    def _too_long(self) -> bool:
+        from .tiling import LONG_PLAN_S, format_seconds
+
+        todo = [e for e in self.entries if e.plan is not None]
+        units = sum(len(e.plan.units) for e in todo)
+        seconds = sum(e.plan.seconds for e in todo) / self.executor.slots(self.threads)
+        ev = {"kind": "plan", "images": len(self.entries), "to_run": len(todo), "units": units, "seconds": seconds,
+              "where": self.executor.describe(), "threads": self.threads}
+        self._emit(ev)
+        too_long = seconds > LONG_PLAN_S and not self.opts.yes
+        if todo and (not self.opts.quiet or too_long):
+            skipped = sum(1 for e in self.entries if e.status == "skipped")
+            what = (f"{todo[0].plan.describe()}" if self.single else
+                    f"{len(todo)} of {len(self.entries)} photos to restore ({skipped} already done), {units} units")
+            self._progress.line(f"plan: {what}; on {self.executor.describe()}, {self.threads} thread"
+                                f"{'s' if self.threads != 1 else ''} per unit: about {format_seconds(seconds)}")
+        if too_long:
+            self._progress.line(f"error: this batch is estimated at about {format_seconds(seconds)}: add --yes to "
+                                f"run it")
+            return True
+        return False
+
+    # ---- running the units -------------------------------------------------------------
+    def _tasks(self) -> Iterator[Task]:
+        from .job import UNIT_MEMORY_MB, TiledRestoration
+
+        cfg_dict = self.cfg.to_dict()
+        for e in self.entries:
+            if e.plan is None or e.status != "queued":
+                continue
+            try:
+                image, mask = self._load(e)
+                e.job = TiledRestoration(self.cfg, e.plan, image, mask=mask, runs=self.opts.runs, group=1)
+            except DIPError as exc:
+                self._fail(e, str(exc))
+                continue
+            e.status = "running"
+            self._emit(e.event())
+            plan = e.plan
+            budget = UNIT_MEMORY_MB if plan.tiled else None
+            for u in plan.units:
+                if e.status != "running":          # a unit of it failed: the rest is not worth running
+                    break
+                wu = WorkUnit(job=e.index, name=e.name, unit=u, count=len(plan.units), threads=self.threads,
+                              runs=self.opts.runs, factor=plan.factor, unit_budget_mb=budget,
+                              device=self.unit_device)
+                yield Task(wu, cfg_dict, e.index, (image, mask, None, None))
+            image = mask = None
+
+    def _execute(self) -> None:
+        events = self.executor.execute(self._tasks())
+        try:
+            for ev in events:
+                kind = ev[0]
+                if kind == "progress":
+                    p = {"kind": "progress", **ev[1]}
+                    e = self.entries[p["job"]]
+                    if e.status == "running":
+                        self._progress.progress(p)
+                        self._emit(p)
+                elif kind == "done":
+                    _, task, result, info = ev
+                    self._unit_done(self.entries[task.key], task, result, info)
+                else:
+                    _, task, reason = ev
+                    e = self.entries[task.key]
+                    if e.status == "running":
+                        what = f"unit {task.wu.unit.index + 1} of {e.units}: " if e.units > 1 else ""
+                        self._fail(e, what + reason)
+        finally:
+            events.close()          # Ctrl-C or a stop: the executor cancels what is still out
+
+    def _unit_done(self, e: Entry, task: Task, result, info: dict) -> None:
+        if e.status != "running" or e.job is None:
+            return
+        # blended in unit order, whatever order they come back in: float sums depend on the
+        # order, and the same units must give the same file on every executor
+        e.arrived[task.wu.unit.index] = (result, info)
+        while e.job.done_units in e.arrived:
+            e.job.add_result(e.job.done_units, *e.arrived.pop(e.job.done_units))
+        e.units_done += 1
+        e.steps.append(int(info.get("steps", 0)))
+        self._progress.unit_done(e, task.wu, info)
+        self._emit({"kind": "progress", "job": e.index, "name": e.name, "unit": task.wu.unit.index,
+                    "count": e.units, "step": int(info.get("steps", 0)), "total": self.cfg.iterations, "loss": None,
+                    "best": None if not info.get("best_iterate") else info["best_iterate"]["step"], "state": "done",
+                    "seconds": float(info.get("seconds", 0.0)), "pid": None})
+        if e.job.finished:
+            self._finish(e, info)
+
+    def _finish(self, e: Entry, info: dict) -> None:
+        from . import imageio
+        from .job import tiled_summary
+
+        job, cfg = e.job, self.cfg
+        if job.failed_units:
+            self._fail(e, f"{len(job.failed_units)} of {len(e.plan.units)} units did not fit their pixels: nothing "
+                          f"written; lower the learning rate (now {cfg.lr:g})")
+            return
+        result = job.result()
+        loaded = e.loaded
+        e.seconds = job.elapsed
+        report: dict[str, Any] = {
+            "input": str(e.input), "output": str(e.output), "status": "done",
+            "task": cfg.task, "preset": cfg.preset, "architecture": cfg.net.arch,
+            "executor": self.executor.describe(), "threads_per_unit": self.threads,
+            "device": info.get("device"), "parameters_per_unit": job.param_count, "seconds": job.elapsed,
+            "pick": cfg.pick, "steps": sum(e.steps),
+            "plan": {"text": e.plan.describe(), **tiled_summary(job)},
+            "stop": {"mode": cfg.stop, "rule": cfg.stop_rule, "reason": job.stop_reason if e.units > 1
+                     else info.get("stop_reason"),
+                     "units_stopped_early": sum(1 for i in job.unit_info if i and i["stopped_early"])},
+            "config": cfg.to_dict(),
+        }
+        writes = [(str(e.output), imageio.image_writer(str(e.output), result,
+                                                       like=loaded if result.shape[:2] == loaded.array.shape[:2]
+                                                       else None))]
+        if self.opts.metrics:
+            if self.single:
+                text = strict_json(report)
+            else:
+                self._lines[self._key(e)] = json.dumps(json.loads(strict_json(report)), allow_nan=False)
+                text = self._jsonl()
+            writes.append((self.opts.metrics, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")))
+        try:
+            imageio.write_all(writes)   # the photo and its metrics line together, or neither
+        except DIPError as exc:
+            self._fail(e, str(exc))
+            return
+        e.status, e.reason = "done", f"wrote {e.output}"
+        e.job = e.loaded = None
+        self._progress.image(e)
+        self._emit(e.event())
+
+    # ---- the metrics file ----------------------------------------------------------------
+    def _jsonl(self) -> str:
+        lines = [self._lines[k] for k in (self._key(e) for e in self.entries) if k in self._lines]
+        return "".join(line + "\n" for line in lines + self._other_lines)
+
+    def _write_metrics_only(self) -> None:
+        from .imageio import atomic_write
+        text = self._jsonl()
+        try:
+            atomic_write(self.opts.metrics, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        except DIPError as exc:
+            self._progress.line(f"error: {exc}")
+
+    # ---- numbers for the printer -------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        return {s: sum(1 for e in self.entries if e.status == s) for s in STATUSES}
+
+    def eta(self) -> float:
+        """Seconds left: the plans' estimates of what is left, scaled by how the finished
+        units compared with theirs, over the units that run at once."""
+        done_plan = done_real = left = 0.0
+        for e in self.entries:
+            if e.plan is None or e.status in ("failed", "skipped"):
+                continue
+            secs = e.plan.unit_seconds
+            if e.status == "done":
+                done_plan += sum(secs)
+                done_real += e.seconds
+                continue
+            states = e.job.states if e.job is not None else ["queued"] * len(secs)
+            for s, st in zip(secs, states):
+                if st == "done":
+                    done_plan += s
+                else:
+                    left += s
+            if e.job is not None:
+                done_real += e.job.elapsed
+        ratio = done_real / done_plan if done_plan > 0 and done_real > 0 else 1.0
+        return ratio * left / self.executor.slots(self.threads)
+
+
+class _Printer:
+    """The progress lines (the same whichever executor ran the unit: they come from the
+    same events) and the summary table."""
+
+    def __init__(self, batch: Batch, quiet: bool, stream: TextIO):
+        self.b = batch
+        self.quiet = quiet
+        self.stream = stream
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.last = 0.0
+        self.open_line = False
+
+    def line(self, text: str) -> None:
+        if self.open_line:
+            self.stream.write("\n")
+            self.open_line = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _prefix(self, name: str, unit: int, count: int) -> str:
+        c = self.b.counts()
+        n = len(self.b.entries)
+        where = f" tile {unit + 1}/{count}" if count > 1 else ""
+        return f"[{c['done'] + c['skipped'] + c['failed'] + 1}/{n}] {name}{where}" if n > 1 else f"{name}{where}"
+
+    def progress(self, p: dict) -> None:
+        if self.quiet:
+            return
+        now = time.monotonic()
+        if now - self.last < (0.2 if self.tty else 10.0):
+            return
+        self.last = now
+        best = f"  best {p['best']}" if p.get("best") else ""
+        text = (f"{self._prefix(p['name'], p['unit'], p['count'])}  step {p['step']}/{p['total']}{best}  "
+                f"loss {p['loss']:.3e}  batch ETA {_fmt_s(self.b.eta())}")
+        if self.tty:
+            self.stream.write("\r" + text.ljust(110)[:150])
+            self.open_line = True
+            self.stream.flush()
+        else:
+            self.line(text)
+
+    def unit_done(self, e: Entry, wu: WorkUnit, info: dict) -> None:
+        if self.quiet:
+            return
+        if e.units > 1:
+            self.line(f"{self._prefix(e.name, wu.unit.index, e.units)}  done at step {info.get('steps')}  "
+                      f"({e.units_done}/{e.units} units of it done)")
+
+    def image(self, e: Entry) -> None:
+        if self.quiet and e.status != "failed":
+            return
+        if e.status == "done":
+            steps = f"step {e.steps[0]}" if len(e.steps) == 1 else f"{len(e.steps)} units"
+            self.line(f"wrote {e.output} ({steps}, {_fmt_s(e.seconds)})")
+        elif e.status == "skipped":
+            self.line(f"skipped {e.name}: {e.reason}")
+        elif e.status == "failed":
+            self.line(f"failed {e.name}: {e.reason}")
+
+    def summary(self) -> None:
+        b = self.b
+        if not b.entries or (b.single and not b.interrupted):
+            return
+        rows = [("image", "status", "steps", "time", "note")]
+        for e in b.entries:
+            steps = "" if not e.steps else (str(e.steps[0]) if len(e.steps) == 1
+                                            else f"{min(e.steps)}-{max(e.steps)} ({len(e.steps)} units)")
+            time_s = _fmt_s(e.seconds) if e.status == "done" else ""
+            rows.append((e.name, e.status, steps, time_s, e.reason))
+        widths = [min(40, max(len(r[i]) for r in rows)) for i in range(4)]
+        out = [("  ".join(str(r[i])[:40].ljust(widths[i]) for i in range(4)) + "  " + r[4]).rstrip() for r in rows]
+        c = b.counts()
+        wall = time.monotonic() - b._t0
+        tail = f"{len(b.entries)} photos: {c['done']} done, {c['skipped']} skipped, {c['failed']} failed"
+        if c["interrupted"]:
+            tail += f", {c['interrupted']} interrupted"
+        self.line("\n".join(out) + "\n" + tail + f" in {_fmt_s(wall)}" + (
+            "; interrupted: run the same command again to resume" if b.interrupted else ""))
+
+
+# ------------------------------------------------------------------ the command
+
+def make_executor(ray: str | None, gpus_per_unit: float = 1.0, stop: threading.Event | None = None):
+    if ray is None:
+        return LocalExecutor(stop=stop)
+    address = None if ray == "local" else ray
+    return RayExecutor(address, gpus_per_unit=gpus_per_unit, stop=stop)
+
+
+def cmd_batch(a: argparse.Namespace, cfg: RunConfig, overrides: dict[str, Any]) -> int:
+    """``restore`` with a folder, a pattern or a list (or one photo with --ray)."""
+    from .presets import get_config
+
+    if a.guide or a.reference:
+        flag = "--guide" if a.guide else "--reference"
+        raise DIPError(f"{flag} works with one photo run in this process; not with a folder of photos or --ray")
+    if a.task == "flash":
+        raise DIPError("flash/no-flash needs a flash photo per photo: restore them one at a time")
+    if a.mask and a.task != "inpaint":
+        raise DIPError(f"--mask is only used by --task inpaint, not {a.task}: drop it or change the task")
+    if a.threads is not None and not 1 <= a.threads <= 256:
+        raise DIPError(f"--threads must be 1..256, got {a.threads}")
+    if a.preset is None:   # no preset named: the fast one on a CPU, the paper's on a GPU (of this machine)
+        from .device import pick_device
+        from .presets import default_preset
+        name = default_preset(a.task, pick_device(cfg.device).type)
+        if name != cfg.preset:
+            cfg = get_config(name, task=a.task, **overrides)
+    opts = BatchOptions(cfg=cfg, inputs=a.input, output=a.output, mask=a.mask, metrics=a.metrics, tile=a.tile,
+                        overlap=a.overlap, margin=a.crop_margin, runs=a.runs or 1, threads=a.threads, yes=a.yes,
+                        quiet=a.quiet, overwrite=a.overwrite)
+    executor = make_executor(a.ray, a.gpus_per_unit)
+    try:
+        return Batch(opts, executor).run()
+    finally:
+        executor.close()

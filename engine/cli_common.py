@@ -1,0 +1,121 @@
+"""What the CLI's commands share: KEY=VALUE overrides, the progress line, strict JSON
+reports, and the checks that no output is unwritable or replaces an input. Its own module so
+the commands (cli.py, cli_tiled.py, cli_experiments.py, batch.py) import it one way."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import DIPError
+
+
+def parse_overrides(items: Sequence[str], flag: str = "--set") -> dict[str, Any]:
+    """KEY=VALUE strings -> config overrides; values are JSON where they parse as JSON."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise DIPError(f"{flag} expects KEY=VALUE, got '{item}'")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip()] = v
+    return out
+
+
+class _Progress:
+    """A single updating line on a terminal; sparse plain lines otherwise (logs, CI)."""
+
+    def __init__(self, total: int, quiet: bool):
+        self.total = total
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+        self.every = max(1, total // 10)
+
+    def update(self, step: int, loss: float, elapsed: float, suggested: tuple[int, float] | None,
+               extra: str = "") -> None:
+        if self.quiet:
+            return
+        now = time.monotonic()
+        done = step >= self.total
+        if self.tty and not done and now - self.last < 0.2:
+            return
+        if not self.tty and not done and step % self.every:
+            return
+        self.last = now
+        rate = step / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - step) / rate if rate > 0 else math.inf
+        sug = f"  best {suggested[0]}" if suggested else ""
+        line = (f"step {step}/{self.total}  loss {loss:.3e}  {rate:.2f} it/s  "
+                f"ETA {_fmt_s(eta)}{sug}{extra}")
+        if self.tty:
+            sys.stderr.write("\r" + line.ljust(100)[:140] + ("\n" if done else ""))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def _fmt_s(s: float) -> str:
+    if not math.isfinite(s):
+        return "--"
+    s = int(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def _plain(v: Any) -> Any:
+    """NumPy scalars/arrays -> Python; NaN and infinity -> None (JSON has no such numbers)."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _plain(v.tolist())
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None  # e.g. the PSNR of an image identical to its reference
+    return v
+
+
+def strict_json(report: dict[str, Any]) -> str:
+    """The report as standard JSON: no ``Infinity`` / ``NaN`` tokens (they become null)."""
+    return json.dumps(_plain(report), indent=2, allow_nan=False)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def _check_destinations(outputs: list[tuple[str, str, dict[str, str] | None]],
+                        inputs: list[tuple[str, str | None]], overwrite: bool) -> None:
+    """Before any work: every output can be written (known extension, not a folder, a folder
+    that exists and takes a new file), no two outputs collide, and no output replaces an
+    input, except ``--output`` over ``--input`` with ``--overwrite``."""
+    from . import imageio
+
+    for i, (flag, path, formats) in enumerate(outputs):
+        for flag2, path2, _ in outputs[:i]:
+            if _same_file(path, path2):
+                raise DIPError(f"{flag} and {flag2} are the same file ({path}): give them different names")
+        for iflag, ipath in inputs:
+            if not ipath or not _same_file(path, ipath):
+                continue
+            if flag == "--output" and iflag == "--input":
+                if overwrite:
+                    continue
+                raise DIPError(f"--output {path} is the --input file: writing it would replace your original; "
+                               f"choose another --output, or add --overwrite")
+            raise DIPError(f"{flag} {path} is the {iflag} file: choose another name for {flag}")
+        imageio.check_writable(path, {"--mask-out": "mask"}.get(flag, flag.lstrip("-")), formats)

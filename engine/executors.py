@@ -1,0 +1,336 @@
+"""Executors: where a batch's units run.
+
+Both take the units lazily (an iterator of :class:`Task`) and give back one stream of
+events, in the order they happen:
+
+- ``("progress", event)``: a running unit's progress (engine/units.py ``progress_event``:
+  the same dict whichever executor ran it, so the same progress lines are printed);
+- ``("done", task, result, info)``: a unit's result (None: it did not fit) and its record;
+- ``("failed", task, reason)``: the unit raised; ``reason`` is one line.
+
+:class:`LocalExecutor` (the default) runs the units one after the other in this process.
+:class:`RayExecutor` runs each unit as a Ray task asking for as many CPUs as the unit has
+threads (and a GPU, or a fraction of one, only where the cluster has GPUs); each image's
+arrays go into the object store once (``ray.put``) and every unit of it reads them from
+there; progress comes back through a small actor; a task whose worker dies is retried
+(``max_retries``); closing the stream early (Ctrl-C, a stop) cancels what is still out.
+Ray is imported only here, and only when a RayExecutor is made.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from .errors import DIPError
+from .units import UnitStopped, WorkUnit, run_unit, unit_steps
+
+RAY_MISSING = 'Ray is not installed: pip install "dip-studio[cluster]" (or pip install "ray>=2.9")'
+MAX_RETRIES = 3             # a unit whose worker died is run again this many times at most
+POLL_S = 0.2                # how often the driver collects progress while units run
+
+
+@dataclass
+class Task:
+    """A unit with what it needs: the config (plain dict) and its image's arrays, shared by
+    all units of the image (``key`` names them: the image's index in the batch)."""
+
+    wu: WorkUnit
+    cfg: dict
+    key: int
+    arrays: tuple[np.ndarray | None, ...]    # image, mask, guide, reference
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split()) or "failed"
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, DIPError):
+        return _one_line(str(exc))
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    return _one_line(f"{type(exc).__name__}: {exc}")
+
+
+class LocalExecutor:
+    """Units one after the other, in this process, on the config's device; where that is
+    faster (a GPU: engine/group.py ``group_is_faster``), queued units of the same size are
+    stepped together as one grouped network, as many as fit its memory (``group``: at most
+    this many; None: GROUP_MAX where faster, 1 elsewhere)."""
+
+    name = "local"
+
+    def __init__(self, stop: threading.Event | None = None, group: int | None = None):
+        self.stop = stop or threading.Event()
+        self.group = group
+
+    def unit_device(self, device: str) -> str | None:
+        return None                                   # the config's own
+
+    def slots(self, threads: int) -> int:
+        return 1
+
+    def describe(self) -> str:
+        return "this process"
+
+    def _group_size(self, t: Task) -> int:
+        if t.wu.runs > 1:
+            return 1
+        if self.group is not None:
+            return max(1, int(self.group))
+        from .group import group_is_faster
+        from .job import GROUP_MAX
+        return GROUP_MAX if group_is_faster(t.wu.device or t.cfg.get("device", "auto")) else 1
+
+    @staticmethod
+    def _same_shape(a: Task, b: Task) -> bool:
+        ua, ub = a.wu.unit.box, b.wu.unit.box
+        return (a.cfg == b.cfg and (ua.height, ua.width) == (ub.height, ub.width) and a.wu.factor == b.wu.factor
+                and a.wu.threads == b.wu.threads and a.wu.device == b.wu.device and b.wu.runs == 1
+                and a.wu.unit_budget_mb == b.wu.unit_budget_mb
+                and [None if x is None else x.shape[2:] for x in a.arrays]
+                == [None if x is None else x.shape[2:] for x in b.arrays])
+
+    def execute(self, tasks: Iterable[Task]) -> Iterator[tuple]:
+        from collections import deque
+
+        it = iter(tasks)
+        ahead: deque[Task] = deque()
+        while not self.stop.is_set():
+            t = ahead.popleft() if ahead else next(it, None)
+            if t is None:
+                return
+            size = self._group_size(t)
+            if size > 1:
+                batch, looked = [t], 0
+                for cand in list(ahead):
+                    if len(batch) < size and self._same_shape(t, cand):
+                        ahead.remove(cand)
+                        batch.append(cand)
+                while len(batch) < size and looked < 2 * size:
+                    cand = next(it, None)
+                    if cand is None:
+                        break
+                    looked += 1
+                    (batch if self._same_shape(t, cand) else ahead).append(cand)
+                if len(batch) > 1:
+                    from .config import RunConfig
+                    from .group import fits_group
+                    b = t.wu.unit.out_box(t.wu.factor)
+                    cfg = RunConfig.from_dict(t.cfg)
+                    k = fits_group(cfg, b.height, b.width, t.wu.device or cfg.device, len(batch),
+                                   out_channels=t.arrays[0].shape[2])
+                    for extra in reversed(batch[max(k, 1):]):
+                        ahead.appendleft(extra)
+                    batch = batch[:max(k, 1)]
+                if len(batch) > 1:
+                    if not (yield from self._run_group(batch)):
+                        return
+                    continue
+            if not (yield from self._run_one(t)):
+                return
+
+    def _run_group(self, batch: list[Task]):
+        from .units import group_steps
+
+        done: set[int] = set()
+        try:
+            for item in group_steps(batch[0].cfg, [t.wu for t in batch], [t.arrays for t in batch], self.stop):
+                if item[0] == "progress":
+                    yield item
+                else:
+                    _, j, result, info = item
+                    done.add(j)
+                    yield ("done", batch[j], result, info)
+        except UnitStopped:
+            return False
+        except Exception as exc:  # noqa: BLE001 - as for one unit: the error fails the units' images
+            for j, t in enumerate(batch):
+                if j not in done:
+                    yield ("failed", t, _reason(exc))
+        return True
+
+    def _run_one(self, t: Task):
+        gen = None
+        try:
+            gen = unit_steps(t.cfg, t.wu, *t.arrays, stop=self.stop)
+            while True:
+                yield ("progress", next(gen))
+        except StopIteration as end:
+            result, info = end.value
+            yield ("done", t, result, info)
+        except UnitStopped:
+            return False
+        except Exception as exc:  # noqa: BLE001 - as on Ray: a unit's error fails its image, not the batch
+            yield ("failed", t, _reason(exc))
+        finally:
+            if gen is not None:
+                gen.close()
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def import_ray():
+    """``ray``, or a one-line DIPError saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise DIPError(RAY_MISSING) from None
+    return ray
+
+
+class _Inbox:
+    """The progress actor: units append events (fire and forget), the driver drains them."""
+
+    def __init__(self):
+        self.items: list[dict] = []
+
+    def put(self, item: dict) -> None:
+        self.items.append(item)
+
+    def drain(self) -> list[dict]:
+        out, self.items = self.items, []
+        return out
+
+
+def _ray_unit(cfg: dict, wu: WorkUnit, image, mask, guide, reference, inbox):
+    """The Ray task: run_unit with progress sent to the inbox actor."""
+    def report(ev: dict) -> None:
+        inbox.put.remote(ev)
+    return run_unit(cfg, wu, image, mask, guide, reference, progress=report)
+
+
+class RayExecutor:
+    """Units as Ray tasks. ``address``: None or "local" starts a Ray on this machine (or
+    uses the one this process already started); "auto" joins the cluster of RAY_ADDRESS
+    (or the one running here); "ray://HOST:PORT" a remote one through Ray Client, with the
+    engine's code shipped to it."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, *, num_cpus: int | None = None, gpus_per_unit: float = 1.0,
+                 max_retries: int = MAX_RETRIES, stop: threading.Event | None = None):
+        ray = import_ray()
+        self.ray = ray
+        self.stop = stop or threading.Event()
+        self.max_retries = int(max_retries)
+        self.gpus_per_unit = float(gpus_per_unit)
+        if not 0 < self.gpus_per_unit <= 1:
+            raise DIPError(f"--gpus-per-unit must be in (0, 1], got {gpus_per_unit:g}")
+        self._owns = False
+        if not ray.is_initialized():
+            try:
+                if address in (None, "", "local"):
+                    # "local": a new Ray of this process, never a cluster someone started here
+                    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+                elif address.startswith("ray://"):
+                    import engine   # the remote cluster gets this engine's code with the job
+                    ray.init(address=address, log_to_driver=False,
+                             runtime_env={"py_modules": [str(Path(engine.__file__).parent)]})
+                else:
+                    ray.init(address=address, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise DIPError(f"cannot reach the Ray cluster at {address or 'this machine'}: {_reason(exc)}") \
+                    from None
+            self._owns = True
+        res = ray.cluster_resources()
+        self.cluster_cpus = int(res.get("CPU", 0))
+        self.cluster_gpus = float(res.get("GPU", 0))
+        self.nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+        self._remote = ray.remote(_ray_unit)
+
+    def describe(self) -> str:
+        gpus = f", {self.cluster_gpus:g} GPUs" if self.cluster_gpus else ""
+        return f"Ray: {self.nodes} node{'s' if self.nodes != 1 else ''}, {self.cluster_cpus} CPUs{gpus}"
+
+    def unit_device(self, device: str) -> str:
+        """Where units run: a GPU where the cluster has them, the CPU otherwise (a task that
+        asks for a GPU on a cluster without one would wait forever)."""
+        if device in ("auto", "cuda") and self.cluster_gpus > 0:
+            return "cuda"
+        if device in ("cuda", "mps"):
+            raise DIPError(f"--device {device}: the Ray cluster has no GPU ({self.describe()}); "
+                           "use --device auto or cpu")
+        return "cpu"
+
+    def slots(self, threads: int) -> int:
+        """How many units run at once."""
+        if self.cluster_gpus > 0:
+            return max(1, int(self.cluster_gpus / self.gpus_per_unit))
+        return max(1, self.cluster_cpus // max(1, threads))
+
+    def _options(self, wu: WorkUnit) -> dict:
+        gpu = wu.device == "cuda"
+        return {"num_cpus": 1 if gpu else max(1, wu.threads), "num_gpus": self.gpus_per_unit if gpu else 0,
+                "max_retries": self.max_retries, "retry_exceptions": False}
+
+    def execute(self, tasks: Iterable[Task]) -> Iterator[tuple]:
+        ray = self.ray
+        from ray.exceptions import RayError, RayTaskError, TaskCancelledError
+
+        inbox = ray.remote(num_cpus=0)(_Inbox).remote()
+        put: dict[int, list] = {}                  # image key -> its arrays in the object store
+        left: dict[int, int] = {}                  # image key -> units of it not yet back
+        pending: dict[Any, Task] = {}
+        it = iter(tasks)
+        more = True
+        window = None
+        try:
+            while True:
+                while more and not self.stop.is_set() and (window is None or len(pending) < window):
+                    t = next(it, None)
+                    if t is None:
+                        more = False
+                        break
+                    if window is None:
+                        window = 2 * self.slots(t.wu.threads)
+                    if t.key not in put:           # the image goes into the object store once
+                        put[t.key] = [None if a is None else ray.put(a) for a in t.arrays]
+                    left[t.key] = left.get(t.key, 0) + 1
+                    ref = self._remote.options(**self._options(t.wu)).remote(t.cfg, t.wu, *put[t.key], inbox)
+                    pending[ref] = t
+                if self.stop.is_set():
+                    break
+                if not pending:
+                    return
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
+                for ev in ray.get(inbox.drain.remote()):
+                    yield ("progress", ev)
+                for ref in ready:
+                    t = pending.pop(ref)
+                    left[t.key] -= 1
+                    try:
+                        result, info = ray.get(ref)
+                    except TaskCancelledError:
+                        continue
+                    except RayTaskError as exc:
+                        cause = getattr(exc, "cause", None)
+                        yield ("failed", t, _reason(cause) if cause is not None else _reason(exc))
+                    except RayError as exc:             # e.g. the worker died more often than retried
+                        yield ("failed", t, _reason(exc))
+                    else:
+                        yield ("done", t, result, info)
+                    if left[t.key] == 0:
+                        del put[t.key], left[t.key]    # its units are all back: the store may free it
+        finally:
+            # Ctrl-C, a stop, or the consumer closed the stream: nothing still out keeps running
+            for ref in pending:
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:  # noqa: BLE001 - already finished or gone
+                    pass
+            try:
+                ray.kill(inbox)
+            except Exception:  # noqa: BLE001
+                pass
+
+    def close(self) -> None:
+        if self._owns and self.ray.is_initialized():
+            self.ray.shutdown()
+        self._owns = False

@@ -1,0 +1,221 @@
+"""Units of work: one unit of one image's plan, run by a pure function any executor calls.
+
+A batch (engine/batch.py) turns every photo into the units of its plan (engine/tiling.py:
+a whole image, tiles, or crops around the mask) and hands :class:`WorkUnit` s to an
+executor (engine/executors.py: in this process, or as Ray tasks on other machines).
+:func:`run_unit` is what each executor runs: it crops the unit's pixels out of the image,
+runs one :class:`~engine.run.Restoration` per seed and returns the unit's result and a
+plain-data record of it. Blending the results into the photo happens on the driver
+(:meth:`engine.job.TiledRestoration.add_result`), with the same weights as a job run in
+one process.
+
+Same pixels everywhere: a unit is seeded by its place (``Unit.seed``) and carries its CPU
+thread count, which :func:`run_unit` sets (``torch.set_num_threads``) for the unit's
+duration; on a CPU the same seed and the same threads give the same pixels in any process
+on any machine with the same torch build (one thread against two differs by a few levels
+of 255: invisible, but not equal).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+import numpy as np
+
+from .config import RunConfig
+from .errors import DIPError
+
+if TYPE_CHECKING:
+    from .tiling import Unit
+
+PROGRESS_EVERY_S = 0.5      # a running unit reports at most this often (and its first and last step)
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """One independent piece of a batch: unit ``unit`` of image ``job`` (named ``name``)."""
+
+    job: int                  # the image's index in the batch
+    name: str                 # the image's name, for progress lines
+    unit: Unit                # box (input pixels), seed, ramps
+    count: int                # how many units the image has
+    threads: int              # torch CPU threads for this unit (a Ray task asks for as many CPUs)
+    runs: int = 1             # seeds averaged per unit (--runs)
+    factor: int = 1           # super-resolution factor
+    unit_budget_mb: int | None = None   # snapshot memory of the unit's run (None: the config's)
+    device: str | None = None           # overrides the config's device (e.g. "cpu" on a cluster without GPUs)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} unit {self.unit.index + 1}/{self.count}"
+
+
+class UnitStopped(Exception):
+    """A stop request ended a unit before its own end: it has no result."""
+
+
+def unit_config(cfg: RunConfig, wu: WorkUnit, seed_index: int = 0) -> RunConfig:
+    """The config of the unit's ``seed_index``-th run: its seed, its snapshot budget, its device."""
+    seed = wu.unit.seed if seed_index == 0 else (wu.unit.seed + seed_index) % 2**63
+    kw: dict[str, Any] = {"seed": seed}
+    if wu.unit_budget_mb is not None:
+        kw["memory_budget_mb"] = min(cfg.memory_budget_mb, wu.unit_budget_mb)
+    if wu.device is not None:
+        kw["device"] = wu.device
+    return cfg.replace(**kw)
+
+
+def _crop(a: np.ndarray | None, box) -> np.ndarray | None:
+    # a copy: arrays from Ray's object store are read-only
+    return None if a is None else np.array(a[box.slices()], copy=True, order="C")
+
+
+def unit_steps(cfg: RunConfig | dict, wu: WorkUnit, image: np.ndarray, mask: np.ndarray | None = None,
+               guide: np.ndarray | None = None, reference: np.ndarray | None = None,
+               stop: threading.Event | None = None) -> Iterator[dict]:
+    """Run ``wu`` and yield progress events (plain dicts: the same on every executor); the
+    generator's return value is ``(result, info)``: the unit's result (None when it did not
+    fit its pixels) and its record. ``stop`` set: :class:`UnitStopped` after the step in flight."""
+    import torch
+
+    from .run import Restoration
+
+    if isinstance(cfg, dict):
+        cfg = RunConfig.from_dict(cfg)
+    unit = wu.unit
+    box, out_box = unit.box, unit.out_box(wu.factor)
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(wu.threads)))
+    picks: list[np.ndarray] = []
+    info: dict[str, Any] = {}
+    seconds, steps_total = 0.0, 0
+    try:
+        for k in range(max(1, wu.runs)):
+            run = Restoration(unit_config(cfg, wu, k), _crop(image, box), mask=_crop(mask, box),
+                              guide=_crop(guide, box), reference=_crop(reference, out_box))
+            last = 0.0
+            try:
+                for rec in run.steps():
+                    if stop is not None and stop.is_set():
+                        raise UnitStopped(wu.label)
+                    now = time.monotonic()
+                    ended = rec.final and (run.stopped_early or run.step >= run.total_steps)
+                    if rec.step == 1 or now - last >= PROGRESS_EVERY_S or rec.final:
+                        last = now
+                        yield progress_event(wu, rec.step, run.total_steps, rec.loss, rec.suggested,
+                                             "running", seconds + run.elapsed, seed_index=k)
+                if not ended:
+                    raise UnitStopped(wu.label)
+                seconds += run.elapsed
+                steps_total += run.step
+                failed = run.failed_to_fit
+                if not failed:
+                    pick = run.result(cfg.pick)
+                    if not np.isfinite(pick).all():
+                        raise DIPError(f"{wu.label} produced non-finite pixels")
+                    picks.append(pick)
+                info = {"index": unit.index, "box": unit.box, "seed": run.cfg.seed if k == 0 else info["seed"],
+                        "steps": run.step, "seconds": seconds,
+                        "stopped_early": run.stopped_early and info.get("stopped_early", True),
+                        "stop_reason": run.stop_reason, "failed_to_fit": failed or info.get("failed_to_fit", False),
+                        "best_iterate": None if run.suggested is None else
+                        {"step": run.suggested[0], "kind": run.suggested_kind},
+                        "param_count": run.param_count, "device": run.device_name, "threads": int(wu.threads)}
+            finally:
+                run.close()
+    finally:
+        torch.set_num_threads(before)
+    result = None if info.get("failed_to_fit") else (np.mean(picks, axis=0).astype(np.float32)
+                                                      if len(picks) > 1 else picks[0])
+    info["steps_all_seeds"] = steps_total
+    return result, info
+
+
+def group_steps(cfg: RunConfig | dict, wus: list[WorkUnit], arrays: list[tuple], stop: threading.Event | None = None):
+    """Units of the same size stepped together as one grouped network (engine/group.py:
+    the same mathematics as separate runs; faster where one small unit leaves a GPU idle).
+    Yields ``("progress", event)`` and, as each member ends, ``("done", j, result, info)``
+    for ``wus[j]`` (result None: it did not fit). One seed per unit."""
+    import torch
+
+    from .group import GroupRun
+
+    if isinstance(cfg, dict):
+        cfg = RunConfig.from_dict(cfg)
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(wus[0].threads)))
+    try:
+        crops = []
+        for wu, (image, mask, guide, reference) in zip(wus, arrays):
+            box = wu.unit.box
+            crops.append((_crop(image, box), _crop(mask, box), _crop(guide, box),
+                          _crop(reference, wu.unit.out_box(wu.factor))))
+        group = GroupRun([unit_config(cfg, wu) for wu in wus], [c[0] for c in crops], masks=[c[1] for c in crops],
+                         guides=[c[2] for c in crops], references=[c[3] for c in crops])
+        try:
+            last = [0.0] * len(wus)
+            reported: set[int] = set()
+            for out in group.steps():
+                if stop is not None and stop.is_set():
+                    raise UnitStopped(wus[0].label)
+                now = time.monotonic()
+                for j, rec in out:
+                    m, wu = group.members[j], wus[j]
+                    ended = m.done and rec.final
+                    if rec.step == 1 or now - last[j] >= PROGRESS_EVERY_S or ended:
+                        last[j] = now
+                        yield "progress", progress_event(wu, rec.step, m.cfg.iterations, rec.loss, rec.suggested,
+                                                         "running", m.elapsed)
+                    if ended and j not in reported:
+                        reported.add(j)
+                        yield ("done", j) + _member_result(cfg, wu, m, group)
+            if not group.done:
+                raise UnitStopped(wus[0].label)
+            for j, m in enumerate(group.members):   # a member that ended without a last record of its own
+                if j not in reported:
+                    yield ("done", j) + _member_result(cfg, wus[j], m, group)
+        finally:
+            group.close()
+    finally:
+        torch.set_num_threads(before)
+
+
+def _member_result(cfg: RunConfig, wu: WorkUnit, m, group) -> tuple[np.ndarray | None, dict]:
+    failed = m.error is not None or m.failed_to_fit
+    result = None if failed else m.result(cfg.pick)
+    if result is not None and not np.isfinite(result).all():
+        raise DIPError(f"{wu.label} produced non-finite pixels")
+    info = {"index": wu.unit.index, "box": wu.unit.box, "seed": m.cfg.seed, "steps": m.step, "seconds": m.elapsed,
+            "stopped_early": m.stopped_early, "stop_reason": m.stop_reason if m.error is None else str(m.error),
+            "failed_to_fit": failed, "best_iterate": None if m.suggested is None else
+            {"step": m.suggested[0], "kind": m.suggested_kind},
+            "param_count": group.param_count, "device": group.device_name, "threads": int(wu.threads),
+            "steps_all_seeds": m.step, "grouped": len(group.members)}
+    return result, info
+
+
+def progress_event(wu: WorkUnit, step: int, total: int, loss: float, suggested, state: str,
+                   seconds: float, seed_index: int = 0) -> dict:
+    return {"job": wu.job, "name": wu.name, "unit": wu.unit.index, "count": wu.count, "step": int(step),
+            "total": int(total), "loss": float(loss), "best": None if suggested is None else int(suggested[0]),
+            "state": state, "seconds": float(seconds), "seed_index": seed_index, "pid": os.getpid()}
+
+
+def run_unit(cfg: RunConfig | dict, wu: WorkUnit, image: np.ndarray, mask: np.ndarray | None = None,
+             guide: np.ndarray | None = None, reference: np.ndarray | None = None,
+             progress: Callable[[dict], None] | None = None,
+             stop: threading.Event | None = None) -> tuple[np.ndarray | None, dict]:
+    """Run ``wu`` to its end: ``(result, info)``. ``progress(event)`` gets the unit's
+    progress events (at most every :data:`PROGRESS_EVERY_S`, its first and its last step).
+    Pure in the sense that matters: the result depends only on the arguments."""
+    gen = unit_steps(cfg, wu, image, mask, guide, reference, stop)
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as end:
+            return end.value
+        if progress is not None:
+            progress(ev)
