@@ -363,11 +363,7 @@ class RunController(QObject):
         if self.active:
             raise RuntimeError("a run is already going")
         self.discard()
-        # private copies: the GUI may edit its arrays (painting) while the run builds
-        image = np.array(image, dtype=np.float32, copy=True)
-        mask = None if mask is None else np.array(mask, dtype=bool, copy=True)
-        guide = None if guide is None else np.array(guide, dtype=np.float32, copy=True)
-        reference = None if reference is None else np.array(reference, dtype=np.float32, copy=True)
+        image, mask, guide, reference = _private_copies(image, mask, guide, reference)
         self.start_with(lambda: Restoration(cfg, image, mask, guide, reference))
 
     def start_tiled(self, cfg: RunConfig, plan: Plan, image: np.ndarray, mask: np.ndarray | None = None,
@@ -376,10 +372,7 @@ class RunController(QObject):
         if self.active:
             raise RuntimeError("a run is already going")
         self.discard()
-        image = np.array(image, dtype=np.float32, copy=True)
-        mask = None if mask is None else np.array(mask, dtype=bool, copy=True)
-        guide = None if guide is None else np.array(guide, dtype=np.float32, copy=True)
-        reference = None if reference is None else np.array(reference, dtype=np.float32, copy=True)
+        image, mask, guide, reference = _private_copies(image, mask, guide, reference)
         self.start_with(lambda: TiledRestoration(cfg, plan, image, mask, guide, reference))
 
     def start_with(self, source: Restoration | RunFactory) -> None:
@@ -544,3 +537,10 @@ class RunController(QObject):
     def _enter_failed(self, message: str) -> tuple[str]:
         self._set_state("failed")
         return (message,)
+
+
+def _private_copies(image, mask, guide, reference):
+    """The run's own arrays: the GUI may edit its arrays (painting) while the run builds."""
+    def copy(a, dtype):
+        return None if a is None else np.array(a, dtype=dtype, copy=True)
+    return copy(image, np.float32), copy(mask, bool), copy(guide, np.float32), copy(reference, np.float32)

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .cli_common import _check_destinations, _fmt_s, _Progress, parse_overrides, strict_json  # noqa: F401
+from .cli_common import _check_destinations, _fmt_s, _Progress, flag_overrides, parse_overrides, strict_json  # noqa: F401
 from .config import ARCHS, DEVICES, PICKS, STOPS, TASKS
 from .errors import DIPError
 from .presets import DEFAULT_PRESET, PAPER_PRESET, PRESETS
@@ -145,16 +145,7 @@ def cmd_restore(a: argparse.Namespace) -> int:
     reject_experiment_flags(a)
     if not a.input:
         raise DIPError(f"--task {a.task} needs --input: the image to restore")
-    overrides: dict[str, Any] = {}
-    for key in ("arch", "iterations", "lr", "seed", "device", "pick", "scale", "stop"):
-        v = getattr(a, key)
-        if v is not None:
-            overrides[key] = v
-    sets = parse_overrides(a.set)
-    for key in ("task", "preset"):
-        if key in sets:
-            raise DIPError(f"--set {key}=... is not allowed: use --{key}")
-    overrides.update(sets)
+    overrides = flag_overrides(a, ("arch", "iterations", "lr", "seed", "device", "pick", "scale", "stop"))
     cfg = get_config(a.preset, task=a.task, **overrides)
     from .batch import cmd_batch, wants_batch
     if wants_batch(a):   # a folder, a pattern or a list of photos, or --ray: engine/batch.py

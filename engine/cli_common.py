@@ -15,6 +15,18 @@ import numpy as np
 from .errors import DIPError
 
 
+def flag_overrides(a: Any, keys: Sequence[str]) -> dict[str, Any]:
+    """Config overrides from the command's flags named ``keys`` (those given) and its --set
+    items, which may not name the task or the preset (their own flags do)."""
+    overrides = {k: getattr(a, k) for k in keys if getattr(a, k) is not None}
+    sets = parse_overrides(a.set)
+    for key in ("task", "preset"):
+        if key in sets:
+            raise DIPError(f"--set {key}=... is not allowed: use --{key}")
+    overrides.update(sets)
+    return overrides
+
+
 def parse_overrides(items: Sequence[str], flag: str = "--set") -> dict[str, Any]:
     """KEY=VALUE strings -> config overrides; values are JSON where they parse as JSON."""
     out: dict[str, Any] = {}

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .cli_common import _check_destinations, _Progress, parse_overrides, strict_json
+from .cli_common import _check_destinations, _Progress, flag_overrides, strict_json
 from .config import CLASSIFIER_TASKS
 from .errors import DIPError
 
@@ -65,20 +65,8 @@ def cmd_experiment(a: argparse.Namespace) -> int:
             raise DIPError("--task actmax makes an image from nothing: drop --input (give --size WxH)")
     size = parse_size(a.size) if a.size else None
 
-    overrides: dict[str, Any] = {"classifier": a.classifier}
-    if a.layer is not None:
-        overrides["layer"] = a.layer
-    if a.unit is not None:
-        overrides["unit"] = a.unit
-    for key in ("arch", "iterations", "lr", "seed", "device", "pick", "stop"):
-        v = getattr(a, key)
-        if v is not None:
-            overrides[key] = v
-    sets = parse_overrides(a.set)
-    for key in ("task", "preset"):
-        if key in sets:
-            raise DIPError(f"--set {key}=... is not allowed: use --{key}")
-    overrides.update(sets)
+    overrides = {"classifier": a.classifier,
+                 **flag_overrides(a, ("layer", "unit", "arch", "iterations", "lr", "seed", "device", "pick", "stop"))}
     cfg = get_config(a.preset, task=task, **overrides)
     if a.preset is None:   # no preset named: the fast one on a CPU, the paper's on a GPU
         from .device import pick_device
