@@ -57,6 +57,7 @@ class RunView(QObject):
         # screen (a shown older run, a reopened project); None: the plots follow the run
         self.plotted: int | None = None
         self._pending_progress: tuple[int, int, float] | None = None
+        self._change_text = ""    # the change rule's last measure, in words (_on_change)
         self._progress_timer = QTimer(self)
         self._progress_timer.setSingleShot(True)
         self._progress_timer.setInterval(PROGRESS_MS)
@@ -70,6 +71,7 @@ class RunView(QObject):
         c.psnr.connect(self._on_psnr)
         c.suggested.connect(self._on_suggested)
         c.progress.connect(self._on_progress)
+        c.change.connect(self._on_change)
         c.snapshot.connect(self._on_snapshot)
         c.result.connect(self._on_result)
         c.finished.connect(self._on_finished)
@@ -104,6 +106,7 @@ class RunView(QObject):
             w.timeline.set_total(total)
         w.timeline.set_scrubbing_enabled(False)
         self._pending_progress = None
+        self._change_text = ""
         self._progress_timer.stop()
         w.progress_bar.setRange(0, total or 1)
         w.progress_bar.setValue(0)
@@ -302,6 +305,16 @@ class RunView(QObject):
         if not self._progress_timer.isActive():
             self._progress_timer.start()
 
+    def _on_change(self, step: int, db: float) -> None:
+        """The change rule's last measure, shown beside the progress so a user sees the stop
+        coming: how much the picture moved over the look-back, against where it stops."""
+        cfg = self.cfg
+        if cfg is None or cfg.stop_rule != "change":
+            return
+        moved, limit = 100 * 10 ** (-db / 20), 100 * 10 ** (-cfg.change_db / 20)
+        self._change_text = (f"changes {moved:.2g} % per {cfg.change_steps} steps"
+                             + (f" (stops under {limit:.2g} %)" if cfg.stop == "auto" else ""))
+
     def _show_progress(self) -> None:
         self._progress_timer.stop()
         if self._pending_progress is None:
@@ -314,6 +327,8 @@ class RunView(QObject):
         text = f"step {step} of {total}"
         if rate > 0:
             text += f" \u00b7 {rate:.2f} steps/s \u00b7 ETA {format_eta((total - step) / rate)}"
+        if self._change_text:
+            text += f" \u00b7 {self._change_text}"
         if self.controller.state == "paused":
             text += " \u00b7 paused"
         bar.setFormat(text)

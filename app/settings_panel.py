@@ -178,10 +178,13 @@ class SettingsPanel(QWidget):
         self.auto_stop_check = QCheckBox("Stop automatically at the best iterate")
         self.auto_stop_check.setChecked(True)
         self.auto_stop_check.setToolTip(
-            "A few pixels are held out of the fit; their error falls while the network learns the "
-            "image and rises once it starts copying the noise. The run stops when that error has "
-            "not improved for a while, and the result is the best iterate (output or its moving "
-            "average). Off: run every step; the marker still shows the best iterate.")
+            "Denoising: a few pixels are held out of the fit; their error falls while the network "
+            "learns the image and rises once it starts copying the noise. The run stops when that "
+            "error has not improved for a while, and the result is the best iterate (output or its "
+            "moving average). Inpainting and super-resolution (no noise to copy, the picture only "
+            "settles): the run stops once the filled area (the whole image for super-resolution) "
+            "no longer changes in a way you could see, and the result is the moving average there. "
+            "Off: run every step; the marker still shows the best iterate.")
         self.auto_stop_check.toggled.connect(self._on_auto_stop)
         form.addRow("", self.auto_stop_check)
 

@@ -46,7 +46,7 @@ RunFactory = Callable[[], "Restoration | TiledRestoration"]
 
 # The worker signals the controller re-emits under the same name (its own signals of the
 # same signatures), dropping what a discarded worker still had queued.
-FORWARDED_SIGNALS = ("ready", "losses", "preview", "display", "psnr", "suggested", "progress",
+FORWARDED_SIGNALS = ("ready", "losses", "preview", "display", "psnr", "suggested", "progress", "change",
                      "snapshot", "result", "summary", "finished", "failed", "unit", "tile_image")
 
 
@@ -71,6 +71,7 @@ class RunWorker(QObject):
     # window variance with the 'variance' rule) and which image it is ("output" | "ema")
     suggested = Signal(int, float, str)
     progress = Signal(int, int, float)           # step, total steps, steps per second
+    change = Signal(int, float)                  # step, the change rule's dB (engine.stopping.ChangeWatch)
     snapshot = Signal(int)                       # newest step stored in run.history
     result = Signal(int, object)                 # the config's pick when a steps() call ends
     summary = Signal(object)                     # how a steps() call ended (see _summary), before finished
@@ -214,6 +215,8 @@ class RunWorker(QObject):
                         pending_suggested = (int(rec.suggested[0]), float(rec.suggested[1]), kind or "output")
                 if rec.snapshot:
                     pending_snapshot = rec.step
+                if rec.change is not None:   # a few times per look-back: no throttling needed
+                    self.change.emit(rec.step, rec.change)
                 now = clock()
                 if now - t_loss >= LOSS_INTERVAL_S:
                     t_loss = now
@@ -289,6 +292,7 @@ class RunController(QObject):
     psnr = Signal(int, object)
     suggested = Signal(int, float, str)
     progress = Signal(int, int, float)
+    change = Signal(int, float)
     snapshot = Signal(int)
     result = Signal(int, object)
     summary = Signal(object)

@@ -250,6 +250,9 @@ def run_dip(cfg: Any, case: dict[str, Any], task: str, label: str) -> dict[str, 
         "last": task_psnr(task, run.result("last"), ref, scale=cfg.scale),
         "ema": task_psnr(task, run.result("ema"), ref, scale=cfg.scale) if cfg.ema > 0 else None,
         "written": task_psnr(task, written, ref, scale=cfg.scale),
+        # inpainting: the network's own output at the pick, known pixels not pasted back (the
+        # paper's protocol; what this table showed before the result kept the known pixels)
+        "net": task_psnr(task, run.result(cfg.pick, raw=True), ref, scale=cfg.scale) if task == "inpaint" else None,
         "pick": cfg.pick,
         "pick_step": run.suggested[0] if run.suggested is not None and cfg.pick == "auto" else run.step,
         "pick_kind": run.suggested_kind if cfg.pick == "auto" else cfg.pick,
@@ -302,7 +305,8 @@ def columns(task: str, baselines: list[str], runs: int = 1) -> list[Column]:
         Column("*", "written (pick)", 16, _written_cell),
         Column("*", "oracle", 12, fat("oracle", "oracle_step")),
         Column("gap", "gap", 6, fnum(2)),
-    ] + ([Column("one_run", "one run", 7, n2)] if runs > 1 else []) + [
+    ] + ([Column("net", "net output", 7, n2)] if task == "inpaint" else []) \
+        + ([Column("one_run", "one run", 7, n2)] if runs > 1 else []) + [
         Column("last", "last", 6, n2),
         Column("ema", "EMA", 6, n2),
     ]
@@ -329,7 +333,7 @@ def image_row(name: str, r: dict[str, Any], baselines: list[str], paper: dict[st
     row = {"image": name, "size": f"{w}x{h}"}
     d = r.get("dip")
     if d:
-        row.update({k: d[k] for k in ("steps", "input", "last", "ema", "written", "pick_step", "pick_kind",
+        row.update({k: d[k] for k in ("steps", "input", "last", "ema", "written", "net", "pick_step", "pick_kind",
                                       "oracle", "oracle_step", "seconds") if k in d})
         if "one_run" in d:
             row["one_run"] = d["one_run"]
@@ -345,7 +349,7 @@ def image_row(name: str, r: dict[str, Any], baselines: list[str], paper: dict[st
 def summary_rows(rows: list[dict[str, Any]], baselines: list[str], paper: dict[str, Any],
                  full_set: bool) -> list[dict[str, Any]]:
     avg: dict[str, Any] = {"image": "average", "size": ""}
-    for k in ["steps", "s_step", "seconds", "input", "last", "ema", "written", "one_run", "oracle", "gap"] + \
+    for k in ["steps", "s_step", "seconds", "input", "last", "ema", "written", "net", "one_run", "oracle", "gap"] + \
             ["b_" + b for b in baselines]:
         if any(k in r for r in rows):
             avg[k] = mean([r.get(k) for r in rows])

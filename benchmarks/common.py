@@ -123,6 +123,15 @@ class Column:
     align: str = ">"   # numbers right, names left ("<")
 
 
+def parse_override(text: str) -> tuple[str, Any]:
+    """KEY=VALUE, the value as JSON or, failing that, as plain text (lr_schedule=cosine)."""
+    key, _, value = text.partition("=")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def fnum(digits: int = 2) -> Callable[[Any], str]:
     def f(v: Any) -> str:
         if v is None:

@@ -259,7 +259,10 @@ def cmd_restore(a: argparse.Namespace) -> int:
             "seconds_per_step": run.elapsed / max(run.step, 1), "seconds": seconds, "runs": per_run,
             "backtracks": run.backtracks, "pick": cfg.pick,
             "stop": {"mode": cfg.stop, "rule": cfg.stop_rule, "step": run.step,
-                     "stopped_early": run.stopped_early, "reason": run.stop_reason},
+                     "stopped_early": run.stopped_early, "reason": run.stop_reason,
+                     # the change rule's last measure: the moving average against one look-back ago
+                     "change_db": None if run.change is None or run.change.last is None
+                     else run.change.last[1]},
             "best_iterate": None if run.suggested is None else
             {"step": run.suggested[0], "kind": run.suggested_kind, "score": run.suggested[1],
              "score_is": "held-out pixel MSE" if cfg.stop_rule == "holdout" else "window variance"},

@@ -25,7 +25,9 @@ DOWNSAMPLE = ("stride", "avg", "max")
 PADS = ("reflection", "zero")
 PICKS = ("last", "ema", "auto")
 STOPS = ("auto", "never")
-STOP_RULES = ("holdout", "variance")
+STOP_RULES = ("holdout", "variance", "change")
+LR_SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("fp32", "bf16", "auto")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SCALES = (2, 3, 4, 8)                  # super-resolution factors (restore and degrade)
 MAX_SEED = 2**63 - 1
@@ -94,12 +96,17 @@ class RunConfig:
     sigma_p: float = 1.0 / 30          # per-step input jitter z + N(0, sigma_p^2)
     # optimisation
     lr: float = 0.01
+    lr_schedule: str = "constant"      # cosine: warm-up, then a half cosine to lr * lr_final at the bound
+    lr_warmup: int = 0                 # steps of linear warm-up (cosine schedule)
+    lr_final: float = 0.1              # the rate at the bound, as a fraction of lr (cosine schedule)
+    precision: str = "fp32"            # bf16: the network's forward pass in bfloat16 autocast; auto: where native
     iterations: int = 1800             # with stop 'auto': the upper bound
     ema: float = 0.99                   # 0 turns the moving average off
     backtrack_db: float | None = 5.0   # loss jump (in dB) that restores the previous step; None: off
     seed: int = 0
     device: str = "auto"
     scale: int = 4                      # super-resolution factor
+    keep_known: bool = True            # inpainting: known pixels kept as they are (False: the net's output)
     pick: str = "auto"                 # what is written: last iterate, EMA, or the rule's best iterate
     # observation
     preview_every: int = 25            # steps between previews (output + EMA as numpy)
@@ -113,6 +120,8 @@ class RunConfig:
     stop_patience: int = 200           # look-ahead after the best iterate: at least this many steps,
     stop_patience_ratio: float = 0.5   # ... and at least this fraction of the best iterate's step
     stop_min_gain_db: float = 0.02     # an improvement smaller than this does not restart the look-ahead
+    change_steps: int = 300            # change rule: the look-back over which the moving average is compared
+    change_db: float = 40.0            # ... and the stop: it changed less than this (PSNR; 40 dB = 1 % RMS)
     discrepancy: bool = True           # denoising: do not stop before the fit reaches the image's noise level
     # pre-image / activation maximisation (engine/experiments.py, engine/classifier.py)
     classifier: str | None = None      # TorchScript file, or ARCH:WEIGHTS (alexnet, vgg16)
@@ -137,6 +146,12 @@ class RunConfig:
         _one_of("stop", self.stop, STOPS)
         _one_of("stop rule", self.stop_rule, STOP_RULES)
         _one_of("device", self.device, DEVICES)
+        _one_of("learning-rate schedule", self.lr_schedule, LR_SCHEDULES)
+        _one_of("precision", self.precision, PRECISIONS)
+        if self.lr_warmup < 0:
+            raise ConfigError(f"lr_warmup must be >= 0, got {self.lr_warmup}")
+        if not 0.0 <= self.lr_final <= 1.0:
+            raise ConfigError(f"lr_final must be in [0, 1], got {self.lr_final}")
         ups = n.upsample if isinstance(n.upsample, list) else [n.upsample]
         for u in ups:
             _one_of("upsample", u, UPSAMPLE)
@@ -181,6 +196,11 @@ class RunConfig:
                 and self.task not in ("enhance", *CLASSIFIER_TASKS):
             raise ConfigError("the holdout rule needs held-out pixels (holdout > 0), or use stop 'never'")
         _positive("stop patience", self.stop_patience, integer=True)
+        _positive("change look-back", self.change_steps, integer=True)
+        if not 10.0 <= self.change_db <= 100.0:
+            raise ConfigError(f"change_db must be in [10, 100] dB, got {self.change_db}")
+        if self.stop_rule == "change" and self.ema == 0 and self.stop == "auto":
+            raise ConfigError("the change rule watches the moving average: set ema > 0, or use stop 'never'")
         if not 0.0 <= self.stop_patience_ratio <= 10.0:
             raise ConfigError(f"stop_patience_ratio must be in [0, 10], got {self.stop_patience_ratio}")
         if not 0.0 <= self.stop_min_gain_db <= 10.0:

@@ -42,6 +42,7 @@ from .estimate import BASELINE_BYTES, estimate_cost
 from .nets.grouped import GroupedNet, MemberAdam, group_nets, member_slice, member_state, \
     select_members, take_members
 from .run import Restoration, StepRecord
+from .schedule import forward_precision, lr_at
 
 REPACK_FRACTION = 0.25     # repack once this share of the group's slots is frozen
 MEMORY_HEADROOM = 0.8      # of the device's memory a group may plan to use
@@ -211,7 +212,9 @@ class GroupRun(Controls):
         first = runs[0]
         h, w, c = first.out_shape
         zs = [r._jittered_input() if on else r.z for r, on in zip(runs, active)]
-        out = net(torch.cat(zs, dim=1))[:, :, first._top:first._top + h, first._left:first._left + w]
+        with forward_precision(first.bf16, self.device):
+            raw = net(torch.cat(zs, dim=1))
+        out = (raw.float() if first.bf16 else raw)[:, :, first._top:first._top + h, first._left:first._left + w]
         outs = [out[:, j * c:(j + 1) * c] for j in range(n)]
         losses = {j: runs[j].task.loss(outs[j]) for j in range(n) if active[j]}
 
@@ -221,6 +224,8 @@ class GroupRun(Controls):
         else:
             torch._foreach_copy_(self._stage, state)
         self._stage_steps = list(opt.steps)
+        if first.cfg.lr_schedule != "constant":   # each member at its own step of the schedule
+            opt.lrs = [lr_at(r.cfg, r.step + 1, r.horizon) for r in runs]
         opt.zero_grad()
         torch.stack(list(losses.values())).sum().backward()
         opt.step(active)
@@ -250,8 +255,7 @@ class GroupRun(Controls):
             r = m.run
             if j in rejected:
                 self._check_divergence(m)
-            if not m.done and r.cfg.stop == "auto" and r.tracker.should_stop(r.step, m.began) \
-                    and not r._waiting():
+            if not m.done and r.cfg.stop == "auto" and r._auto_stop(m.began):
                 r.stopped_early = True
                 r.stop_reason = r._reason()
                 m.done = True
@@ -338,7 +342,7 @@ def _check_compatible(cfgs: Sequence[RunConfig]) -> None:
     for cfg in cfgs[1:]:
         if asdict(cfg.net) != asdict(first.net):
             raise ConfigError("the members of a group must have the same network settings")
-        for key in ("input_kind", "input_channels", "task", "device"):
+        for key in ("input_kind", "input_channels", "task", "device", "precision", "lr_schedule"):
             if getattr(cfg, key) != getattr(first, key):
                 raise ConfigError(f"the members of a group must share {key}")
 

@@ -117,6 +117,22 @@ def task_psnr(task: str, result: np.ndarray, reference: np.ndarray, *, scale: in
     return psnr(result, reference, y_channel=True, shave=max(0, min(SR_SHAVE, (min(h, w) - 1) // 2)))
 
 
+def region_psnr(a: np.ndarray, b: np.ndarray, region: np.ndarray | None = None) -> float:
+    """PSNR in dB (range 1, all channels) over the pixels where ``region`` (H x W, bool) is
+    True; the whole image when it is None. The visible-change stop's measure: two moving
+    averages of one run compared where the user looks (engine/stopping.py)."""
+    x, y = _pair(a, b)
+    if region is not None:
+        r = np.asarray(region, dtype=bool)
+        if r.shape != x.shape[:2]:
+            raise ValueError(f"the region is {r.shape[1]}x{r.shape[0]}, the images {x.shape[1]}x{x.shape[0]}")
+        if not r.any():
+            return math.inf
+        x, y = x[r], y[r]
+    mse = float(np.mean((x - y) ** 2))
+    return math.inf if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
+
+
 def psnr_protocol(task: str) -> str:
     """:func:`task_psnr`'s protocol for ``task`` in words, for reports beside its numbers."""
     if task not in TASKS:

@@ -38,7 +38,8 @@ from .history import SnapshotHistory
 from .inputs import input_channels, make_input
 from .metrics import ssim, task_psnr
 from .nets import build_net, count_params
-from .stopping import MIN_NOISE_SIGMA, BestTracker, Discrepancy, noise_sigma
+from .stopping import MIN_NOISE_SIGMA, BestTracker, ChangeWatch, Discrepancy, noise_sigma
+from .schedule import forward_precision, lr_at, uses_bf16
 from .tasks import make_task
 
 MAX_CONSECUTIVE_BACKTRACKS = 20
@@ -61,6 +62,7 @@ class StepRecord:
     snapshot: bool = False
     final: bool = False          # the last record of this steps() call (done, or stopped on request)
     unit: object | None = None   # a tiled job's engine.job.UnitProgress: which tile, where, how far
+    change: float | None = None  # change rule: the moving average against one look-back ago, in dB
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -129,6 +131,8 @@ class Restoration(Controls):
         except (RuntimeError, TypeError):
             self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
 
+        self.horizon = cfg.iterations   # the learning-rate schedule's length (a continued run keeps it)
+        self.bf16 = uses_bf16(cfg, self.device)
         self.step = 0
         self.backtracks = 0
         self._consecutive_bt = 0
@@ -145,6 +149,12 @@ class Restoration(Controls):
         self.stop_reason: str | None = None
         self.tracker = BestTracker(cfg.stop_rule, cfg.stop_patience, cfg.stop_patience_ratio,
                                    cfg.stop_min_gain_db)
+        self.change: ChangeWatch | None = None
+        if cfg.stop_rule == "change":
+            region = self.task.change_region()
+            self.change = ChangeWatch(cfg.change_steps, cfg.change_db,
+                                      None if region is None else torch.from_numpy(region).to(self.device),
+                                      self.task.watched)
         self.noise_sigma: float | None = None
         self._disc: Discrepancy | None = None
         if cfg.discrepancy and cfg.stop_rule == "holdout" and self.task.white_noise:
@@ -196,16 +206,18 @@ class Restoration(Controls):
         return self._accepted >= 20 and not self._best_loss < self._flat_loss
 
     # ---- results -----------------------------------------------------------------------
-    def result(self, pick: str = "last") -> np.ndarray:
+    def result(self, pick: str = "last", raw: bool = False) -> np.ndarray:
+        """The ``pick`` ('last', 'ema' or 'auto': the rule's best) as the user sees it, or with
+        ``raw`` the network's own output (inpainting: known pixels not pasted back)."""
         if self._out is None:
             raise ImageError("the run has not produced an output yet")
         if pick == "auto" and self._best is not None:
             t = self._best
-        elif pick == "ema" and self._ema is not None:
+        elif (pick == "ema" or (pick == "auto" and self.change is not None)) and self._ema is not None:
             t = self._ema
         else:
             t = self._out
-        return _to_numpy(self.task.finalize(t))
+        return _to_numpy(t if raw else self.task.finalize(t))
 
     def coarse(self) -> np.ndarray | None:
         """The raw network output (x_c for enhancement)."""
@@ -247,7 +259,7 @@ class Restoration(Controls):
                 try:
                     with self._kernel_autotune():
                         rec = self._one_step()
-                    if auto and self.tracker.should_stop(self.step, began) and not self._waiting():
+                    if auto and self._auto_stop(began):
                         self.stopped_early = True
                         self.stop_reason = self._reason()
                         self._stop.set()
@@ -266,11 +278,19 @@ class Restoration(Controls):
                 self.stop_reason = ("stopped on request" if self.step < self.cfg.iterations
                                     else f"reached the step limit ({self.cfg.iterations})")
 
+    def _auto_stop(self, began: int) -> bool:
+        """The stopping rule says stop (``began``: the step this ``steps()`` call started at)."""
+        if self.change is not None:
+            return self.change.should_stop(began)
+        return self.tracker.should_stop(self.step, began) and not self._waiting()
+
     def _waiting(self) -> bool:
         """The held-out rule would stop, but the fit has not reached the noise level yet."""
         return self._disc is not None and self._disc.waiting(self.step, self.tracker.gain_step)
 
     def _reason(self) -> str:
+        if self.change is not None:
+            return self.change.reason()
         d, best = self._disc, self.tracker.best
         if d is not None and best is not None and d.crossed_at == best[0]:
             return (f"the fit reached the noise level estimated from the image (sigma "
@@ -316,8 +336,12 @@ class Restoration(Controls):
     def _one_step(self) -> StepRecord:
         z = self._jittered_input()
         h, w, _ = self.out_shape
-        out = self.net(z)[:, :, self._top:self._top + h, self._left:self._left + w]
+        with forward_precision(self.bf16, self.device):
+            raw = self.net(z)
+        out = (raw.float() if self.bf16 else raw)[:, :, self._top:self._top + h, self._left:self._left + w]
         loss = self.task.loss(out)
+        if self.cfg.lr_schedule != "constant":
+            self.opt.param_groups[0]["lr"] = lr_at(self.cfg, self.step + 1, self.horizon)
 
         # stage the pre-step state so a rejected step can be undone after the fact
         state = self._params_and_state()
@@ -349,11 +373,12 @@ class Restoration(Controls):
             z = z + noise * self.cfg.sigma_p
         return z
 
-    def _scalars(self, out: torch.Tensor, loss: torch.Tensor) -> tuple[torch.Tensor, tuple[bool, bool, bool]]:
+    def _scalars(self, out: torch.Tensor, loss: torch.Tensor) -> tuple[torch.Tensor, tuple[bool, ...]]:
         """The step's observations as one device tensor (loss, window variance, held-out error
-        of the output and of the EMA), so they come back in a single sync; and which of the
-        last three are real. The variance window takes the previous accepted output (its
-        acceptance is known now), and the EMA is scored as it stood after that step."""
+        of the output and of the EMA, the change watch's measure), so they come back in a
+        single sync; and which of the last four are real. The variance window takes the
+        previous accepted output (its acceptance is known now), and the EMA is scored (and
+        watched) as it stood after that step."""
         var = None
         if self._unfed:
             var = self.window.update(self._out)
@@ -361,25 +386,30 @@ class Restoration(Controls):
         holdout = self.cfg.stop_rule == "holdout"
         val_out = self.task.val_error(out) if holdout else None
         val_ema = self.task.val_error(self._ema) if holdout and self._ema is not None else None
+        change = self.change.measure(self.step, self._ema) if self.change is not None else None
         zero = loss.detach().new_zeros(())
-        row = torch.stack([loss.detach().float()] + [zero if v is None else v.float()
-                                                     for v in (var, val_out, val_ema)])
-        return row, (var is not None, val_out is not None, val_ema is not None)
+        seen = (var, val_out, val_ema, change)
+        row = torch.stack([loss.detach().float()] + [zero if v is None else v.float() for v in seen])
+        return row, tuple(v is not None for v in seen)
 
     def _account(self, out: torch.Tensor, vals: list[float], has_var: bool, has_vo: bool, has_ve: bool,
-                 prev_step: int) -> tuple[StepRecord, bool]:
+                 has_change: bool, prev_step: int) -> tuple[StepRecord, bool]:
         """Everything a step changes once its scalars are on the host: the record, the
         stopping rule's candidates, acceptance, EMA, the discrepancy wait. False when the
         step is rejected (the caller restores the pre-step state: ``_backtrack`` here, the
         member's slices in engine/group.py)."""
-        loss_v, var_v, vo, ve = vals
-        holdout = self.cfg.stop_rule == "holdout"
+        loss_v, var_v, vo, ve, change = vals
+        if has_change:   # measured on the average after the previous step
+            self.change.feed(self.step, change)
         self.step += 1
         self.losses.append(loss_v)
         rec = StepRecord(self.step, loss_v)
+        if has_change and self.change.last is not None:
+            rec.change = self.change.last[1]
         if has_var:
             rec.variance = var_v
-            if not holdout and self.task.has_best and self.tracker.offer(prev_step, "output", var_v):
+            if self.cfg.stop_rule == "variance" and self.task.has_best \
+                    and self.tracker.offer(prev_step, "output", var_v):
                 self._keep_best(self._out)
         if has_ve:
             rec.val = {"ema": ve}

@@ -31,8 +31,12 @@ itself (:func:`noise_sigma`), and when that happens after the held-out best, the
 average at that step is the pick. A cap (``DISCREPANCY_CAP`` x the held-out best step)
 keeps an image whose noise is underestimated (a clean one) from running to the bound.
 
-Everything here is host-side Python on floats the run loop already synchronises once per
-step: no tensor, no extra device sync.
+Everything here but :class:`ChangeWatch` is host-side Python on floats the run loop already
+synchronises once per step; the change watch's one device value rides in that same sync.
+
+For noise-free data terms the presets use the *visible-change* rule instead
+(:class:`ChangeWatch`, ``stop_rule='change'``): no pixels held out, the run stops once its
+moving average no longer changes in a way a person could see, and writes that average.
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ import math
 from collections import deque
 
 import numpy as np
+import torch
 
 DISCREPANCY_WINDOW = 50   # steps of the data term averaged (one jittered output's loss jumps about)
 DISCREPANCY_CAP = 3.0     # wait for the noise level at most this many times the held-out best step
@@ -147,3 +152,61 @@ class BestTracker:
             lead = f"output variance lowest at step {at} (window variance {score:.3g})"
         since = step - self._ref_step
         return f"{lead}; no gain in the {since} steps since"
+
+
+class ChangeWatch:
+    """The visible-change stop for noise-free data terms (inpainting, super-resolution), whose
+    picture keeps improving a little for thousands of steps: stop once the moving average has
+    changed by less than ``threshold_db`` (PSNR of the average now against the average
+    ``lookback`` steps ago, over ``region``: the filled pixels, or the whole image) -- a change
+    a person would no longer see. 40 dB is an RMS change of 1 % of the range.
+
+    Every ``lookback // 4`` steps the run hands in its average; a copy of the watched pixels
+    is kept on the device (five at most) and the squared difference to the copy from
+    ``lookback`` steps before comes back as a 0-d tensor the run reads in its one sync per
+    step; ``feed`` takes that value on the host.
+    """
+
+    def __init__(self, lookback: int, threshold_db: float, region: torch.Tensor | None, what: str):
+        self.lookback = max(4, int(lookback))
+        self.every = self.lookback // 4
+        self.threshold_db = float(threshold_db)
+        self.region = region          # bool H x W on the run's device, or None
+        self.what = what
+        self._copies: dict[int, torch.Tensor] = {}
+        self.last: tuple[int, float] | None = None    # (step, dB) of the last comparison
+
+    def _watched(self, ema: torch.Tensor) -> torch.Tensor:
+        return ema[..., self.region] if self.region is not None else ema
+
+    @torch.no_grad()
+    def measure(self, step: int, ema: torch.Tensor | None) -> torch.Tensor | None:
+        """At a check step, the mean squared change of ``ema`` (the average after ``step``
+        steps) since ``lookback`` steps ago (None: not a check step, or nothing to compare)."""
+        if ema is None or step <= 0 or step % self.every:
+            return None
+        x = self._watched(ema)
+        old = self._copies.pop(step - self.lookback, None)
+        for s in [s for s in self._copies if s <= step - self.lookback]:
+            del self._copies[s]
+        self._copies[step] = x.clone()
+        if old is None or x.numel() == 0:
+            return None
+        return (x - old).pow(2).mean()
+
+    def feed(self, step: int, mse: float) -> None:
+        db = math.inf if mse <= 0 else -10.0 * math.log10(mse)
+        if math.isfinite(mse):
+            self.last = (step, db)
+
+    def should_stop(self, began: int) -> bool:
+        """The last comparison saw less change than the threshold, over a look-back that lies
+        wholly within this ``steps()`` call (a continued run watches afresh)."""
+        return self.last is not None and self.last[1] >= self.threshold_db \
+            and self.last[0] - self.lookback >= began
+
+    def reason(self) -> str:
+        step, db = self.last if self.last is not None else (0, math.inf)
+        rms = 100 * 10 ** (-db / 20)
+        return (f"{self.what} changed by less than {max(rms, 0.01):.2g} % of the range (RMS, {db:.1f} dB) "
+                f"over the last {self.lookback} steps, to step {step}: no change a person would see")

@@ -49,9 +49,10 @@ CELL = 16                        # mask parts closer than the margin share a cro
 LONG_PLAN_S = 3600.0             # a CLI job estimated past this asks for --yes
 SETUP_S = {"cpu": 0.5, "cuda": 2.0, "mps": 1.0}   # building one unit's net, task and input
 # Where a self-stopping run of each task usually ends, as a fraction of its step bound
-# (benchmarks/README.md: denoise-fast stops at 768 of 3000 on average at 128 px, inpaint-fast
-# at about 1250; super-resolution and the fixed-count tasks run to their bound).
-TYPICAL_STOP = {"denoise": 0.3, "jpeg": 0.5, "inpaint": 0.5, "superres": 1.0, "enhance": 1.0, "flash": 1.0}
+# (benchmarks/README.md: denoise-fast stops at about 650 of 3000 at 128 px; inpaint-fast's
+# visible-change stop at 800-1000 of 3000 on dropped pixels, 1500-2200 on text; sr-fast at
+# 750-825 of 1500; the fixed-count tasks run to their bound).
+TYPICAL_STOP = {"denoise": 0.25, "jpeg": 0.5, "inpaint": 0.5, "superres": 0.55, "enhance": 1.0, "flash": 1.0}
 
 
 @dataclass(frozen=True)

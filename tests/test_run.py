@@ -285,7 +285,7 @@ def test_held_out_pixels_come_from_known_pixels_only():
     img = smooth_image(32, 32)
     known = np.ones((32, 32), bool)
     known[:, :16] = False
-    run = Restoration(tiny_config("inpaint", iterations=2), img, mask=known)
+    run = Restoration(tiny_config("inpaint", iterations=2, stop_rule="holdout", holdout=0.05), img, mask=known)
     held = run.task.val_weight[0, 0].numpy().astype(bool)
     train = run.task.weight[0, 0].numpy().astype(bool)
     assert held.any() and not (held & ~known).any() and not (held & train).any()
@@ -293,7 +293,8 @@ def test_held_out_pixels_come_from_known_pixels_only():
 
 
 def test_superres_holds_out_low_resolution_pixels():
-    run = Restoration(tiny_config("superres", scale=2, iterations=3), smooth_image(32, 32))
+    cfg = tiny_config("superres", scale=2, iterations=3, stop_rule="holdout", holdout=0.05)
+    run = Restoration(cfg, smooth_image(32, 32))
     assert run.task.val_weight.shape[-2:] == (32, 32)   # the target's geometry, not the output's
     recs = list(run.steps())
     assert recs[-1].val is not None and np.isfinite(recs[-1].val["output"])

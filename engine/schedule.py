@@ -1,0 +1,75 @@
+"""The learning rate of a step, and the precision the network's forward pass runs in.
+
+One home for both rules, so the single run (engine/run.py) and the grouped one
+(engine/group.py) step alike.
+
+``cosine``: a linear warm-up over ``lr_warmup`` steps, then a half cosine from ``lr`` down
+to ``lr_final * lr`` at the run's step bound (the horizon fixed when the run starts: a
+continued run goes on at the final rate instead of restarting the schedule). The reference
+loop keeps the rate constant; on noise-free data terms (inpainting, super-resolution) the
+decay is what lets the picture settle, so the run reaches the constant rate's quality in
+fewer steps and the visible-change stop can see it settle (benchmarks/README.md).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+
+from .config import RunConfig
+
+
+def lr_at(cfg: RunConfig, step: int, horizon: int) -> float:
+    """The rate for step ``step`` (1-based: the step about to be taken)."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    warm = max(0, int(cfg.lr_warmup))
+    if step <= warm:
+        return cfg.lr * step / (warm + 1)
+    span = max(1, horizon - warm)
+    t = min(1.0, (step - warm) / span)
+    floor = cfg.lr * cfg.lr_final
+    return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Does the device run bfloat16 convolutions natively (a CUDA GPU of compute capability
+    8 or later; a CPU with AVX-512 BF16 or AMX)? Elsewhere bf16 is emulated and slower."""
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            cap = torch.backends.cpu.get_cpu_capability()
+        except Exception:
+            return False
+        return cap in ("AVX512",) and _cpu_has_bf16()
+    return False
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def uses_bf16(cfg: RunConfig, device: torch.device) -> bool:
+    """``bf16``: on a CPU or CUDA; ``auto``: on a CPU that runs bf16 natively, where it was
+    measured (24 % faster per step at 256 px, no loss of PSNR: benchmarks/README.md). On CUDA
+    ``auto`` stays float32 until a GPU run has measured it (the team had none to measure on)."""
+    if cfg.precision == "bf16":
+        return device.type in ("cpu", "cuda")
+    if cfg.precision == "auto":
+        return device.type == "cpu" and bf16_supported(device)
+    return False
+
+
+def forward_precision(enabled: bool, device: torch.device):
+    """The context the network's forward pass runs in: bf16 autocast, or nothing. The data
+    term, Adam and the moving average stay in float32 (the output is cast back)."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
