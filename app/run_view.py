@@ -57,7 +57,6 @@ class RunView(QObject):
         # screen (a shown older run, a reopened project); None: the plots follow the run
         self.plotted: int | None = None
         self._pending_progress: tuple[int, int, float] | None = None
-        self._change_text = ""    # the change rule's last measure, in words (_on_change)
         self._progress_timer = QTimer(self)
         self._progress_timer.setSingleShot(True)
         self._progress_timer.setInterval(PROGRESS_MS)
@@ -106,7 +105,6 @@ class RunView(QObject):
             w.timeline.set_total(total)
         w.timeline.set_scrubbing_enabled(False)
         self._pending_progress = None
-        self._change_text = ""
         self._progress_timer.stop()
         w.progress_bar.setRange(0, total or 1)
         w.progress_bar.setValue(0)
@@ -306,14 +304,17 @@ class RunView(QObject):
             self._progress_timer.start()
 
     def _on_change(self, step: int, db: float) -> None:
-        """The change rule's last measure, shown beside the progress so a user sees the stop
-        coming: how much the picture moved over the look-back, against where it stops."""
+        """The change rule's last measure in the status bar, so a user sees the stop coming: how
+        much the picture still moves over the look-back, against where the run stops."""
         cfg = self.cfg
-        if cfg is None or cfg.stop_rule != "change":
+        if cfg is None or cfg.stop_rule != "change" or self.controller.state != "running":
             return
         moved, limit = 100 * 10 ** (-db / 20), 100 * 10 ** (-cfg.change_db / 20)
-        self._change_text = (f"changes {moved:.2g} % per {cfg.change_steps} steps"
-                             + (f" (stops under {limit:.2g} %)" if cfg.stop == "auto" else ""))
+        what = "The filled area" if cfg.task == "inpaint" else "The image"
+        text = f"{what} still changes {moved:.2g} % per {cfg.change_steps} steps (step {step})"
+        if cfg.stop == "auto":
+            text += f"; the run stops once that is under {limit:.2g} %"
+        self.w.statusBar().showMessage(text)
 
     def _show_progress(self) -> None:
         self._progress_timer.stop()
@@ -327,8 +328,6 @@ class RunView(QObject):
         text = f"step {step} of {total}"
         if rate > 0:
             text += f" \u00b7 {rate:.2f} steps/s \u00b7 ETA {format_eta((total - step) / rate)}"
-        if self._change_text:
-            text += f" \u00b7 {self._change_text}"
         if self.controller.state == "paused":
             text += " \u00b7 paused"
         bar.setFormat(text)
@@ -404,6 +403,9 @@ class RunView(QObject):
         if how == "rule" and best is not None:
             text = f"Stopped at the best iterate (step {best[0]}, {kind}): {info.get('reason', '')}"
             bar.setFormat(f"stopped by itself at step {step}: best at {best[0]}")
+        elif how == "rule":   # the visible-change rule: no best iterate, the picture settled
+            text = f"Stopped by itself at step {step}: {info.get('reason', '')}"
+            bar.setFormat(f"stopped by itself at step {step}")
         elif reason == "done":
             text = f"Done: {step} steps"
             if best is not None:

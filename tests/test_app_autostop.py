@@ -217,3 +217,21 @@ def test_a_run_that_never_fitted_is_not_presented_as_a_result(qtbot, window, ans
     assert window.result is None and not window.act_save.isEnabled()
     assert "did not fit" in window.result_label.text()
     assert "failed to fit" in window.progress_bar.format()
+
+
+def test_the_change_rule_shows_how_much_the_fill_still_moves_and_why_it_stopped(qtbot, window, tmp_path):
+    """Noise-free inpainting (issue 14): while it runs the status bar says how much the filled
+    area still changes; at the end it says the visible-change reason."""
+    window.open_path(str(_png(tmp_path / "in.png")))
+    known = np.ones((32, 32), bool)
+    known[10:20, 10:20] = False
+    window.canvas.mask_model.set_from_known(known)
+    messages = []
+    window.statusBar().messageChanged.connect(messages.append)
+    cfg = _cfg("inpaint", iterations=600, stop_rule="change", change_steps=40, change_db=36.0,
+               holdout=0.0, pick="ema", lr_schedule="cosine")
+    assert _run(qtbot, window, cfg) == "done"
+    moving = [m for m in messages if m.startswith("The filled area still changes")]
+    assert moving and "per 40 steps" in moving[0] and "stops once that is under 1.6 %" in moving[0]
+    assert window.controller.run.stopped_early
+    assert "the filled area changed by less than" in window.statusBar().currentMessage()
