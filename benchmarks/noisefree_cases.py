@@ -32,7 +32,7 @@ from engine.imageio import from_uint8, load_image, load_mask
 SETS = ("text", "sr", "drop")
 
 
-def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
+def resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
     u8 = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
     return from_uint8(np.asarray(Image.fromarray(u8.squeeze()).resize((w, h), Image.LANCZOS)))
 
@@ -65,18 +65,18 @@ def text_cases(data: Path) -> list[dict[str, Any]]:
     kate = load_image(fig / "kate.png").array[:, :, :3]
     kmask = load_mask(fig / "kate_mask.png", kate.shape[:2])
     h, w = kate.shape[0] // 2, kate.shape[1] // 2
-    small = _resize(kate, w, h)
+    small = resize(kate, w, h)
     known = kmask[:h * 2, :w * 2].reshape(h, 2, w, 2).all(axis=(1, 3))   # known only if all 4 were
     cases.append(dict(name="kate (figure, 256)", image=small * known[:, :, None], mask=known, reference=small))
     res = ROOT / "resources"
     clean = load_image(res / "sample_clean.png").array
     cases.append(dict(name="sample_text (bundled)", image=load_image(res / "sample_text.png").array,
                       mask=load_mask(res / "sample_text_mask.png", clean.shape[:2]), reference=clean))
-    astro = _resize(_skimage("astronaut"), 256, 256)
+    astro = resize(_skimage("astronaut"), 256, 256)
     img, m = draw_text(astro, [((20, 150), "Happy 2026!"), ((30, 200), "12.03 10:42")], 26,
                        [(10, 60), (80, 40), (160, 70), (240, 30)], ink=(1.0, 0.3, 0.1))
     cases.append(dict(name="astronaut + text", image=img * m[:, :, None], mask=m, reference=astro))
-    coffee = _resize(_skimage("coffee")[:, 50:550], 256, 192)
+    coffee = resize(_skimage("coffee")[:, 50:550], 256, 192)
     img, m = draw_text(coffee, [((14, 10), "MORNING"), ((120, 150), "(c) photo")], 24,
                        [(20, 120), (90, 100), (140, 130), (230, 95)])
     cases.append(dict(name="coffee + text", image=img * m[:, :, None], mask=m, reference=coffee))
@@ -108,7 +108,7 @@ def drop_cases(data: Path, crop: int = 128, names: list[str] | None = None) -> l
         cases.append(dict(name=path.stem, **make_case("inpaint", clean, image_seed(path.stem, 0), 1)))
     if not names or "astronaut" in names:
         grey = centre_crop(_skimage("astronaut"), 2 * crop)
-        grey = _resize(grey, crop, crop)
+        grey = resize(grey, crop, crop)
         grey = (grey[:, :, :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[:, :, None]
         image, mask = degrade.drop_pixels(grey, 0.5, seed=image_seed("astronaut", 0))
         cases.append(dict(name="astronaut (outside)", image=image, mask=mask, reference=grey))

@@ -39,7 +39,7 @@ from common import (OUT_DIR, Column, data_dir, environment, fnum, log, markdown_
 from engine.metrics import region_psnr, task_psnr
 from engine.presets import get_config
 from engine.run import Restoration
-from noisefree_cases import SETS, cases_for
+from noisefree_cases import SETS, cases_for, resize
 
 LOOKBACKS = (100, 200, 300, 400, 500)
 
@@ -86,13 +86,12 @@ def study_case(case, a, overrides) -> dict:
 def coarse_fit(case, cfg, steps):
     """``steps`` steps on the image (and mask) at half size, at the full run's peak rate:
     its weights, its input z, its seconds."""
-    from noisefree_cases import _resize
     img, mask = case["image"], case["mask"]
     h, w = img.shape[0] // 2, img.shape[1] // 2
     small_mask = None
     if mask is not None:
         small_mask = np.asarray(mask, bool)[:2 * h, :2 * w].reshape(h, 2, w, 2).all(axis=(1, 3))
-    small = _resize(img, w, h)
+    small = resize(img, w, h)
     if small.ndim == 2:
         small = small[:, :, None]
     run = Restoration(cfg.replace(iterations=steps, lr_schedule="constant"), small, mask=small_mask)

@@ -13,6 +13,7 @@ fewer steps and the visible-change stop can see it settle (benchmarks/README.md)
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 
 import torch
@@ -47,7 +48,8 @@ def bf16_supported(device: torch.device) -> bool:
     return False
 
 
-def _cpu_has_bf16() -> bool:
+@functools.lru_cache(maxsize=1)
+def _cpu_has_bf16() -> bool:   # read once per process, not at every run's start
     try:
         with open("/proc/cpuinfo") as f:
             flags = f.read()

@@ -165,8 +165,7 @@ class Inpaint(Task):
         # what the user sees and saves keeps the known pixels exactly as the photo has them
         # (the network only approximates them: on a detailed 256 px photo its output is ~29 dB
         # off after 3000 steps, benchmarks/README.md); cfg.keep_known=False shows the raw output
-        self._keep = (to_tensor(self.known[:, :, None].astype(np.float32), device) > 0.5
-                      if cfg.keep_known else None)
+        self._keep = self.weight > 0.5 if cfg.keep_known else None
         self._photo = self.target.clone() if cfg.keep_known else None
         # unknown pixels must not leak into the loss, whatever the file holds there
         self.target = self.target * self.weight
