@@ -21,6 +21,7 @@ from engine.tiling import LONG_PLAN_S
 
 from .job_plan import problem_words
 from .runs import RunRecord, average_record
+from .seed_worker import FINAL as SEEDS_FINAL, seeds_text
 from .tile_view import TileView
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class RunView(QObject):
         self.live: tuple[int, np.ndarray, np.ndarray | None] | None = None
         self.images: tuple[int, dict] | None = None  # the worker's QImages of the newest frame
         self.shown_step: int | None = None           # a snapshot on the canvas (None: live)
+        self.averaged = 1                            # seeds in the coming result (app/seed_worker.py)
         self.run_input: np.ndarray | None = None     # the input of the run (for compare)
         self.showing_result = False                  # the canvas shows an output, not the input
         self.compare_key: tuple | None = None        # what the canvas compares against now
@@ -71,6 +73,7 @@ class RunView(QObject):
         c.suggested.connect(self._on_suggested)
         c.progress.connect(self._on_progress)
         c.change.connect(self._on_change)
+        c.seeds.connect(self._on_seeds)
         c.snapshot.connect(self._on_snapshot)
         c.result.connect(self._on_result)
         c.finished.connect(self._on_finished)
@@ -258,6 +261,7 @@ class RunView(QObject):
 
     # ------------------------------------------------------------------ controller signals
     def _on_ready(self, info: dict) -> None:
+        self.averaged = 1
         if info.get("tiled"):
             self.tiles.on_ready(info)
             return
@@ -316,6 +320,18 @@ class RunView(QObject):
             text += f"; the run stops once that is under {limit:.2g} %"
         self.w.statusBar().showMessage(text)
 
+    def _on_seeds(self, done: int, total: int, step: int) -> None:
+        """The watched run ended and the other seeds run (app/seed_worker.py); the last signal
+        says how many picks the coming result averages."""
+        if step == SEEDS_FINAL:
+            self.averaged = done
+            return
+        self.w.statusBar().showMessage(seeds_text(done, total, step))
+        bar = self.w.progress_bar
+        bar.setRange(0, total)
+        bar.setValue(done)
+        bar.setFormat(f"averaging seeds: {done} of {total} done")
+
     def _show_progress(self) -> None:
         self._progress_timer.stop()
         if self._pending_progress is None:
@@ -356,7 +372,10 @@ class RunView(QObject):
             what = "the best iterate" + (" (moving average)" if kind == "ema" else " (output)" if kind else "")
         else:
             what = {"ema": "the EMA", "last": "the last output"}.get(pick, pick)
-        doc.set_result(array, step, f"{what} at step {step}", run_id=self.record_id)
+        what = f"{what} at step {step}"
+        if self.averaged > 1:
+            what = f"the mean of {self.averaged} seeds' picks ({what} for the seed shown)"
+        doc.set_result(array, step, what, run_id=self.record_id)
         if pick == "auto":
             ema = w.act_show_ema
             if kind in ("ema", "output") and ema.isChecked() != (kind == "ema"):
@@ -414,6 +433,8 @@ class RunView(QObject):
         else:
             text = f"Stopped at step {step}"
             bar.setFormat(f"stopped at step {step} of {run.total_steps if run else step}")
+        if info.get("seeds", 1) > 1:
+            text += f" The result is the mean of {info['seeds']} seeds."
         if how != "request":
             bar.setRange(0, max(step, 1))
             bar.setValue(step)
@@ -480,7 +501,8 @@ class RunView(QObject):
         rec.steps = int((self.controller.last_summary or {}).get("step", 0)) if self.tiles.active else int(run.step)
         rec.stop_how = how
         rec.stop_reason = reason
-        rec.seconds = float(run.elapsed)
+        # with seeds averaged: the watched run and the phase after it (app/seed_worker.py)
+        rec.seconds = float(run.elapsed) + float((self.controller.last_summary or {}).get("seeds_seconds", 0.0))
         rec.psnr = doc.psnr_of(rec.result, rec.config)
         rec.curve_steps, rec.curve_loss = steps, losses
         rec.curve_psnr = {k: v for k, v in self.w.plots.psnr_data().items() if len(v[0])}

@@ -67,9 +67,9 @@ def _device_words(device_type: str) -> str:
     return "this CPU" if device_type == "cpu" else "the GPU"
 
 
-def wall_time_sentence(seconds: float, device_type: str, auto_stop: bool) -> str:
+def wall_time_sentence(seconds: float, device_type: str, auto_stop: bool, seeds: int = 1) -> str:
     """What the user reads before Run; with the automatic stop the step count is only a cap."""
-    where = _device_words(device_type)
+    where = _device_words(device_type) + (f", {seeds} seeds averaged" if seeds > 1 else "")
     if auto_stop:
         return (f"at most about {format_duration(seconds)} on {where} "
                 "(it usually stops sooner, at its best iterate)")

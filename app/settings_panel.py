@@ -35,6 +35,7 @@ from engine.estimate import Estimate, estimate_cost
 from engine.inputs import input_channels as engine_input_channels
 from engine.nets import count_parameters
 from engine.presets import DEFAULT_PRESET, PRESETS, Preset, get_config, presets_for
+from engine.seeds import seed_count, seeds_time_factor
 from engine.tiling import Plan
 
 # the names below were defined here before the panel's parts moved out; importable as before
@@ -181,9 +182,11 @@ class SettingsPanel(QWidget):
             "Denoising: a few pixels are held out of the fit; their error falls while the network "
             "learns the image and rises once it starts copying the noise. The run stops when that "
             "error has not improved for a while, and the result is the best iterate (output or its "
-            "moving average). Inpainting and super-resolution (no noise to copy, the picture only "
-            "settles): the run stops once the filled area (the whole image for super-resolution) "
-            "no longer changes in a way you could see, and the result is the moving average there. "
+            "moving average). Inpainting: known pixels shaped like your strokes are held out; the run "
+            "stops once the network has not filled them better for a while, and the result is the "
+            "moving average at its best. Super-resolution (nothing to hold out): the run stops once "
+            "the image no longer changes in a way you could see, and the result is the moving "
+            "average there. "
             "Off: run every step; the marker still shows the best iterate.")
         self.auto_stop_check.toggled.connect(self._on_auto_stop)
         form.addRow("", self.auto_stop_check)
@@ -576,7 +579,17 @@ class SettingsPanel(QWidget):
             est = self._estimate(cfg)
         except (DIPError, ValueError, RuntimeError):
             return None
-        return None if est is None else est.seconds_per_step * cfg.iterations
+        return None if est is None else est.seconds_per_step * cfg.iterations * self._seeds(cfg)[1]
+
+    def _seeds(self, cfg: RunConfig) -> tuple[int, float]:
+        """The seeds a run of the image averages and its time as a multiple of one seed's: the
+        app runs the watched seed alone, then the others side by side (app/seed_worker.py)."""
+        hw = self._output_hw(cfg)
+        if self._image_hw is None or hw is None:
+            return 1, 1.0
+        n = seed_count(cfg, *self._image_hw)
+        more = seeds_time_factor(n - 1, self._device_type(cfg.device), hw[0] * hw[1]) if n > 1 else 0.0
+        return n, 1.0 + more
 
     def _estimate_at(self, cfg: RunConfig, h: int, w: int, device: str) -> Estimate:
         key = (repr(cfg.net), cfg.input_kind, cfg.input_channels, self._image_channels, h, w, device)
@@ -605,7 +618,8 @@ class SettingsPanel(QWidget):
         if plan is not None and plan.problem:
             self._show_plan(cfg, plan, device, est=est)
             return
-        self._show_wall_time(cfg, est.seconds_per_step * cfg.iterations, device)
+        seeds, factor = self._seeds(cfg)
+        self._show_wall_time(cfg, est.seconds_per_step * cfg.iterations * factor, device, seeds)
 
     def _show_plan(self, cfg: RunConfig, plan: Plan, device: str, est: Estimate | None = None) -> None:
         """A photo in tiles or crops: the estimate of its largest unit, and the plan in words
@@ -629,14 +643,14 @@ class SettingsPanel(QWidget):
             problem=bool(plan.problem), tip=PLAN_TIP)
 
     # ------------------------------------------------------------------ expected wall time
-    def _show_wall_time(self, cfg: RunConfig, seconds: float, device: str) -> None:
+    def _show_wall_time(self, cfg: RunConfig, seconds: float, device: str, seeds: int = 1) -> None:
         """The sentence before Run and, past LONG_RUN_SECONDS, the faster choices that apply."""
         long_run = seconds > LONG_RUN_SECONDS
         # a region or a smaller copy only helps when there is image to spare; for
         # super-resolution a smaller input throws away the detail the run is asked to build
         shrinkable = self._image_hw is not None and max(self._image_hw) > SHRINK_MIN_SIDE
         self.estimate_view.show_wall_time(
-            wall_time_sentence(seconds, device, cfg.stop == "auto"), long_run=long_run,
+            wall_time_sentence(seconds, device, cfg.stop == "auto", seeds), long_run=long_run,
             fast=self._faster_preset(cfg, seconds) if long_run else None,
             region=shrinkable, downscale=shrinkable and cfg.task != "superres")
 

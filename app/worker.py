@@ -32,9 +32,11 @@ from engine.config import RunConfig
 from engine.errors import DIPError
 from engine.job import TiledRestoration
 from engine.run import Restoration
+from engine.seeds import Seeds, seed_count
 from engine.tiling import Plan
 
 from .canvas import display_qimage
+from .seed_worker import SeedsFactory, average_seeds
 from .tile_worker import iterate_tiled
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ RunFactory = Callable[[], "Restoration | TiledRestoration"]
 # The worker signals the controller re-emits under the same name (its own signals of the
 # same signatures), dropping what a discarded worker still had queued.
 FORWARDED_SIGNALS = ("ready", "losses", "preview", "display", "psnr", "suggested", "progress", "change",
-                     "snapshot", "result", "summary", "finished", "failed", "unit", "tile_image")
+                     "snapshot", "result", "summary", "finished", "failed", "unit", "tile_image", "seeds")
 
 
 class RunWorker(QObject):
@@ -80,9 +82,14 @@ class RunWorker(QObject):
     # a photo in tiles or crops (app/tile_worker.py): where the job is, and tile images
     unit = Signal(object)                        # dict: index, count, box, state, step, best, done, eta
     tile_image = Signal(object, object, str)     # (left, top, w, h), QImage, "live" | "done" | "base"
+    # seeds averaged after the watched run (app/seed_worker.py): seeds done, seeds in all, step
+    seeds = Signal(int, int, int)
 
-    def __init__(self, source: Restoration | TiledRestoration | RunFactory, parent: QObject | None = None):
+    def __init__(self, source: Restoration | TiledRestoration | RunFactory, parent: QObject | None = None,
+                 more_seeds: SeedsFactory | None = None):
         super().__init__(parent)
+        self._more_seeds = more_seeds     # the other seeds to average once the watched run ends
+        self._seeds: Seeds | None = None  # while they run
         if isinstance(source, (Restoration, TiledRestoration)):
             self._run: Restoration | None = source
             self._factory: RunFactory | None = None
@@ -109,20 +116,33 @@ class RunWorker(QObject):
     def request_stop(self) -> None:
         self._stop.set()
         with self._lock:
-            if self._run is not None:
-                self._run.request_stop()   # also releases a pause
+            for r in (self._run, self._seeds):
+                if r is not None:
+                    r.request_stop()   # also releases a pause
+
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
 
     def pause(self) -> None:
         with self._lock:
             self._paused = True
-            if self._run is not None:
-                self._run.pause()
+            for r in (self._run, self._seeds):
+                if r is not None:
+                    r.pause()
 
     def resume(self) -> None:
         with self._lock:
             self._paused = False
-            if self._run is not None:
-                self._run.resume()
+            for r in (self._run, self._seeds):
+                if r is not None:
+                    r.resume()
+
+    def attach_seeds(self, seeds: Seeds | None) -> None:
+        """The seeds averaged after the watched run, so Stop and Pause reach them (or None)."""
+        with self._lock:
+            self._seeds = seeds
+            if seeds is not None and self._paused:
+                seeds.pause()
 
     # ---- the loop: the worker's thread -----------------------------------------------
     @Slot()
@@ -242,13 +262,21 @@ class RunWorker(QObject):
         if pending_preview is not None:
             self._emit_preview(*pending_preview)
         by_request = self._stop.is_set()
+        averaged, seeds_seconds = 1, 0.0
         if run.step > 0:
             pick = run.cfg.pick
             step = run.suggested[0] if pick == "auto" and run.suggested is not None else run.step
             image = run.result(pick)
+            more, self._more_seeds = self._more_seeds, None   # once: a Continue goes on with this seed alone
+            if more is not None and not by_request and not run.failed_to_fit:
+                t0 = time.monotonic()
+                image, averaged = average_seeds(self, image, more, pick)
+                seeds_seconds = time.monotonic() - t0
             self.display.emit(int(step), {"result": display_qimage(image)})
             self.result.emit(int(step), image)
-        self.summary.emit(self._summary(run, by_request))
+        summary = self._summary(run, by_request)
+        summary["seeds"], summary["seeds_seconds"] = averaged, seeds_seconds
+        self.summary.emit(summary)
         self._stop.clear()
         self.finished.emit("stopped" if by_request else "done")
 
@@ -300,6 +328,7 @@ class RunController(QObject):
     failed = Signal(str)
     unit = Signal(object)
     tile_image = Signal(object, object, str)
+    seeds = Signal(int, int, int)
     stateChanged = Signal(str)
     _kick = Signal()                           # re-enters RunWorker.start in its thread
 
@@ -368,7 +397,9 @@ class RunController(QObject):
             raise RuntimeError("a run is already going")
         self.discard()
         image, mask, guide, reference = _private_copies(image, mask, guide, reference)
-        self.start_with(lambda: Restoration(cfg, image, mask, guide, reference))
+        n = seed_count(cfg, *image.shape[:2])
+        more = None if n == 1 else (lambda: Seeds(cfg, image, n, mask, guide, reference, first=1))
+        self.start_with(lambda: Restoration(cfg, image, mask, guide, reference), more_seeds=more)
 
     def start_tiled(self, cfg: RunConfig, plan: Plan, image: np.ndarray, mask: np.ndarray | None = None,
                     guide: np.ndarray | None = None, reference: np.ndarray | None = None) -> None:
@@ -379,12 +410,13 @@ class RunController(QObject):
         image, mask, guide, reference = _private_copies(image, mask, guide, reference)
         self.start_with(lambda: TiledRestoration(cfg, plan, image, mask, guide, reference))
 
-    def start_with(self, source: Restoration | RunFactory) -> None:
-        """Start from a ready Restoration or a factory (tests, benchmarks)."""
+    def start_with(self, source: Restoration | RunFactory, more_seeds: SeedsFactory | None = None) -> None:
+        """Start from a ready Restoration or a factory (tests, benchmarks); ``more_seeds``:
+        the other seeds to average once it ends by itself (app/seed_worker.py)."""
         if self.active:
             raise RuntimeError("a run is already going")
         self.discard()
-        worker = RunWorker(source)
+        worker = RunWorker(source, more_seeds=more_seeds)
         worker.show_ema = self._show_ema
         thread = QThread()
         thread.setObjectName("dip-run")

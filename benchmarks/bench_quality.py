@@ -39,7 +39,7 @@ from engine.errors import DIPError
 from engine.imageio import load_image
 from engine.metrics import psnr_protocol, task_psnr
 from engine.presets import get_config
-from engine.run import Restoration
+from engine.seeds import Seeds, seed_count
 from engine.tasks import make_task
 
 SIGMA = 25.0          # on the 0..255 scale
@@ -106,9 +106,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="inpaint: use the mask file NAME_mask.png beside each image (the paper's figures, "
                          "e.g. --set DIP_repo_data/inpainting --images kate) instead of a 50%% random drop; "
                          "colour images stay colour")
-    ap.add_argument("--runs", type=int, default=1,
+    ap.add_argument("--runs", type=int,
                     help="run N seeds per image and write the mean of their picks (as restore --runs N); "
-                         "'written' is the mean, 'one run' the first seed's pick, seconds add up")
+                         "'written' is the mean, 'one run' the first seed's pick, seconds the wall clock; "
+                         "default: the preset's seeds (engine/seeds.py)")
     ap.add_argument("--ttq-target", help="JSON of an earlier bench_quality run: add a time-to-quality "
                     "table (seconds to come within 0.1 dB of that run's oracle on each image)")
     a = ap.parse_args(argv)
@@ -212,16 +213,23 @@ def run_baselines(names: list[str], task: str, case: dict[str, Any], cfg: Any,
 
 # ------------------------------------------------------------------------------ DIP
 
-def run_dip(cfg: Any, case: dict[str, Any], task: str, label: str) -> dict[str, Any]:
+def run_dip(cfg: Any, case: dict[str, Any], task: str, label: str, runs: int = 1) -> dict[str, Any]:
+    """One restoration of ``case`` (``runs`` > 1: that many seeds, engine/seeds.py, side by side
+    on a CPU): the curve, oracle and pick are the first seed's, 'written' the mean of the picks
+    and 'seconds' the wall clock of all of them."""
     ref = case["reference"]
-    run = Restoration(cfg, case["image"], mask=case["mask"], reference=ref)
+    seeds = Seeds(cfg, case["image"], runs, mask=case["mask"], reference=ref)
+    run = seeds.runs[0]
     curve: list[list[float | int | None]] = []   # step, output, ema, seconds
     best_ema: tuple[float, int] | None = None
     best_out: tuple[float, int] | None = None
     t_start = time.perf_counter()
     last_log = t_start
     rec = None
-    for rec in run.steps():
+    for k, r in seeds.steps():
+        if k:
+            continue
+        rec = r
         if rec.psnr:
             p_out, p_ema = rec.psnr.get("output"), rec.psnr.get("ema")
             curve.append([rec.step, p_out, p_ema, rec.elapsed])
@@ -238,11 +246,11 @@ def run_dip(cfg: Any, case: dict[str, Any], task: str, label: str) -> dict[str, 
     if rec is None:
         raise BenchError("the run produced no step")
     oracle = max([o for o in (best_ema, best_out) if o is not None], default=None)
-    written = run.result(cfg.pick)
+    written = seeds.result(cfg.pick)
     res = {
         "steps": run.step,
-        "seconds": rec.elapsed,
-        "seconds_per_step": rec.elapsed / max(run.step, 1),
+        "seconds": seeds.elapsed,
+        "seconds_per_step": run.elapsed / max(run.step, 1),
         "parameters": run.param_count,
         "device": run.device_name,
         "backtracks": run.backtracks,
@@ -265,26 +273,14 @@ def run_dip(cfg: Any, case: dict[str, Any], task: str, label: str) -> dict[str, 
         "best_output_step": best_out[1] if best_out else None,
         "curve": {"columns": ["step", "output", "ema", "seconds"], "rows": curve},
     }
-    res["_written_image"] = written   # popped by main (not JSON)
-    run.close()
-    return res
-
-
-def run_dip_seeds(cfg: Any, case: dict[str, Any], task: str, label: str, runs: int) -> dict[str, Any]:
-    """run_dip for ``runs`` seeds; the first run's numbers, 'written' = the mean of all picks."""
-    res = run_dip(cfg, case, task, label)
-    first = res.pop("_written_image")
-    if runs <= 1:
-        return res
-    picks, more = [first], []
-    for i in range(1, runs):
-        r = run_dip(cfg.replace(seed=cfg.seed + i), case, task, f"{label} seed +{i}")
-        picks.append(r.pop("_written_image"))
-        more.append({k: r[k] for k in ("steps", "seconds", "written", "oracle", "pick_step", "pick_kind")})
-    res["one_run"] = res["written"]
-    res["written"] = task_psnr(task, np.mean(picks, axis=0), case["reference"], scale=cfg.scale)
-    res["seconds"] += sum(m["seconds"] for m in more)
-    res["other_runs"] = more
+    if runs > 1:
+        res["one_run"] = task_psnr(task, run.result(cfg.pick), ref, scale=cfg.scale)
+        res["side_by_side"] = seeds.concurrent
+        res["other_runs"] = [{"seed": m.cfg.seed, "steps": m.step, "seconds": m.elapsed,
+                              "written": task_psnr(task, m.result(cfg.pick), ref, scale=cfg.scale),
+                              "pick_step": m.suggested[0] if m.suggested is not None else m.step,
+                              "pick_kind": m.suggested_kind} for m in seeds.runs[1:]]
+    seeds.close()
     return res
 
 
@@ -485,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
             h, w = case["reference"].shape[:2]
             t0 = time.perf_counter()
             res: dict[str, Any] = {"shape": list(case["reference"].shape), "seed": seed}
-            res["dip"] = run_dip_seeds(cfg, case, task, name, a.runs)
+            res["dip"] = run_dip(cfg, case, task, name, a.runs or seed_count(cfg, *case["image"].shape[:2]))
             res["baselines"] = run_baselines(baselines, task, case, cfg, notes)
             report["images"][name] = res
             report["device"] = res["dip"]["device"]
@@ -506,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         log("no image finished")
         return 130 if interrupted else 1
-    cols = columns(task, baselines, a.runs)
+    cols = columns(task, baselines, 2 if any("one_run" in r for r in rows) else 1)
     full_set = a.images is None and a.crop is None
     summary = summary_rows(rows, baselines, paper, full_set)
     table_rows = rows + summary

@@ -60,7 +60,10 @@ def study_case(case, a, overrides) -> dict:
     ref, region = case["reference"], case["region"]
     emas: dict[int, np.ndarray] = {}
     rows = []
+    vals = []   # every step's held-out error [step, output, ema] (runs with held-out pixels)
     for rec in run.steps():
+        if rec.val is not None:
+            vals.append([rec.step, rec.val.get("output"), rec.val.get("ema")])
         if rec.preview is None:
             continue
         ema = rec.preview_ema if rec.preview_ema is not None else rec.preview
@@ -70,7 +73,10 @@ def study_case(case, a, overrides) -> dict:
                "ema": task_psnr(case["task"], ema, ref, scale=4),
                "lr": run.opt.param_groups[0]["lr"],
                # the filled pixels alone (inpainting): what changes when the known ones are kept as they are
-               "fill": None if region is None else region_psnr(ema, ref, region)}
+               "fill": None if region is None else region_psnr(ema, ref, region),
+               "fill_output": None if region is None else region_psnr(rec.preview, ref, region),
+               # the held-out error (MSE) of this step's output and of the average the step began with
+               "val_output": (rec.val or {}).get("output"), "val_ema": (rec.val or {}).get("ema")}
         for n in LOOKBACKS:
             old = emas.get(rec.step - n)
             row[f"change{n}"] = None if old is None else region_psnr(ema, old, region)
@@ -78,7 +84,8 @@ def study_case(case, a, overrides) -> dict:
         for s in [s for s in emas if s < rec.step - max(LOOKBACKS)]:
             del emas[s]
     out = {"name": case["name"], "task": case["task"], "steps": run.step, "seconds": run.elapsed,
-           "s_per_step": run.elapsed / max(run.step, 1), "config": cfg.to_dict(), "rows": rows}
+           "s_per_step": run.elapsed / max(run.step, 1), "config": cfg.to_dict(), "rows": rows,
+           "holdout_note": getattr(run.task, "holdout_note", None), "vals": vals}
     run.close()
     return out
 

@@ -159,7 +159,7 @@ class BatchOptions:
     tile: int | str = "auto"
     overlap: int | None = None
     margin: int | None = None
-    runs: int = 1
+    runs: int | None = None             # seeds averaged per photo; None: the preset's (engine/seeds.py)
     threads: int | None = None          # per unit; None: all of this machine's locally, 1 on Ray
     yes: bool = False
     quiet: bool = False
@@ -342,6 +342,7 @@ class Batch:
 
     def _plan_all(self) -> None:
         from .imageio import image_size
+        from .seeds import seed_count
         from .tiling import plan_job
 
         cfg, o = self.cfg, self.opts
@@ -366,7 +367,7 @@ class Batch:
                 image, mask = self._load(e)
                 plan = plan_job(cfg, image.shape[:2], image.shape[2], mask=mask,
                                 device=plan_device or cfg.device, tile=o.tile, overlap=o.overlap,
-                                margin=o.margin, runs=o.runs)
+                                margin=o.margin, runs=o.runs or seed_count(cfg, *image.shape[:2]))
                 if plan.problem:
                     raise DIPError(plan.problem)
                 if not plan.units:
@@ -430,7 +431,7 @@ class Batch:
                 continue
             try:
                 image, mask = self._load(e)
-                e.job = TiledRestoration(self.cfg, e.plan, image, mask=mask, runs=self.opts.runs, group=1)
+                e.job = TiledRestoration(self.cfg, e.plan, image, mask=mask, runs=e.plan.runs, group=1)
             except DIPError as exc:
                 self._fail(e, str(exc))
                 continue
@@ -442,7 +443,7 @@ class Batch:
                 if e.status != "running":          # a unit of it failed: the rest is not worth running
                     break
                 wu = WorkUnit(job=e.index, name=e.name, unit=u, count=len(plan.units), threads=self.threads,
-                              runs=self.opts.runs, factor=plan.factor, unit_budget_mb=budget,
+                              runs=plan.runs, factor=plan.factor, unit_budget_mb=budget,
                               device=self.unit_device)
                 yield Task(wu, cfg_dict, e.index, (image, mask, None, None))
             image = mask = None
@@ -683,7 +684,7 @@ def cmd_batch(a: argparse.Namespace, cfg: RunConfig, overrides: dict[str, Any]) 
         if name != cfg.preset:
             cfg = get_config(name, task=a.task, **overrides)
     opts = BatchOptions(cfg=cfg, inputs=a.input, output=a.output, mask=a.mask, metrics=a.metrics, tile=a.tile,
-                        overlap=a.overlap, margin=a.crop_margin, runs=a.runs or 1, threads=a.threads, yes=a.yes,
+                        overlap=a.overlap, margin=a.crop_margin, runs=a.runs, threads=a.threads, yes=a.yes,
                         quiet=a.quiet, overwrite=a.overwrite)
     executor = make_executor(a.ray, a.gpus_per_unit)
     try:

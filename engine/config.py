@@ -26,6 +26,8 @@ PADS = ("reflection", "zero")
 PICKS = ("last", "ema", "auto")
 STOPS = ("auto", "never")
 STOP_RULES = ("holdout", "variance", "change")
+MAX_SEEDS = 16                          # seeds one job may average (engine/seeds.py)
+HOLDOUT_SHAPES = ("pixels", "strokes")  # what the holdout rule holds out (engine/tasks.py)
 LR_SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("fp32", "bf16", "auto")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -108,6 +110,7 @@ class RunConfig:
     scale: int = 4                      # super-resolution factor
     keep_known: bool = True            # inpainting: known pixels kept as they are (False: the net's output)
     pick: str = "auto"                 # what is written: last iterate, EMA, or the rule's best iterate
+    seeds: int | str = 1               # runs from different seeds, their picks averaged; auto: engine/seeds.py
     # observation
     preview_every: int = 25            # steps between previews (output + EMA as numpy)
     snapshot_every: int = 50           # steps between snapshots kept in the history
@@ -117,6 +120,8 @@ class RunConfig:
     stop: str = "auto"                 # auto: stop once the best iterate is confirmed; never: run all steps
     stop_rule: str = "holdout"         # holdout: self-validation on held-out pixels; variance: ES-WMV
     holdout: float = 0.02              # fraction of the known pixels kept out of the data term
+    holdout_shape: str = "pixels"      # pixels: random ones; strokes (inpainting): a copy of the mask
+                                       # moved onto known pixels, holdout its cap (engine/tasks.py)
     stop_patience: int = 200           # look-ahead after the best iterate: at least this many steps,
     stop_patience_ratio: float = 0.5   # ... and at least this fraction of the best iterate's step
     stop_min_gain_db: float = 0.02     # an improvement smaller than this does not restart the look-ahead
@@ -190,11 +195,15 @@ class RunConfig:
         if self.es_window > MAX_ES_WINDOW:
             raise ConfigError(f"es_window must be at most {MAX_ES_WINDOW}, got {self.es_window}")
         _positive("input_scale", self.input_scale)
+        _one_of("holdout shape", self.holdout_shape, HOLDOUT_SHAPES)
         if not 0.0 <= self.holdout < 0.5:
             raise ConfigError(f"holdout must be in [0, 0.5), got {self.holdout}")
         if self.stop_rule == "holdout" and self.stop == "auto" and self.holdout == 0 \
                 and self.task not in ("enhance", *CLASSIFIER_TASKS):
             raise ConfigError("the holdout rule needs held-out pixels (holdout > 0), or use stop 'never'")
+        if self.seeds != "auto" and not (isinstance(self.seeds, int) and not isinstance(self.seeds, bool)
+                                         and 1 <= self.seeds <= MAX_SEEDS):
+            raise ConfigError(f"seeds must be 1..{MAX_SEEDS} or 'auto', got {_show(self.seeds)}")
         _positive("stop patience", self.stop_patience, integer=True)
         _positive("change look-back", self.change_steps, integer=True)
         if not 10.0 <= self.change_db <= 100.0:

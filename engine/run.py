@@ -149,6 +149,7 @@ class Restoration(Controls):
         self.stop_reason: str | None = None
         self.tracker = BestTracker(cfg.stop_rule, cfg.stop_patience, cfg.stop_patience_ratio,
                                    cfg.stop_min_gain_db)
+        self.tracker.held = self.task.held_words
         self.change: ChangeWatch | None = None
         if cfg.stop_rule == "change":
             region = self.task.change_region()

@@ -106,6 +106,7 @@ class BestTracker:
         self.patience_ratio = float(patience_ratio)
         self.gain = 10 ** (-float(min_gain_db) / 10)   # score ratio that counts as progress
         self.best: tuple[int, float, str] | None = None   # (step, score, kind)
+        self.held = "held-out pixels"      # what the holdout rule scores, in words (the task's)
         self._ref: float | None = None    # score at the last significant improvement
         self._ref_step = 0
 
@@ -147,7 +148,7 @@ class BestTracker:
         at, score, kind = self.best
         what = "moving average" if kind == "ema" else "output"
         if self.rule == "holdout":
-            lead = f"held-out pixels best predicted at step {at} ({what}, error {score:.3g})"
+            lead = f"{self.held} best predicted at step {at} ({what}, error {score:.3g})"
         else:
             lead = f"output variance lowest at step {at} (window variance {score:.3g})"
         since = step - self._ref_step

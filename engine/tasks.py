@@ -65,6 +65,8 @@ class Task:
         self.known: np.ndarray | None = None       # bool HxW of the target; None: all known
         self.weight: torch.Tensor | None = None    # 1 on pixels in the data term
         self.val_weight: torch.Tensor | None = None
+        self.holdout_note: str | None = None      # what hold_out did, in words (None: nothing)
+        self.held_words = "held-out pixels"        # what the stop reason calls them
 
     def hold_out(self, fraction: float, seed: int) -> None:
         """Move ``fraction`` of the known pixels from the data term to the validation set."""
@@ -74,13 +76,19 @@ class Task:
         known = np.ones((h, w), bool) if self.known is None else self.known
         n_known = int(known.sum())
         if n_known < 80:  # too few pixels to spare any
+            self.holdout_note = f"nothing held out: only {n_known} known pixels"
             return
         # small images (or masks) still get a few dozen held-out pixels, at most a fifth
         fraction = min(0.2, max(fraction, 32.0 / n_known))
         rng = np.random.default_rng(seed)
-        held = known & (rng.random((h, w)) < fraction)
+        self._hold(known, known & (rng.random((h, w)) < fraction), "random pixels")
+
+    def _hold(self, known: np.ndarray, held: np.ndarray, what: str) -> None:
+        """Take ``held`` (bool H x W, known pixels only) out of the data term: it is scored."""
         if held.sum() < 8:
+            self.holdout_note = f"nothing held out: {int(held.sum())} {what} are too few to score"
             return
+        self.holdout_note = f"{int(held.sum())} {what} held out ({held.sum() / max(known.sum(), 1):.1%} of the known)"
         self.val_weight = to_tensor(held[:, :, None].astype(np.float32), self.device)
         self.weight = to_tensor((known & ~held)[:, :, None].astype(np.float32), self.device)
         self._val_norm = 1.0 / (float(held.sum()) * self.target.shape[1])
@@ -159,6 +167,7 @@ class Inpaint(Task):
             raise MaskError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
                             f"{self.image.shape[1]}x{self.image.shape[0]} (W x H)")
         self.known = mask.astype(bool)
+        self.holdout_shape = getattr(cfg, "holdout_shape", "pixels")
         if not self.known.any():
             raise MaskError("the mask marks every pixel as unknown: nothing to fit")
         self.weight = to_tensor(self.known[:, :, None].astype(np.float32), device)
@@ -172,6 +181,25 @@ class Inpaint(Task):
 
     watched = "the filled area"
 
+    def hold_out(self, fraction: float, seed: int) -> None:
+        """``holdout_shape`` 'pixels': random known pixels (the base class). 'strokes': known
+        pixels shaped like the hole -- the unknown region flipped or translated onto known
+        pixels away from the hole (:func:`stroke_holdout`), at most ``fraction`` of the known
+        pixels; the net has to invent them as it invents the fill, so their error tracks the
+        fill's. Falls back to random pixels where no copy fits (``holdout_note`` says so)."""
+        if self.holdout_shape != "strokes" or fraction <= 0 or not self.has_best:
+            return super().hold_out(fraction, seed)
+        n_known = int(self.known.sum())
+        if n_known >= 80:
+            held, what = stroke_holdout(self.known, min(0.2, max(fraction, 32.0 / n_known)), seed)
+            if held is not None:
+                self._hold(self.known, held, what)
+                if self.val_weight is not None:
+                    self.held_words = "held-out strokes (known pixels shaped like the mask)"
+                return
+        super().hold_out(fraction, seed)
+        self.holdout_note = f"no room for a copy of the mask: {self.holdout_note}"
+
     def finalize(self, out: torch.Tensor) -> torch.Tensor:
         if self._keep is None:
             return out
@@ -179,6 +207,96 @@ class Inpaint(Task):
 
     def change_region(self) -> np.ndarray | None:
         return ~self.known
+
+
+def _shifted(m: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``m`` moved by (dy, dx) pixels; what leaves the frame is lost, what enters is False."""
+    h, w = m.shape
+    out = np.zeros_like(m)
+    if abs(dy) < h and abs(dx) < w:
+        out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+            m[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+def _grown(m: np.ndarray, r: int) -> np.ndarray:
+    """``m`` dilated by a (2r+1)^2 square (separable)."""
+    out = m.copy()
+    for d in range(1, r + 1):
+        out |= _shifted(m, 0, d) | _shifted(m, 0, -d)
+    rows = out.copy()
+    for d in range(1, r + 1):
+        out |= _shifted(rows, d, 0) | _shifted(rows, -d, 0)
+    return out
+
+
+STROKE_MARGIN = (2, 1, 0)   # held-out strokes keep this far from the hole (px), the first that has room
+
+
+def stroke_holdout(known: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray | None, str]:
+    """Known pixels shaped like the hole (bool H x W), or None where no copy fits.
+
+    Candidates: the unknown region flipped (left-right, up-down, both) or translated by 1/8 to
+    1/2 of the frame in 8 directions, each kept only on known pixels at least a margin
+    (``STROKE_MARGIN``) away from the hole. ``seed`` draws one of those that fill the budget
+    and keep at least half as many pixels as the largest. The copy is capped at ``fraction``
+    of the known pixels by whole tiles (about a quarter of the shorter side, in an order drawn by
+    ``seed``), so what is held out stays stroke-shaped, not thinned at random -- except where
+    only a copy touching the hole fits (a scattered mask such as dropped pixels): that copy is
+    thinned at random, as tiles of it would starve patches of the hole of known neighbours."""
+    hole = ~known
+    h, w = known.shape
+    n_hole, n_known = int(hole.sum()), int(known.sum())
+    budget = max(8, int(round(fraction * n_known)))
+    rng = np.random.default_rng(seed)
+    # the candidates as (flip rows, flip columns, dy, dx), made one at a time (large frames)
+    moves = [(False, True, 0, 0), (True, False, 0, 0), (True, True, 0, 0)]
+    for k in (8, 4, 3, 2):
+        sy, sx = h // k, w // k
+        moves += [(False, False, dy * sy, dx * sx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                  if (dy or dx) and (dy * sy or dx * sx)]
+
+    def copy(i: int) -> np.ndarray:
+        fy, fx, dy, dx = moves[i]
+        m = hole[::-1 if fy else 1, ::-1 if fx else 1]
+        return _shifted(m, dy, dx) if dy or dx else m
+
+    need = min(budget, n_hole) // 2      # a copy that keeps under half of what is wanted: no room
+    for margin in STROKE_MARGIN:
+        allowed = known & ~_grown(hole, margin)
+        sizes = np.array([int(np.count_nonzero(copy(i) & allowed)) for i in range(len(moves))])
+        if sizes.max() >= max(need, 8):
+            break
+    else:
+        return None, ""
+    # any copy that fills the budget and keeps half the largest will do (the seed draws one)
+    pick = int(rng.choice(np.flatnonzero(sizes >= max(min(budget, sizes.max()), sizes.max() / 2))))
+    held = copy(pick) & allowed
+    if held.sum() > budget and margin == 0:
+        # a scattered mask (dropped pixels): its copy interleaves with the hole, and whole tiles
+        # of it would leave patches of the hole with half their neighbours; thin it evenly instead
+        ys, xs = np.nonzero(held)
+        keep = rng.permutation(len(ys))[:budget]
+        held = np.zeros_like(held)
+        held[ys[keep], xs[keep]] = True
+    elif held.sum() > budget:   # whole tiles of the copy in a random order, then part of one
+        t = int(np.clip(min(h, w) // 4, 8, 64))
+        ids = (np.arange(h)[:, None] // t) * -(-w // t) + np.arange(w)[None, :] // t
+        counts = np.bincount(ids[held], minlength=int(ids.max()) + 1)
+        take = np.zeros(len(counts), bool)
+        total, part = 0, None
+        for i in rng.permutation(len(counts)):
+            if counts[i] and total + counts[i] <= budget:
+                take[i], total = True, total + counts[i]
+            elif counts[i] and part is None:
+                part = i
+        rest = held & (ids == part) if part is not None else None
+        held = held & take[ids]
+        if rest is not None and total < budget:   # the first rows of a tile: a band of strokes
+            ys, xs = np.nonzero(rest)
+            held[ys[:budget - total], xs[:budget - total]] = True
+    what = ("mirrored", "mirrored", "rotated")[pick] if pick < 3 else "shifted"
+    return held, f"pixels of a {what} copy of the mask ({margin} px from it)"
 
 
 class SuperRes(Task):

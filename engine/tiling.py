@@ -33,6 +33,7 @@ import numpy as np
 from .config import RunConfig
 from .errors import ConfigError
 from .estimate import estimate_cost
+from .seeds import seeds_time_factor
 
 # one tile's training step (the estimate's peak, the process included) on a CPU: with the
 # photo's own arrays (~0.4 GB at 12 MP) the process stays within about 2 GB
@@ -430,8 +431,9 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
             cache[key] = step(*key)
         e = cache[key]
         worst = max(worst, e.bytes)
-        per_unit.append(runs * (SETUP_S.get(kind, 1.0) + typical * e.seconds_per_step))
-        per_unit_max.append(runs * (SETUP_S.get(kind, 1.0) + bound * e.seconds_per_step))
+        seeds = seeds_time_factor(runs, kind, u.box.height * u.box.width * factor * factor)
+        per_unit.append(seeds * (SETUP_S.get(kind, 1.0) + typical * e.seconds_per_step))
+        per_unit_max.append(seeds * (SETUP_S.get(kind, 1.0) + bound * e.seconds_per_step))
     c = 3 if channels == 3 else 1
     oh, ow = h * factor, w * factor
     # image + guide/reference (f32), the result and its weights, the mask

@@ -81,7 +81,7 @@ def unit_steps(cfg: RunConfig | dict, wu: WorkUnit, image: np.ndarray, mask: np.
     fit its pixels) and its record. ``stop`` set: :class:`UnitStopped` after the step in flight."""
     import torch
 
-    from .run import Restoration
+    from .seeds import Seeds
 
     if isinstance(cfg, dict):
         cfg = RunConfig.from_dict(cfg)
@@ -89,43 +89,44 @@ def unit_steps(cfg: RunConfig | dict, wu: WorkUnit, image: np.ndarray, mask: np.
     box, out_box = unit.box, unit.out_box(wu.factor)
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, int(wu.threads)))
-    picks: list[np.ndarray] = []
-    info: dict[str, Any] = {}
-    seconds, steps_total = 0.0, 0
     try:
-        for k in range(max(1, wu.runs)):
-            run = Restoration(unit_config(cfg, wu, k), _crop(image, box), mask=_crop(mask, box),
-                              guide=_crop(guide, box), reference=_crop(reference, out_box))
-            last = 0.0
-            try:
-                for rec in run.steps():
-                    if stop is not None and stop.is_set():
-                        raise UnitStopped(wu.label)
-                    now = time.monotonic()
-                    ended = rec.final and (run.stopped_early or run.step >= run.total_steps)
-                    if rec.step == 1 or now - last >= PROGRESS_EVERY_S or rec.final:
-                        last = now
-                        yield progress_event(wu, rec.step, run.total_steps, rec.loss, rec.suggested,
-                                             "running", seconds + run.elapsed, seed_index=k)
-                if not ended:
+        # --runs N: the unit's seeds (side by side on a CPU), their picks averaged
+        seeds = Seeds(unit_config(cfg, wu), _crop(image, box), max(1, wu.runs), mask=_crop(mask, box),
+                      guide=_crop(guide, box), reference=_crop(reference, out_box))
+        try:
+            last, ended = 0.0, [False] * len(seeds)
+            for k, rec in seeds.steps():
+                if stop is not None and stop.is_set():
                     raise UnitStopped(wu.label)
-                seconds += run.elapsed
-                steps_total += run.step
-                failed = run.failed_to_fit
-                if not failed:
+                run = seeds.runs[k]
+                now = time.monotonic()
+                if rec.final:
+                    ended[k] = run.stopped_early or run.step >= run.total_steps
+                if rec.step == 1 or now - last >= PROGRESS_EVERY_S or rec.final:
+                    last = now
+                    yield progress_event(wu, rec.step, run.total_steps, rec.loss, rec.suggested,
+                                         "running", seeds.elapsed_so_far(), seed_index=k)
+            if not all(ended):
+                raise UnitStopped(wu.label)
+            picks = []
+            for run in seeds.runs:
+                if not run.failed_to_fit:
                     pick = run.result(cfg.pick)
                     if not np.isfinite(pick).all():
                         raise DIPError(f"{wu.label} produced non-finite pixels")
                     picks.append(pick)
-                info = {"index": unit.index, "box": unit.box, "seed": run.cfg.seed if k == 0 else info["seed"],
-                        "steps": run.step, "seconds": seconds,
-                        "stopped_early": run.stopped_early and info.get("stopped_early", True),
-                        "stop_reason": run.stop_reason, "failed_to_fit": failed or info.get("failed_to_fit", False),
-                        "best_iterate": None if run.suggested is None else
-                        {"step": run.suggested[0], "kind": run.suggested_kind},
-                        "param_count": run.param_count, "device": run.device_name, "threads": int(wu.threads)}
-            finally:
-                run.close()
+            last_run = seeds.runs[-1]
+            info = {"index": unit.index, "box": unit.box, "seed": seeds.runs[0].cfg.seed,
+                    "steps": last_run.step, "seconds": seeds.elapsed,
+                    "stopped_early": all(r.stopped_early for r in seeds.runs),
+                    "stop_reason": last_run.stop_reason, "failed_to_fit": seeds.failed_to_fit,
+                    "best_iterate": None if last_run.suggested is None else
+                    {"step": last_run.suggested[0], "kind": last_run.suggested_kind},
+                    "param_count": last_run.param_count, "device": last_run.device_name,
+                    "threads": int(wu.threads), "seeds_side_by_side": seeds.concurrent}
+            steps_total = sum(r.step for r in seeds.runs)
+        finally:
+            seeds.close()
     finally:
         torch.set_num_threads(before)
     result = None if info.get("failed_to_fit") else (np.mean(picks, axis=0).astype(np.float32)

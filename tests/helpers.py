@@ -25,8 +25,9 @@ def smooth_image(h: int = 32, w: int = 32, channels: int = 3, seed: int = 0) -> 
 def tiny_config(task: str, **overrides):
     kw = dict(TINY_NET)
     # float32 everywhere: the tests behave alike on CPUs with and without native bf16
-    # (precision 'auto'); tests/test_noisefree.py covers bf16 itself
+    # (precision 'auto'); tests/test_noisefree.py covers bf16 itself; one seed (tests/test_seeds.py
+    # covers several)
     kw.update(dict(iterations=30, seed=0, device="cpu", preview_every=10, snapshot_every=10, es_window=10,
-                   precision="fp32"))
+                   precision="fp32", seeds=1))
     kw.update(overrides)
     return get_config(task=task, **kw)

@@ -235,3 +235,71 @@ def test_the_change_rule_shows_how_much_the_fill_still_moves_and_why_it_stopped(
     assert moving and "per 40 steps" in moving[0] and "stops once that is under 1.6 %" in moving[0]
     assert window.controller.run.stopped_early
     assert "the filled area changed by less than" in window.statusBar().currentMessage()
+
+
+# ---- seeds averaged after the watched run (app/seed_worker.py) --------------------------
+def test_seeds_run_after_the_watched_one_and_the_result_is_their_mean(qtbot, window, tmp_path):
+    from engine.run import Restoration
+    from engine.seeds import member_seed
+
+    w = window
+    w.open_path(str(_png(tmp_path / "in.png")))
+    noisy = w.doc.image
+    cfg = _cfg(seeds=3)
+    seen, statuses = [], []
+    w.controller.seeds.connect(lambda d, t, s: seen.append((d, t, s)))
+    w.controller.seeds.connect(lambda *_: statuses.append(w.statusBar().currentMessage()))
+    assert _run(qtbot, w, cfg) == "done"
+    assert seen[0] == (1, 3, 0) and seen[-1] == (3, 3, -1)
+    assert any(s.startswith("Averaging 3 seeds") for s in statuses)
+    assert w.controller.last_summary["seeds"] == 3
+    # the result is the mean of the three seeds' picks, each what it is alone
+    picks = []
+    for k in range(3):
+        run = Restoration(cfg.replace(seed=member_seed(cfg.seed, k)), noisy)
+        for _ in run.steps():
+            pass
+        picks.append(run.result(cfg.pick))
+    np.testing.assert_allclose(w.doc.result.array, np.mean(picks, axis=0), atol=2e-3)
+    assert "the mean of 3 seeds" in w.doc.result.what
+    assert "mean of 3 seeds" in w.statusBar().currentMessage()
+    # the run list's time holds the seeds' phase too
+    assert w.doc.runs.records[-1].seconds > w.controller.run.elapsed > 0
+
+
+def test_a_stop_while_seeds_run_keeps_the_watched_seeds_result(qtbot, window, tmp_path, monkeypatch):
+    import app.worker as worker_mod
+    from engine.seeds import Seeds
+
+    w = window
+
+    class StoppedMidway(Seeds):
+        def steps(self):
+            for i, item in enumerate(super().steps()):
+                if i == 3:   # Stop lands while the extra seeds run (the worker's stop is thread-safe)
+                    w.controller._worker.request_stop()
+                yield item
+
+    monkeypatch.setattr(worker_mod, "Seeds", StoppedMidway)
+    w.open_path(str(_png(tmp_path / "in.png")))
+    cfg = _cfg(seeds=4)
+    assert _run(qtbot, w, cfg) == "done"
+    run = w.controller.run
+    np.testing.assert_array_equal(w.doc.result.array, run.result(cfg.pick))
+    assert w.controller.last_summary["seeds"] == 1
+    assert "mean of" not in w.doc.result.what
+
+
+def test_a_failing_extra_seed_keeps_the_watched_seeds_result(qtbot, window, tmp_path, monkeypatch):
+    import app.worker as worker_mod
+
+    def broken(*a, **k):
+        raise MemoryError("no room for three more networks")
+
+    monkeypatch.setattr(worker_mod, "Seeds", broken)
+    w = window
+    w.open_path(str(_png(tmp_path / "in.png")))
+    cfg = _cfg(seeds=2)
+    assert _run(qtbot, w, cfg) == "done"
+    np.testing.assert_array_equal(w.doc.result.array, w.controller.run.result(cfg.pick))
+    assert w.controller.last_summary["seeds"] == 1 and w.controller.state == "done"

@@ -264,3 +264,23 @@ def test_same_size_units_go_as_one_grouped_network_where_asked(photos, tmp_path,
     assert sizes == [3]
     for a, b in zip(results["grouped"], results["alone"]):
         np.testing.assert_allclose(a, b, atol=1.01 / 255)
+
+
+def test_small_photos_average_the_presets_seeds_per_photo(tmp_path, restore_torch_threads):
+    """seeds 'auto' is decided per photo from its size: a small photo's unit runs AUTO_SEEDS
+    seeds (side by side, with the unit's threads shared out), a larger one runs one."""
+    from engine.seeds import AUTO_SEEDS, AUTO_SEEDS_MAX_PIXELS
+    d = tmp_path / "in"
+    d.mkdir()
+    side = int(AUTO_SEEDS_MAX_PIXELS ** 0.5)
+    _save(d / "small.png", _noisy(32, 40, 0))
+    _save(d / "large.png", _noisy(side + 8, side + 8, 1))
+    cfg = tiny_config("denoise", iterations=4, stop="never", seeds="auto", **TINY_QT)
+    events = []
+    opts = BatchOptions(cfg=cfg, inputs=str(d), output=str(tmp_path / "out"), threads=2, quiet=True)
+    assert Batch(opts, LocalExecutor(), on_event=events.append, stream=io.StringIO()).run() == 0
+    seeds = {}
+    for e in events:
+        if e["kind"] == "progress" and e["state"] == "running":
+            seeds.setdefault(e["name"], set()).add(e["seed_index"])
+    assert seeds == {"small.png": set(range(AUTO_SEEDS)), "large.png": {0}}

@@ -138,6 +138,24 @@ def test_runs_average_several_seeds(tmp_path, clean):
     assert len(m["psnr"]["each_run"]) == 2
 
 
+def test_small_denoising_averages_seeds_by_default_and_runs_one_overrides(tmp_path, clean, capsys):
+    from engine.seeds import AUTO_SEEDS
+    metrics = tmp_path / "m.json"
+    args = ["restore", "--task", "denoise", "--input", clean, "--output", str(tmp_path / "o.png"),
+            "--iterations", "6", "--stop", "never", "--device", "cpu", "--reference", clean,
+            "--metrics", str(metrics), *TINY]
+    assert main(args) == 0
+    m = json.loads(metrics.read_text())
+    assert [r["seed"] for r in m["runs"]] == list(range(AUTO_SEEDS)) and m["seeds_side_by_side"]
+    assert all(r["steps"] == 6 for r in m["runs"])
+    written = np.asarray(Image.open(tmp_path / "o.png"), dtype=np.float64)
+    assert f"{AUTO_SEEDS} seeds averaged side by side" in capsys.readouterr().err
+    assert main([*args, "--runs", "1", "--overwrite", "--quiet"]) == 0
+    one = json.loads(metrics.read_text())
+    assert len(one["runs"]) == 1 and "each_run" not in one["psnr"]
+    assert not np.array_equal(written, np.asarray(Image.open(tmp_path / "o.png"), dtype=np.float64))
+
+
 def test_a_run_that_does_not_fit_writes_nothing(tmp_path, clean, capsys):
     out = tmp_path / "o.png"
     rc = main(["restore", "--task", "denoise", "--input", clean, "--output", str(out), "--iterations", "60",

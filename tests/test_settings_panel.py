@@ -9,6 +9,7 @@ from app.settings_panel import (LONG_RUN_SECONDS, SettingsPanel, available_devic
                                 wall_time_sentence)
 from engine.config import TASKS
 from engine.errors import ConfigError
+from engine.seeds import AUTO_SEEDS, seeds_time_factor
 from engine.estimate import estimate_cost
 from engine.nets import build_net, count_params
 from engine.presets import DEFAULT_PRESET, get_config
@@ -315,15 +316,19 @@ def test_wall_time_sentence_follows_size_and_steps(qtbot, panel):
     qtbot.waitUntil(lambda: _wall_text(panel) != "", timeout=10000)
     cfg = panel.config()
     small = panel.expected_seconds()
-    assert small == pytest.approx(estimate_cost(cfg, 64, 64, "cpu").seconds_per_step * cfg.iterations)
+    # a small image averages the preset's seeds: the watched one, then the others side by side
+    seeds = 1 + seeds_time_factor(AUTO_SEEDS - 1, "cpu", 64 * 64)
+    assert 1 < seeds < AUTO_SEEDS
+    one = estimate_cost(cfg, 64, 64, "cpu").seconds_per_step * cfg.iterations
+    assert small == pytest.approx(one * seeds)
     first = panel.wall_time_label.text()
     assert "this CPU" in first and first.startswith("At most about")   # the automatic stop is on
-    assert "stops sooner" in first
+    assert "stops sooner" in first and f"{AUTO_SEEDS} seeds averaged" in first
 
     panel.set_image_size(256, 256)
     qtbot.waitUntil(lambda: _wall_text(panel) not in ("", first), timeout=10000)
     large = panel.expected_seconds()
-    assert large > 2 * small
+    assert large > 2 * one and "seeds" not in panel.wall_time_label.text()
     assert format_duration(large) in panel.wall_time_label.text()
 
     before = panel.wall_time_label.text()
@@ -341,6 +346,8 @@ def test_wall_time_sentence_words():
     assert wall_time_sentence(25 * 60, "cpu", auto_stop=False) == "about 25 min on this CPU"
     assert wall_time_sentence(180, "cpu", auto_stop=True) == \
         "at most about 3 min on this CPU (it usually stops sooner, at its best iterate)"
+    assert wall_time_sentence(180, "cpu", auto_stop=True, seeds=4) == \
+        "at most about 3 min on this CPU, 4 seeds averaged (it usually stops sooner, at its best iterate)"
 
 
 @pytest.mark.parametrize("seconds, words", [

@@ -1,0 +1,206 @@
+"""Several seeds of one restoration, averaged: the one home of ``--runs N`` / ``seeds``.
+
+Runs of the same image from different random networks make different errors; the mean of
+their picks is better than any of them (the paper gains about 0.6 dB averaging two runs of
+its denoiser; here two seeds give +0.36 dB and four +0.5 on CBM3D9, benchmarks/README.md).
+
+On a CPU the members step *side by side*: as many lanes (Python threads) as torch has
+threads, each lane with one torch thread, taking the next member when its own ends. A small
+network uses a second core poorly (one 128 px step: 36 ms on one thread, 28.5 ms on two), so
+two lanes on two cores step two members in about 41 ms: ~1.4x the throughput of one run with
+both threads (benchmarks/README.md). More lanes than cores only add switching. Every member is a plain
+:class:`~engine.run.Restoration` whose tensors, generators and optimiser are its own, and a
+lane's one thread makes its arithmetic independent of what runs beside it (a test checks the
+pixels against the same seed run alone). Elsewhere (a GPU, one torch thread, images larger
+than :data:`SIDE_BY_SIDE_MAX_PIXELS`) the members run one after the other.
+
+``seeds='auto'`` (the fast denoising preset): :data:`AUTO_SEEDS` seeds on images up to
+:data:`AUTO_SEEDS_MAX_PIXELS`, where they cost seconds, one seed above that, where they
+would multiply minutes or hours. It is resolved once per job (:func:`seed_count`), never
+per tile: a tiled photo is big by definition.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .config import MAX_SEEDS, RunConfig
+from .control import Controls
+from .errors import DIPError
+from .run import Restoration, StepRecord
+
+AUTO_SEEDS = 4
+AUTO_SEEDS_MAX_PIXELS = 160 * 160
+# members run side by side up to this size (above it one run's threads keep the cores busy,
+# and N runs' memory at once is no longer small)
+SIDE_BY_SIDE_MAX_PIXELS = 256 * 256
+# the time of each seed side by side, as a share of one seed alone with all the threads
+# (2-core CPU, 128 px: two 1-thread runs step in 37 ms each where one 2-thread run takes 28.5)
+SIDE_BY_SIDE_COST = 0.65
+
+
+def seed_count(cfg: RunConfig, height: int, width: int) -> int:
+    """How many seeds a job of ``height`` x ``width`` output pixels averages."""
+    if cfg.seeds == "auto":
+        return AUTO_SEEDS if height * width <= AUTO_SEEDS_MAX_PIXELS else 1
+    return int(cfg.seeds)
+
+
+def member_seed(seed: int, k: int) -> int:
+    """The seed of member ``k`` (member 0 keeps the config's: one seed is a plain run)."""
+    return (seed + k) % 2**63
+
+
+def concurrent_members(device: torch.device, n: int, pixels: int = 0) -> bool:
+    """Side by side: on a CPU, for images small enough that one run leaves cores idle (and
+    that n of them fit in memory at once); one after the other elsewhere."""
+    return seeds_time_factor(n, device.type, pixels) < n
+
+
+def seeds_time_factor(n: int, device_type: str, pixels: int) -> float:
+    """The time of ``n`` seeds as a multiple of one seed's (the plan's estimate)."""
+    if n > 1 and device_type == "cpu" and pixels <= SIDE_BY_SIDE_MAX_PIXELS:
+        return n * SIDE_BY_SIDE_COST
+    return float(n)
+
+
+class Seeds(Controls):
+    """``n`` restorations of one image, seeds ``cfg.seed``, ``cfg.seed + 1``, ...
+
+    ``steps()`` yields ``(k, record)`` for every step of every member (interleaved as they
+    happen); once it is exhausted, ``result(pick)`` is the mean of the members' picks.
+    A member that raises stops the others and the error comes out of ``steps()``."""
+
+    def __init__(self, cfg: RunConfig, image: np.ndarray, n: int, mask: np.ndarray | None = None,
+                 guide: np.ndarray | None = None, reference: np.ndarray | None = None, first: int = 0):
+        """Members ``first`` .. ``n - 1`` (``first`` = 1: the others of a run made alone, the app's way)."""
+        if not 1 <= n <= MAX_SEEDS or not 0 <= first < n:
+            raise DIPError(f"seeds must be 1..{MAX_SEEDS} (members {first}..{n - 1}), got {n}")
+        self._init_controls()
+        self.cfg = cfg
+        self.runs = [Restoration(cfg.replace(seed=member_seed(cfg.seed, k)), image, mask=mask, guide=guide,
+                                 reference=reference) for k in range(first, n)]
+        h, w, _ = self.runs[0].out_shape
+        self.concurrent = concurrent_members(self.runs[0].device, len(self.runs), h * w) \
+            and torch.get_num_threads() > 1
+        self._wall = 0.0
+        self._t0: float | None = None      # while members run side by side
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds of stepping: the wall clock while members run side by side."""
+        return self._wall if self.concurrent else sum(r.elapsed for r in self.runs)
+
+    def elapsed_so_far(self) -> float:
+        """:attr:`elapsed`, also while ``steps()`` runs."""
+        if self.concurrent and self._t0 is not None:
+            return time.perf_counter() - self._t0
+        return self.elapsed
+
+    def request_stop(self) -> None:
+        super().request_stop()
+        for r in self.runs:
+            r.request_stop()
+
+    def pause(self) -> None:
+        super().pause()
+        for r in self.runs:
+            r.pause()
+
+    def resume(self) -> None:
+        super().resume()
+        for r in self.runs:
+            r.resume()
+
+    def steps(self) -> Iterator[tuple[int, StepRecord]]:
+        self._stop.clear()
+        if not self.concurrent:
+            for k, run in enumerate(self.runs):
+                if self._stop.is_set():
+                    break
+                for rec in run.steps():
+                    yield k, rec
+            return
+        yield from self._side_by_side()
+
+    def _side_by_side(self) -> Iterator[tuple[int, StepRecord]]:
+        # as many lanes as torch has threads, each lane one thread: more lanes than cores only
+        # add switching (2 cores: 4 members at once step no faster than 2 lanes of 2)
+        n = len(self.runs)
+        before = torch.get_num_threads()
+        lanes = max(1, min(n, before))
+        # a bounded queue: a slow consumer holds the members back instead of piling up records
+        q: queue.Queue = queue.Queue(maxsize=64 * lanes)
+        todo: queue.Queue = queue.Queue()
+        for k in range(n):
+            todo.put(k)
+        lane_done = object()
+        errors: list[BaseException] = []
+        # torch's thread count is per process and new threads take it: share it out
+        torch.set_num_threads(max(1, before // lanes))
+
+        def lane() -> None:
+            try:
+                while not self._stop.is_set():
+                    try:
+                        k = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    for rec in self.runs[k].steps():
+                        q.put((k, rec))
+            except BaseException as exc:   # noqa: BLE001 - handed to the consumer
+                errors.append(exc)
+                self.request_stop()
+            finally:
+                q.put((-1, lane_done))
+
+        self._t0 = t0 = time.perf_counter()
+        threads = [threading.Thread(target=lane, name=f"seeds-{i}", daemon=True) for i in range(lanes)]
+        try:
+            for t in threads:
+                t.start()
+            running = lanes
+            while running:
+                k, rec = q.get()
+                if rec is lane_done:
+                    running -= 1
+                    continue
+                yield k, rec
+        finally:   # also when the consumer closes the generator: stop, drain, join
+            self.request_stop()
+            while any(t.is_alive() for t in threads):
+                try:
+                    q.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            for t in threads:
+                t.join()
+            torch.set_num_threads(before)
+            self._wall += time.perf_counter() - t0
+            self._t0 = None
+        if errors:
+            raise errors[0]
+
+    @property
+    def failed_to_fit(self) -> bool:
+        return any(r.failed_to_fit for r in self.runs)
+
+    def picks(self, pick: str) -> list[np.ndarray]:
+        return [r.result(pick) for r in self.runs]
+
+    def result(self, pick: str) -> np.ndarray:
+        """The mean of the members' picks (one member: its pick, untouched)."""
+        picks = self.picks(pick)
+        return picks[0] if len(picks) == 1 else np.mean(picks, axis=0).astype(np.float32)
+
+    def close(self) -> None:
+        for r in self.runs:
+            r.close()
