@@ -26,6 +26,7 @@ from .control import Controls
 from .degrade import resize
 from .errors import DIPError, ImageError
 from .run import Restoration
+from .seeds import member_seed
 from .tiling import Box, Plan, Unit, unit_weights
 
 UNIT_MEMORY_MB = 48      # a unit's snapshot history: it is dropped when the unit ends
@@ -318,7 +319,7 @@ class TiledRestoration(Controls):
         return True
 
     def _unit_cfg(self, unit: Unit, seed_index: int) -> RunConfig:
-        seed = unit.seed if seed_index == 0 else (unit.seed + seed_index) % 2**63
+        seed = member_seed(unit.seed, seed_index)   # the same seeds as engine/seeds.py gives
         budget = min(self.cfg.memory_budget_mb, UNIT_MEMORY_MB)
         return self.cfg.replace(seed=seed, memory_budget_mb=budget)
 

@@ -96,14 +96,11 @@ class Seeds(Controls):
 
     @property
     def elapsed(self) -> float:
-        """Seconds of stepping: the wall clock while members run side by side."""
-        return self._wall if self.concurrent else sum(r.elapsed for r in self.runs)
-
-    def elapsed_so_far(self) -> float:
-        """:attr:`elapsed`, also while ``steps()`` runs."""
-        if self.concurrent and self._t0 is not None:
-            return time.perf_counter() - self._t0
-        return self.elapsed
+        """Seconds of stepping (so far, while ``steps()`` runs): the wall clock while members
+        run side by side, the members' own seconds added up otherwise."""
+        if not self.concurrent:
+            return sum(r.elapsed for r in self.runs)
+        return self._wall + (time.perf_counter() - self._t0 if self._t0 is not None else 0.0)
 
     def request_stop(self) -> None:
         super().request_stop()

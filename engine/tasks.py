@@ -167,7 +167,7 @@ class Inpaint(Task):
             raise MaskError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
                             f"{self.image.shape[1]}x{self.image.shape[0]} (W x H)")
         self.known = mask.astype(bool)
-        self.holdout_shape = getattr(cfg, "holdout_shape", "pixels")
+        self.holdout_shape = cfg.holdout_shape
         if not self.known.any():
             raise MaskError("the mask marks every pixel as unknown: nothing to fit")
         self.weight = to_tensor(self.known[:, :, None].astype(np.float32), device)

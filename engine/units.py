@@ -57,10 +57,10 @@ class UnitStopped(Exception):
     """A stop request ended a unit before its own end: it has no result."""
 
 
-def unit_config(cfg: RunConfig, wu: WorkUnit, seed_index: int = 0) -> RunConfig:
-    """The config of the unit's ``seed_index``-th run: its seed, its snapshot budget, its device."""
-    seed = wu.unit.seed if seed_index == 0 else (wu.unit.seed + seed_index) % 2**63
-    kw: dict[str, Any] = {"seed": seed}
+def unit_config(cfg: RunConfig, wu: WorkUnit) -> RunConfig:
+    """The config of the unit's run: its seed (its other seeds follow it, engine/seeds.py), its
+    snapshot budget, its device."""
+    kw: dict[str, Any] = {"seed": wu.unit.seed}
     if wu.unit_budget_mb is not None:
         kw["memory_budget_mb"] = min(cfg.memory_budget_mb, wu.unit_budget_mb)
     if wu.device is not None:
@@ -105,16 +105,13 @@ def unit_steps(cfg: RunConfig | dict, wu: WorkUnit, image: np.ndarray, mask: np.
                 if rec.step == 1 or now - last >= PROGRESS_EVERY_S or rec.final:
                     last = now
                     yield progress_event(wu, rec.step, run.total_steps, rec.loss, rec.suggested,
-                                         "running", seeds.elapsed_so_far(), seed_index=k)
+                                         "running", seeds.elapsed, seed_index=k)
             if not all(ended):
                 raise UnitStopped(wu.label)
-            picks = []
-            for run in seeds.runs:
-                if not run.failed_to_fit:
-                    pick = run.result(cfg.pick)
-                    if not np.isfinite(pick).all():
-                        raise DIPError(f"{wu.label} produced non-finite pixels")
-                    picks.append(pick)
+            # a seed that did not fit leaves the unit without a result (the caller keeps the input)
+            result = None if seeds.failed_to_fit else seeds.result(cfg.pick)
+            if result is not None and not np.isfinite(result).all():
+                raise DIPError(f"{wu.label} produced non-finite pixels")
             last_run = seeds.runs[-1]
             info = {"index": unit.index, "box": unit.box, "seed": seeds.runs[0].cfg.seed,
                     "steps": last_run.step, "seconds": seeds.elapsed,
@@ -129,8 +126,6 @@ def unit_steps(cfg: RunConfig | dict, wu: WorkUnit, image: np.ndarray, mask: np.
             seeds.close()
     finally:
         torch.set_num_threads(before)
-    result = None if info.get("failed_to_fit") else (np.mean(picks, axis=0).astype(np.float32)
-                                                      if len(picks) > 1 else picks[0])
     info["steps_all_seeds"] = steps_total
     return result, info
 
