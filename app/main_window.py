@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QM
 from engine.device import describe, pick_device
 from engine.errors import DIPError
 from engine.imageio import OPEN_EXTENSIONS, Loaded
+from engine.noise import measure_noise
 
 from . import settings_store as keys
 from .actions import GROW_SHRINK_PX, Actions, UiState
@@ -382,6 +383,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_mask_model(doc.mask)
         h, w, c = image.shape
         self.panel.set_image_size(h, w, c)
+        self.panel.set_noise(measure_noise(image))   # a sampled few hundred patches: milliseconds
         region = f" (region {doc.region[2]} x {doc.region[3]} at {doc.region[0]},{doc.region[1]})" \
             if doc.region else ""
         note = f" ({doc.note})" if doc.note else ""

@@ -34,6 +34,7 @@ from engine.errors import ConfigError, DIPError
 from engine.estimate import Estimate, estimate_cost
 from engine.inputs import input_channels as engine_input_channels
 from engine.nets import count_parameters
+from engine.noise import NoiseProfile
 from engine.presets import DEFAULT_PRESET, PRESETS, Preset, get_config, presets_for
 from engine.seeds import seed_count, seeds_time_factor
 from engine.tiling import Plan
@@ -78,6 +79,10 @@ PLAN_TIP = ("The plan of the run: the photo is restored in overlapping tiles (or
 # Below this longer side a region or a downscaled copy leaves too little image to restore;
 # a long run there comes from the step count, which those choices do not change.
 SHRINK_MIN_SIDE = 128
+NOISE_TIP = ("The noise of this photo, measured in its flattest parts: its level (of 255 levels) and how "
+             "far it spreads. Added noise is independent from pixel to pixel; a camera's spreads over a "
+             "few pixels (demosaicing, in-camera processing, JPEG). Then a held-out pixel could be predicted "
+             "from its neighbours' noise, so the stop holds out whole blocks and scores only their centres.")
 
 
 class SettingsPanel(QWidget):
@@ -139,6 +144,13 @@ class SettingsPanel(QWidget):
         self.task_combo.currentIndexChanged.connect(self._on_task_combo)
         form.addRow("Task:", self.task_combo)
 
+        # denoising: the photo's noise as measured (engine/noise.py), and what the stop does about it
+        self.noise_label = QLabel()
+        self.noise_label.setWordWrap(True)
+        self.noise_label.setToolTip(NOISE_TIP)
+        form.addRow("Noise:", self.noise_label)
+        self._noise: NoiseProfile | None = None
+
         self.scale_combo = QComboBox()
         for f in SR_FACTORS:
             self.scale_combo.addItem(f"\u00d7{f}", f)
@@ -182,7 +194,9 @@ class SettingsPanel(QWidget):
             "Denoising: a few pixels are held out of the fit; their error falls while the network "
             "learns the image and rises once it starts copying the noise. The run stops when that "
             "error has not improved for a while, and the result is the best iterate (output or its "
-            "moving average). Inpainting: known pixels shaped like your strokes are held out; the run "
+            "moving average). A camera's noise spreads over a few pixels, so on real photos whole "
+            "blocks are held out and only their centres, beyond the noise's reach, are scored. "
+            "Inpainting: known pixels shaped like your strokes are held out; the run "
             "stops once the network has not filled them better for a while, and the result is the "
             "moving average at its best. Super-resolution (nothing to hold out): the run stops once "
             "the image no longer changes in a way you could see, and the result is the moving "
@@ -295,6 +309,15 @@ class SettingsPanel(QWidget):
 
     def error_message(self) -> str:
         return self._error
+
+    def set_noise(self, profile: NoiseProfile | None) -> None:
+        """The loaded photo's noise as measured (None: no photo); shown for denoising."""
+        self._noise = profile
+        if profile is not None:
+            how = (": held-out blocks keep the stop from rewarding a copy of it" if profile.correlated
+                   else "")
+            self.noise_label.setText(profile.words().removeprefix("noise: ") + how)
+        self._update_visibility()
 
     def set_image_size(self, h: int | None, w: int | None = None, channels: int = 3) -> None:
         """The loaded image's size (for super-resolution: the low-resolution input); None clears."""
@@ -439,6 +462,7 @@ class SettingsPanel(QWidget):
     def _update_visibility(self) -> None:
         task = self.task()
         self._form.setRowVisible(self.scale_combo, task == "superres")
+        self._form.setRowVisible(self.noise_label, task == "denoise" and self._noise is not None)
         self._form.setRowVisible(self.guide_row, task == "flash")
         self._form.setRowVisible(self.classifier_fields, task in ("preimage", "actmax"))
         self.classifier_fields.show_task(task)

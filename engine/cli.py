@@ -217,6 +217,9 @@ def cmd_restore(a: argparse.Namespace) -> int:
         print(f"{side}{cfg.task} with preset {cfg.preset}: {cfg.net.arch} net, {run.param_count:,} parameters, "
               f"{w}x{h} output, " + (f"stops by itself (at most {cfg.iterations} steps)" if cfg.stop == "auto"
                                      else f"{cfg.iterations} steps") + f" on {run.device_name}", file=sys.stderr)
+        if run.noise is not None:
+            print(f"{run.noise.words()} (measured on the photo); {run.task.holdout_note or 'nothing held out'}",
+                  file=sys.stderr)
     # progress follows the first seed (the others run alike); each seed says how it ended
     progress = _Progress(cfg.iterations, a.quiet)
     best_seen: dict[str, Any] | None = None
@@ -258,6 +261,7 @@ def cmd_restore(a: argparse.Namespace) -> int:
             "seconds_per_step": run.elapsed / max(run.step, 1), "seconds": seconds, "runs": per_run,
             "seeds_side_by_side": seeds.concurrent,
             "backtracks": run.backtracks, "pick": cfg.pick,
+            "noise": None if run.noise is None else run.noise.to_dict(),
             "stop": {"mode": cfg.stop, "rule": cfg.stop_rule, "step": run.step,
                      "stopped_early": run.stopped_early, "reason": run.stop_reason,
                      # the change rule's last measure: the moving average against one look-back ago

@@ -27,7 +27,7 @@ PICKS = ("last", "ema", "auto")
 STOPS = ("auto", "never")
 STOP_RULES = ("holdout", "variance", "change")
 MAX_SEEDS = 16                          # seeds one job may average (engine/seeds.py)
-HOLDOUT_SHAPES = ("pixels", "strokes")  # what the holdout rule holds out (engine/tasks.py)
+HOLDOUT_SHAPES = ("pixels", "strokes", "blocks", "auto")  # what the holdout rule holds out (engine/tasks.py)
 LR_SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("fp32", "bf16", "auto")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -121,7 +121,12 @@ class RunConfig:
     stop_rule: str = "holdout"         # holdout: self-validation on held-out pixels; variance: ES-WMV
     holdout: float = 0.02              # fraction of the known pixels kept out of the data term
     holdout_shape: str = "pixels"      # pixels: random ones; strokes (inpainting): a copy of the mask
-                                       # moved onto known pixels, holdout its cap (engine/tasks.py)
+                                       # moved onto known pixels, holdout its cap (engine/tasks.py);
+                                       # blocks: squares scored at their centre (correlated noise);
+                                       # auto: blocks where the photo's noise is correlated, else pixels
+    holdout_block: int = 7             # blocks: their side (px), ...
+    holdout_gap: int = 3               # ... how far from any fitted pixel a scored pixel lies ...
+    holdout_block_share: float = 0.05  # ... and the share of the pixels they take (in place of holdout)
     stop_patience: int = 200           # look-ahead after the best iterate: at least this many steps,
     stop_patience_ratio: float = 0.5   # ... and at least this fraction of the best iterate's step
     stop_min_gain_db: float = 0.02     # an improvement smaller than this does not restart the look-ahead
@@ -196,6 +201,13 @@ class RunConfig:
             raise ConfigError(f"es_window must be at most {MAX_ES_WINDOW}, got {self.es_window}")
         _positive("input_scale", self.input_scale)
         _one_of("holdout shape", self.holdout_shape, HOLDOUT_SHAPES)
+        if not 3 <= self.holdout_block <= 33:
+            raise ConfigError(f"holdout_block must be 3..33 px, got {self.holdout_block}")
+        if not 1 <= self.holdout_gap <= (self.holdout_block + 1) // 2:
+            raise ConfigError(f"holdout_gap must be 1..{(self.holdout_block + 1) // 2} px for "
+                              f"{self.holdout_block} px blocks, got {self.holdout_gap}")
+        if not 0.0 < self.holdout_block_share < 0.5:
+            raise ConfigError(f"holdout_block_share must be in (0, 0.5), got {self.holdout_block_share}")
         if not 0.0 <= self.holdout < 0.5:
             raise ConfigError(f"holdout must be in [0, 0.5), got {self.holdout}")
         if self.stop_rule == "holdout" and self.stop == "auto" and self.holdout == 0 \

@@ -43,14 +43,16 @@ _PRESETS = [
     # --- denoising / JPEG -------------------------------------------------------------
     Preset("denoise", "denoise",
            "Paper: skip 128x5, skip 4, z 32 ch, sigma_p 1/30, 1800 steps, LR 0.01, EMA 0.99.",
-           dict(net=_skip128(), iterations=1800, sigma_p=1 / 30)),
+           dict(net=_skip128(), iterations=1800, sigma_p=1 / 30, holdout_shape="auto")),
     Preset("denoise-fast", "denoise",
            "Narrow skip net (32 ch) with nearest upsampling: on photo crops the paper net's quality, "
            "its peak about twice as soon as with bilinear; a look-ahead of 100 steps / 0.25 x the best "
            "step, bf16 where the CPU runs it natively; small images average four seeds, side by side "
-           "(engine/seeds.py, benchmarks/README.md).",
+           "(engine/seeds.py); on a camera's correlated noise the stop scores held-out blocks' centres "
+           "(engine/noise.py, benchmarks/README.md).",
            dict(net=_narrow(32, upsample="nearest"), iterations=3000, sigma_p=1 / 30,
-                stop_patience=100, stop_patience_ratio=0.25, precision="auto", seeds="auto")),
+                stop_patience=100, stop_patience_ratio=0.25, precision="auto", seeds="auto",
+                holdout_shape="auto")),
     Preset("jpeg", "jpeg",
            "Paper: z 3 ch, [8,16,32,64,128], skip [0,0,0,4,4], 2400 steps.",
            dict(net=dict(channels_down=[8, 16, 32, 64, 128], channels_up=[8, 16, 32, 64, 128],

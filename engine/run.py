@@ -157,8 +157,12 @@ class Restoration(Controls):
                                       None if region is None else torch.from_numpy(region).to(self.device),
                                       self.task.watched)
         self.noise_sigma: float | None = None
+        self.noise = self.task.noise          # the photo's noise as measured (engine/noise.py), or None
         self._disc: Discrepancy | None = None
-        if cfg.discrepancy and cfg.stop_rule == "holdout" and self.task.white_noise:
+        # the fine-scale estimate misses most of a camera's correlated noise (3-4x low), and no
+        # estimate of it is close enough to wait for: its held-out blocks stop the run instead
+        if cfg.discrepancy and cfg.stop_rule == "holdout" and self.task.white_noise \
+                and not (self.noise is not None and self.noise.correlated):
             self.noise_sigma = noise_sigma(self.task.image)
             if self.noise_sigma >= MIN_NOISE_SIGMA:
                 # the data term averages over every pixel, held-out ones counting as zero
@@ -265,6 +269,9 @@ class Restoration(Controls):
                         self.stop_reason = self._reason()
                         self._stop.set()
                     last = self.step >= self.cfg.iterations or self._stop.is_set()
+                    if last and self.stop_reason is None and self.step >= self.cfg.iterations:
+                        # said before the last record goes out: its consumer reports the reason
+                        self.stop_reason = f"reached the step limit ({self.cfg.iterations})"
                     rec.final = last
                     self._observe(rec, force_preview=last)
                 except Exception as exc:

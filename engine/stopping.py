@@ -43,24 +43,13 @@ from __future__ import annotations
 import math
 from collections import deque
 
-import numpy as np
 import torch
+
+from .noise import noise_sigma as noise_sigma   # the fine-scale estimate lives with the other noise measures
 
 DISCREPANCY_WINDOW = 50   # steps of the data term averaged (one jittered output's loss jumps about)
 DISCREPANCY_CAP = 3.0     # wait for the noise level at most this many times the held-out best step
 MIN_NOISE_SIGMA = 2 / 255 # under this the image is taken as clean: no noise level to wait for
-
-
-def noise_sigma(image: np.ndarray) -> float:
-    """The noise standard deviation of an H x W x C image in [0, 1], estimated robustly
-    (Donoho): the median absolute finest diagonal Haar coefficient / 0.6745, per channel,
-    averaged. Texture barely moves it; clipping at 0 and 1 makes it a little low."""
-    h, w = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
-    if h < 2 or w < 2:
-        return 0.0
-    x = np.asarray(image[:h, :w], dtype=np.float64).reshape(h, w, -1)
-    hh = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2
-    return float(np.mean(np.median(np.abs(hh), axis=(0, 1))) / 0.6745)
 
 
 class Discrepancy:

@@ -17,6 +17,7 @@ from .config import RunConfig
 from .degrade import resize
 from .errors import ConfigError, ImageError, MaskError
 from .lanczos import Downsampler
+from .noise import NoiseProfile, measure_noise
 
 
 def to_tensor(a: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -67,9 +68,16 @@ class Task:
         self.val_weight: torch.Tensor | None = None
         self.holdout_note: str | None = None      # what hold_out did, in words (None: nothing)
         self.held_words = "held-out pixels"        # what the stop reason calls them
+        self.holdout_shape = cfg.holdout_shape
+        self._block = (cfg.holdout_block, cfg.holdout_gap, cfg.holdout_block_share)
+        # the photo's own noise (level, correlation), measured where the held-out geometry
+        # depends on it: white-noise tasks (engine/noise.py)
+        self.noise: NoiseProfile | None = measure_noise(self.image) if self.white_noise else None
 
     def hold_out(self, fraction: float, seed: int) -> None:
-        """Move ``fraction`` of the known pixels from the data term to the validation set."""
+        """Move ``fraction`` of the known pixels from the data term to the validation set:
+        random pixels, or (``holdout_shape`` 'blocks', or 'auto' on correlated noise) square
+        blocks scored at their centre only (:meth:`_hold_blocks`)."""
         if fraction <= 0 or not self.has_best:
             return
         h, w = self.target.shape[-2:]
@@ -78,20 +86,47 @@ class Task:
         if n_known < 80:  # too few pixels to spare any
             self.holdout_note = f"nothing held out: only {n_known} known pixels"
             return
+        if self.holdout_shape == "blocks" or (self.holdout_shape == "auto" and self.noise is not None
+                                              and self.noise.correlated):
+            if self._hold_blocks(known, seed):
+                return
         # small images (or masks) still get a few dozen held-out pixels, at most a fifth
         fraction = min(0.2, max(fraction, 32.0 / n_known))
         rng = np.random.default_rng(seed)
         self._hold(known, known & (rng.random((h, w)) < fraction), "random pixels")
 
-    def _hold(self, known: np.ndarray, held: np.ndarray, what: str) -> None:
-        """Take ``held`` (bool H x W, known pixels only) out of the data term: it is scored."""
+    def _hold_blocks(self, known: np.ndarray, seed: int) -> bool:
+        """Blocks of ``holdout_block`` px, ``holdout_block_share`` of the pixels, out of the fit,
+        scored only at least ``holdout_gap`` px from any fitted pixel (a block of 7 scored 3 px
+        in keeps 9 of its 49 pixels: more of the frame than random pixels need). A camera's noise is correlated over a few pixels, so a held-out
+        *pixel* is predicted from neighbours that carry the same noise: the more the network
+        copies the noise, the better it predicts it, and the score improves to the end (issue
+        20: every real photo ran to its bound). A block's centre is beyond that reach. False
+        (nothing done) where the frame has no room for enough blocks."""
+        block, gap, share = self._block
+        h, w = known.shape
+        held, dist = block_holdout(h, w, share, block, seed, avoid=~known)
+        scored = dist >= gap
+        if scored.sum() < 16:
+            return False
+        self._hold(known, held, f"pixels in {block}x{block} px blocks", scored=scored)
+        self.holdout_note += f", {int(scored.sum())} scored at their centres"
+        words = (f": beyond the reach of this photo's noise, {self.noise.short()}"
+                 if self.noise is not None and self.noise.correlated else "")
+        self.held_words = f"held-out blocks' centres ({gap} px from any fitted pixel{words})"
+        return True
+
+    def _hold(self, known: np.ndarray, held: np.ndarray, what: str, scored: np.ndarray | None = None) -> None:
+        """Take ``held`` (bool H x W, known pixels only) out of the data term; ``scored`` (of
+        ``held``; all of it when None) is what the stopping rule scores."""
         if held.sum() < 8:
             self.holdout_note = f"nothing held out: {int(held.sum())} {what} are too few to score"
             return
+        scored = held if scored is None else scored
         self.holdout_note = f"{int(held.sum())} {what} held out ({held.sum() / max(known.sum(), 1):.1%} of the known)"
-        self.val_weight = to_tensor(held[:, :, None].astype(np.float32), self.device)
+        self.val_weight = to_tensor(scored[:, :, None].astype(np.float32), self.device)
         self.weight = to_tensor((known & ~held)[:, :, None].astype(np.float32), self.device)
-        self._val_norm = 1.0 / (float(held.sum()) * self.target.shape[1])
+        self._val_norm = 1.0 / (float(scored.sum()) * self.target.shape[1])
 
     @property
     def fitted_fraction(self) -> float:
@@ -167,7 +202,6 @@ class Inpaint(Task):
             raise MaskError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
                             f"{self.image.shape[1]}x{self.image.shape[0]} (W x H)")
         self.known = mask.astype(bool)
-        self.holdout_shape = cfg.holdout_shape
         if not self.known.any():
             raise MaskError("the mask marks every pixel as unknown: nothing to fit")
         self.weight = to_tensor(self.known[:, :, None].astype(np.float32), device)
@@ -228,6 +262,46 @@ def _grown(m: np.ndarray, r: int) -> np.ndarray:
     for d in range(1, r + 1):
         out |= _shifted(rows, d, 0) | _shifted(rows, -d, 0)
     return out
+
+
+def _eroded(m: np.ndarray) -> np.ndarray:
+    """``m`` eroded by a 3x3 square; the frame's outside counts as True (nothing fitted there)."""
+    p = np.pad(m, 1, constant_values=True)
+    h, w = m.shape
+    out = m.copy()
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            out &= p[dy:dy + h, dx:dx + w]
+    return out
+
+
+def block_holdout(h: int, w: int, fraction: float, block: int, seed: int,
+                  avoid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Square blocks of ``block`` x ``block`` pixels, about ``fraction`` of the frame, and each
+    held pixel's distance to the nearest pixel that is not held (Chebyshev, 1 on a block's rim,
+    0 off the blocks). One block per cell of a jittered grid (cells twice the block), cells
+    drawn at random; blocks touching ``avoid`` are dropped. The centre of a block lies
+    ``(block + 1) // 2`` px from every fitted pixel, so noise correlated over less than that
+    cannot be copied into it from the pixels the network fits."""
+    rng = np.random.default_rng(seed)
+    held = np.zeros((h, w), bool)
+    cell = 2 * block
+    p = min(1.0, fraction * cell * cell / (block * block))
+    for y0 in range(0, h - block + 1, cell):
+        for x0 in range(0, w - block + 1, cell):
+            if rng.random() >= p:
+                continue
+            y = y0 + int(rng.integers(0, min(cell, h - y0) - block + 1))
+            x = x0 + int(rng.integers(0, min(cell, w - x0) - block + 1))
+            if avoid is not None and avoid[max(y - 1, 0):y + block + 1, max(x - 1, 0):x + block + 1].any():
+                continue
+            held[y:y + block, x:x + block] = True
+    dist = held.astype(np.int32)
+    cur = held
+    while cur.any():
+        cur = _eroded(cur)
+        dist += cur
+    return held, dist
 
 
 STROKE_MARGIN = (2, 1, 0)   # held-out strokes keep this far from the hole (px), the first that has room

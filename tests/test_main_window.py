@@ -425,3 +425,30 @@ def test_the_wall_time_sentence_is_visible_without_scrolling_at_1000_px(qtbot, w
     top_left = label.mapTo(viewport, QPoint(0, 0))
     shown = QRect(top_left, label.size())
     assert viewport.rect().contains(shown), (shown, viewport.rect())
+
+
+def test_the_panel_says_what_noise_the_photo_has(window, tmp_path):
+    """Issue 20: the noise measured on the opened photo is shown for denoising, in words."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:96, 0:96] / 96
+    clean = np.stack([0.3 + 0.3 * x, 0.5 - 0.2 * y, 0.45 + 0 * x], -1)
+    n = rng.normal(size=(98, 98, 3))
+    corr = sum(n[i:i + 96, j:j + 96] for i in range(3) for j in range(3))
+    noisy = np.clip(clean + corr / corr.std() * 8 / 255, 0, 1)
+    p = tmp_path / "camera.png"
+    Image.fromarray((noisy * 255 + 0.5).astype(np.uint8)).save(p)
+    assert window.open_path(str(p))
+    panel = window.panel
+    assert panel.task() == "denoise" and panel.noise_label.isVisible()
+    text = panel.noise_label.text()
+    assert "correlated over ~" in text and "held-out blocks" in text
+    panel.set_task("inpaint")
+    assert not panel.noise_label.isVisible()
+    panel.set_task("denoise")
+    assert panel.noise_label.isVisible()
+    white = np.clip(clean + rng.normal(0, 20 / 255, clean.shape), 0, 1)
+    q = tmp_path / "added.png"
+    Image.fromarray((white * 255 + 0.5).astype(np.uint8)).save(q)
+    assert window.open_path(str(q))
+    assert "independent from pixel to pixel" in panel.noise_label.text()

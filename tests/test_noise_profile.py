@@ -1,0 +1,153 @@
+"""The noise measured on the photo itself (engine/noise.py) and the held-out blocks that real,
+spatially correlated noise needs (engine/tasks.block_holdout): issue 20."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import pytest
+
+from engine.noise import NoiseProfile, measure_noise
+from engine.tasks import block_holdout
+
+
+def _scene(n: int = 96) -> np.ndarray:
+    """A smooth picture with an edge: flat areas to measure in, structure to avoid."""
+    y, x = np.mgrid[0:n, 0:n] / n
+    img = np.stack([0.3 + 0.3 * x, 0.5 - 0.2 * y, 0.4 + 0.1 * x * y], -1)
+    img[:, n // 2:] += 0.2
+    return img
+
+
+def _blurred_noise(shape, sigma: float, seed: int) -> np.ndarray:
+    """White noise smoothed by a 3x3 box and rescaled: correlated over ~1-2 px, std sigma."""
+    rng = np.random.default_rng(seed)
+    n = rng.normal(size=(shape[0] + 2, shape[1] + 2, shape[2]))
+    s = sum(n[i:i + shape[0], j:j + shape[1]] for i in range(3) for j in range(3))
+    return s / s.std() * sigma
+
+
+def test_white_noise_level_and_no_correlation():
+    clean = _scene()
+    noisy = clean + np.random.default_rng(0).normal(0, 10 / 255, clean.shape)
+    p = measure_noise(noisy)
+    assert 255 * p.sigma == pytest.approx(10, rel=0.15)
+    assert abs(p.rho[0]) < 0.15
+    assert not p.correlated and p.length == 0
+    assert "independent from pixel to pixel" in p.words()
+    assert "about 10 levels" in p.words()
+
+
+def test_correlated_noise_is_told_apart_and_its_level_found():
+    clean = _scene()
+    noisy = clean + _blurred_noise(clean.shape, 6 / 255, 1)
+    p = measure_noise(noisy)
+    assert p.correlated and p.rho[0] > 0.5
+    assert p.length >= 1
+    assert 255 * p.sigma == pytest.approx(6, rel=0.3)
+    assert "correlated over ~" in p.words()
+    # the finest-scale wavelet estimate sees far less of it: why the profile exists
+    from engine.stopping import noise_sigma
+    assert noise_sigma(noisy) < 0.6 * p.sigma
+
+
+def test_clean_and_tiny_images():
+    assert measure_noise(_scene()).words() == "no noise to speak of"
+    tiny = measure_noise(np.zeros((8, 8, 3)))
+    assert tiny == NoiseProfile(0.0, (), 0, 0) and not tiny.correlated
+    grey = measure_noise(np.full((40, 40), 0.5) + np.random.default_rng(2).normal(0, 0.02, (40, 40)))
+    assert 255 * grey.sigma == pytest.approx(5.1, rel=0.25)
+
+
+def test_block_holdout_geometry():
+    held, dist = block_holdout(96, 96, 0.05, 7, seed=3)
+    assert 0.025 < held.mean() < 0.08
+    assert dist.max() == 4 and (dist > 0).sum() == held.sum()
+    # every block is a whole 7 x 7 square whose centre is 4 px from anything fitted
+    centres = np.argwhere(dist == 4)
+    for y, x in centres:
+        assert held[y - 3:y + 4, x - 3:x + 4].all()
+        assert (dist[y - 3:y + 4, x - 3:x + 4] >= 1).all()
+    assert len(centres) * 49 == held.sum()
+
+
+def test_block_holdout_avoids_and_is_seeded():
+    avoid = np.zeros((64, 64), bool)
+    avoid[:, :32] = True
+    held, _ = block_holdout(64, 64, 0.2, 5, seed=1, avoid=avoid)
+    assert held.any() and not (held[:, :33]).any()
+    a, _ = block_holdout(64, 64, 0.1, 5, seed=7)
+    b, _ = block_holdout(64, 64, 0.1, 5, seed=7)
+    c, _ = block_holdout(64, 64, 0.1, 5, seed=8)
+    assert (a == b).all() and not (a == c).all()
+
+
+# ---- in a run: what is held out follows the noise ---------------------------------------
+from engine.config import RunConfig  # noqa: E402
+from engine.errors import ConfigError  # noqa: E402
+from engine.presets import get_config  # noqa: E402
+from engine.run import Restoration  # noqa: E402
+from tests.helpers import tiny_config  # noqa: E402
+
+
+def _photos(n: int = 64):
+    clean = _scene(n).astype(np.float32)
+    white = np.clip(clean + np.random.default_rng(4).normal(0, 12 / 255, clean.shape), 0, 1).astype(np.float32)
+    camera = np.clip(clean + _blurred_noise(clean.shape, 8 / 255, 5), 0, 1).astype(np.float32)
+    return clean, white, camera
+
+
+def test_denoise_presets_choose_by_the_noise():
+    assert get_config("denoise-fast").holdout_shape == "auto"
+    assert get_config("denoise").holdout_shape == "auto"
+    assert RunConfig(task="inpaint").holdout_shape == "pixels"
+
+
+def scored_count(task) -> int:
+    return int((task.val_weight > 0).sum())
+
+
+def test_correlated_noise_holds_out_blocks_and_scores_their_centres():
+    _, _, camera = _photos()
+    run = Restoration(tiny_config("denoise", holdout_shape="auto"), camera)
+    t = run.task
+    assert run.noise.correlated
+    held = (t.weight[0, 0] == 0).numpy()
+    scored = (t.val_weight[0, 0] > 0).numpy()
+    assert "7x7 px blocks" in t.holdout_note and f"{int(scored_count(t))} scored" in t.holdout_note
+    assert scored.sum() < held.sum() and not (scored & ~held).any()
+    # every scored pixel lies at least 3 px (Chebyshev) from anything the network fits
+    for y, x in np.argwhere(scored):
+        assert held[max(y - 2, 0):y + 3, max(x - 2, 0):x + 3].all()
+    assert run._disc is None     # the fine-scale noise level is 3-4x low here: no wait for it
+    assert "held-out blocks' centres" in run.tracker.held and "correlated over" in run.tracker.held
+    finals = [run.stop_reason for rec in run.steps() if rec.final]
+    assert finals == [run.stop_reason] and run.stop_reason     # said by the time the last record is out
+    assert "held-out blocks' centres" in run.stop_reason or "step limit" in run.stop_reason
+
+
+def test_white_noise_keeps_random_pixels_as_before():
+    _, white, _ = _photos()
+    auto = Restoration(tiny_config("denoise", holdout_shape="auto"), white)
+    pixels = Restoration(tiny_config("denoise", holdout_shape="pixels"), white)
+    assert not auto.noise.correlated
+    assert torch.equal(auto.task.val_weight, pixels.task.val_weight)
+    assert torch.equal(auto.task.weight, pixels.task.weight)
+    assert auto._disc is not None and auto.task.held_words == "held-out pixels"
+
+
+def test_blocks_on_request_and_fallback_on_a_tiny_frame():
+    _, white, _ = _photos()
+    run = Restoration(tiny_config("denoise", holdout_shape="blocks", holdout_block=9, holdout_gap=4,
+                                  holdout_block_share=0.1), white)
+    scored = (run.task.val_weight[0, 0] > 0).numpy()
+    assert "9x9 px blocks" in run.task.holdout_note and scored.sum() >= 16
+    tiny = Restoration(tiny_config("denoise", holdout_shape="blocks"), white[:20, :20])
+    assert "random pixels" in tiny.task.holdout_note     # no room for blocks: random pixels
+
+
+@pytest.mark.parametrize("field,value", [("holdout_block", 2), ("holdout_block", 40), ("holdout_gap", 0),
+                                         ("holdout_gap", 5), ("holdout_block_share", 0.0),
+                                         ("holdout_block_share", 0.6)])
+def test_block_settings_are_checked(field, value):
+    with pytest.raises(ConfigError, match=field):
+        RunConfig(**{field: value}).validate()
