@@ -126,6 +126,13 @@ class BestTracker:
             return False
         return step - max(self._ref_step, began) >= self.patience()
 
+    def restart(self) -> None:
+        """Forget every score so far (the next one offered is the best): scores taken before
+        the picture had formed do not compete (held-out blocks, engine/run.py)."""
+        self.best = None
+        self._ref = None
+        self._ref_step = 0
+
     def take(self, step: int, kind: str, score: float) -> None:
         """Make ``step`` the best iterate whatever its score (the discrepancy pick, later than
         the held-out best); the look-ahead bookkeeping is left as it is."""

@@ -68,6 +68,7 @@ class Task:
         self.val_weight: torch.Tensor | None = None
         self.holdout_note: str | None = None      # what hold_out did, in words (None: nothing)
         self.held_words = "held-out pixels"        # what the stop reason calls them
+        self.blocks_held = False                   # held-out blocks (scored at their centres)
         self.holdout_shape = cfg.holdout_shape
         self._block = (cfg.holdout_block, cfg.holdout_gap, cfg.holdout_block_share)
         # the photo's own noise (level, correlation), measured where the held-out geometry
@@ -98,11 +99,12 @@ class Task:
     def _hold_blocks(self, known: np.ndarray, seed: int) -> bool:
         """Blocks of ``holdout_block`` px, ``holdout_block_share`` of the pixels, out of the fit,
         scored only at least ``holdout_gap`` px from any fitted pixel (a block of 7 scored 3 px
-        in keeps 9 of its 49 pixels: more of the frame than random pixels need). A camera's noise is correlated over a few pixels, so a held-out
-        *pixel* is predicted from neighbours that carry the same noise: the more the network
-        copies the noise, the better it predicts it, and the score improves to the end (issue
-        20: every real photo ran to its bound). A block's centre is beyond that reach. False
-        (nothing done) where the frame has no room for enough blocks."""
+        in keeps 9 of its 49 pixels: more of the frame than random pixels need). A camera's
+        noise is correlated over a few pixels, so a held-out *pixel* is predicted from
+        neighbours that carry the same noise: the more the network copies the noise, the better
+        it predicts it, and the score improves to the end (issue 20: every real photo ran to its
+        bound). A block's centre is beyond that reach. False (nothing done) where the frame has
+        no room for enough blocks."""
         block, gap, share = self._block
         h, w = known.shape
         held, dist = block_holdout(h, w, share, block, seed, avoid=~known)
@@ -111,6 +113,7 @@ class Task:
             return False
         self._hold(known, held, f"pixels in {block}x{block} px blocks", scored=scored)
         self.holdout_note += f", {int(scored.sum())} scored at their centres"
+        self.blocks_held = True
         words = (f": beyond the reach of this photo's noise, {self.noise.short()}"
                  if self.noise is not None and self.noise.correlated else "")
         self.held_words = f"held-out blocks' centres ({gap} px from any fitted pixel{words})"

@@ -151,3 +151,22 @@ def test_blocks_on_request_and_fallback_on_a_tiny_frame():
 def test_block_settings_are_checked(field, value):
     with pytest.raises(ConfigError, match=field):
         RunConfig(**{field: value}).validate()
+
+
+def test_blocks_count_only_once_the_fit_nears_the_noise_level():
+    """Scores taken while the picture is still forming do not compete: the held-out blocks'
+    best is chosen among steps after the data term came within 2x the measured noise level."""
+    from engine.run import BLOCK_GATE
+    _, _, camera = _photos()
+    run = Restoration(tiny_config("denoise", holdout_shape="auto", iterations=150, stop="never", lr=0.02), camera)
+    gate = run._gate
+    assert gate is not None and gate.target == pytest.approx(
+        BLOCK_GATE * run.noise.sigma ** 2 * run.task.fitted_fraction)
+    for _ in run.steps():
+        pass
+    assert gate.crossed_at is not None, "the tiny net fits that far in about 100 steps"
+    assert run.suggested[0] >= gate.crossed_at
+    assert run._waiting() is False
+    # white noise keeps no gate
+    _, white, _ = _photos()
+    assert Restoration(tiny_config("denoise", holdout_shape="auto"), white)._gate is None
