@@ -3,20 +3,22 @@ it is correlated (issue 20).
 
 Synthetic noise is white: each pixel's noise is independent of its neighbours'. A camera's is
 not: demosaicing, in-camera noise reduction and JPEG spread it over a few pixels, and the
-level depends on brightness. The finest-scale wavelet estimate (:func:`engine.stopping.
-noise_sigma`) sees only the part of such noise that differs from pixel to pixel, 3-4x too
-little on real photos (issue 20's measurements), and a held-out pixel can be predicted from
+level depends on brightness. The finest-scale wavelet estimate (:func:`noise_sigma`, the
+noise-level wait's) sees only the part of such noise that differs from pixel to pixel, about a
+third of it on real photos (benchmarks/README.md), and a held-out pixel can be predicted from
 its neighbours' noise. So the run first measures the noise where the photo is flattest:
 
 - **where**: 16 x 16 patches (every 8 px) ranked by the gradient energy of a smoothed copy (the
   picture's structure, not its noise); the flattest ``FLAT_SHARE`` of them are kept;
 - **level**: in each kept patch, the variance left after removing a fitted plane (shading);
-  the median over patches, per channel, corrected for what the plane removes;
+  the median over patches, per channel (an edge that slipped in is an outlier), over the
+  degrees of freedom the plane leaves;
 - **correlation**: the same residuals' autocorrelation at 1, 2, 3 px (horizontal and
   vertical, averaged): ``rho[d - 1]``. The correlation length is the first lag where it falls
   under ``DECORRELATED`` (0 for white noise).
 
-Pure NumPy on the host, once per run (a few ms at 256 px).
+Not measured: how the level follows brightness (one level is reported). Pure NumPy on the
+host, once per run (tens of ms; a large photo is sampled, ``SAMPLE``).
 """
 from __future__ import annotations
 
