@@ -164,4 +164,5 @@ def tiled_summary(job: TiledRestoration, by_request: bool) -> dict:
             "suggested": None, "kind": None, "pick": job.cfg.pick, "stop": job.cfg.stop,
             "failed_to_fit": bool(job.failed_units) and len(job.failed_units) == done,
             "tiled": True, "done": done, "units": n, "mode": job.plan.mode,
-            "failed_units": list(job.failed_units)}
+            "failed_units": list(job.failed_units),
+            "partial": [(u.index, int(step)) for u, _, step in job.partial()] if by_request else []}
