@@ -437,6 +437,23 @@ def _check_destination(p: Path, what: str) -> Path:
     return folder
 
 
+def remove_temporaries(path: str | os.PathLike) -> int:
+    """Remove what a killed write of ``path`` left beside it (``_temp_in``'s names); a run
+    calls it for its own destinations before writing them. Returns how many went."""
+    p = Path(path)
+    folder = _folder_of(p)
+    own = re.compile(rf"\.{re.escape(p.name)}\.[A-Za-z0-9_]{{8}}\.tmp{re.escape(p.suffix)}")
+    gone = 0
+    try:
+        names = [q for q in folder.iterdir() if own.fullmatch(q.name) and q.is_file()]
+    except OSError:
+        return 0
+    for q in names:
+        _remove_quietly(str(q))
+        gone += not q.exists()
+    return gone
+
+
 def check_writable(path: str | os.PathLike, what: str = "image",
                    formats: dict[str, str] | None = SAVE_FORMATS) -> Path:
     """Everything about writing ``path`` that can be known before there is anything to write:
