@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 
-from .cli_common import _check_destinations, _fmt_s, _same_file, strict_json
+from .cli_common import NAME_MAX, _check_destinations, _fmt_s, _same_file, strict_json
 from .config import RunConfig
 from .errors import DIPError
 from .executors import LocalExecutor, RayExecutor, Task
@@ -304,7 +304,9 @@ class Batch:
             if self.cfg.task == "inpaint":
                 e.mask = find_mask(p, mask_dir)
             key = os.path.normcase(str(e.output.resolve()))
-            if key in seen:   # only names that differ in case alone are left to collide here
+            if len(os.fsencode(e.output.name)) > NAME_MAX:
+                e.status, e.reason = "failed", f"its result's name {e.output.name[:24]}... would be over {NAME_MAX} bytes"
+            elif key in seen:   # only names that differ in case alone are left to collide here
                 e.status, e.reason = "failed", f"same output name as {seen[key].input} ({e.output.name})"
             else:
                 seen[key] = e

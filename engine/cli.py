@@ -11,7 +11,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .cli_common import _check_destinations, _fmt_s, _Progress, flag_overrides, parse_overrides, strict_json  # noqa: F401
+from .cli_common import (  # noqa: F401
+    _check_destinations, _fmt_s, _Progress, check_name_lengths, describe_os_error, flag_overrides, parse_overrides,
+    strict_json,
+)
 from .config import ARCHS, DEVICES, MAX_SEEDS, PICKS, STOPS, TASKS
 from .errors import DIPError
 from .presets import DEFAULT_PRESET, PAPER_PRESET, PRESETS
@@ -140,6 +143,7 @@ def cmd_restore(a: argparse.Namespace) -> int:
     from .cli_experiments import CLASSIFIER_TASKS, cmd_experiment, reject_experiment_flags
     from .presets import get_config
 
+    check_name_lengths(a)
     if a.task in CLASSIFIER_TASKS:
         return cmd_experiment(a)
     reject_experiment_flags(a)
@@ -310,6 +314,8 @@ def cmd_degrade(a: argparse.Namespace) -> int:
     from . import degrade, imageio
     from .config import SCALES
 
+    check_name_lengths(a)
+
     # the parameters first (cheap, and nothing is read or written yet) ...
     if a.task == "denoise" and not (math.isfinite(a.sigma) and 0 <= a.sigma <= 255):
         raise DIPError(f"--sigma must be a number in 0..255 (the noise std on the 0-255 scale), got {a.sigma:g}")
@@ -367,6 +373,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except MemoryError:
         print("error: out of memory: use a smaller image or region, or fewer channels", file=sys.stderr)
+        return 2
+    except OSError as exc:   # the file system refused something no check foresaw: one line, written nothing
+        if _interrupted(exc):
+            print("\ninterrupted: nothing written", file=sys.stderr)
+            return 130
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:
         if not _interrupted(exc):

@@ -121,7 +121,11 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
 def _open(path: str | os.PathLike, what: str) -> tuple[Image.Image, Path]:
     """Open (header only) with a one-line ImageError for every way it can fail."""
     p = Path(path)
-    if not p.exists():
+    try:
+        there = p.exists()
+    except OSError as e:            # e.g. a name over 255 bytes
+        raise ImageError(f"cannot open {what} {_short(p)}: {e.strerror or _reason(e)}") from e
+    if not there:
         raise ImageError(f"cannot open {what} {p}: no such file")
     if p.is_dir():
         raise ImageError(f"cannot open {what} {p}: it is a folder, not an image file")
@@ -143,6 +147,11 @@ def _open(path: str | os.PathLike, what: str) -> tuple[Image.Image, Path]:
         im.close()
         raise ImageError(f"{what} {p} has no pixels ({w} x {h})")
     return im, p
+
+
+def _short(p: Path) -> str:
+    text = str(p)
+    return text if len(text) <= 80 else text[:40] + "..." + text[-24:]
 
 
 def _bomb_message(e: BaseException, p: Path, what: str) -> str:
