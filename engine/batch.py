@@ -305,7 +305,8 @@ class Batch:
                 e.mask = find_mask(p, mask_dir)
             key = os.path.normcase(str(e.output.resolve()))
             if len(os.fsencode(e.output.name)) > NAME_MAX:
-                e.status, e.reason = "failed", f"its result's name {e.output.name[:24]}... would be over {NAME_MAX} bytes"
+                e.status = "failed"
+                e.reason = f"its result's name {e.output.name[:24]}... would be over {NAME_MAX} bytes"
             elif key in seen:   # only names that differ in case alone are left to collide here
                 e.status, e.reason = "failed", f"same output name as {seen[key].input} ({e.output.name})"
             else:
