@@ -404,6 +404,9 @@ class Batch:
         default_threads = torch.get_num_threads() if isinstance(self.executor, LocalExecutor) else 1
         self.threads = max(1, int(o.threads)) if o.threads else default_threads
         self.unit_device = self.executor.unit_device(cfg.device)
+        fits = getattr(self.executor, "check_fits", None)
+        if fits is not None:
+            fits(self.threads, self.unit_device)
         plan_device = self.unit_device if self.unit_device in (None, "cpu") else None
         for e in self.entries:
             if e.status == "failed":
