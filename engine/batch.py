@@ -49,7 +49,7 @@ def add_batch_arguments(r: argparse.ArgumentParser) -> None:
                    help="CPU threads per unit (a Ray task asks for as many CPUs); default: all of this machine's "
                         "locally, 1 on Ray. The same seed and threads give the same pixels on any machine, so "
                         "--threads 1 writes the same files locally and on Ray")
-    r.add_argument("--gpus-per-unit", type=float, default=1.0, metavar="F",
+    r.add_argument("--gpus-per-unit", type=float, metavar="F",
                    help="Ray on a cluster with GPUs: the share of a GPU each unit asks for (e.g. 0.25 runs four "
                         "small units per GPU; default 1)")
 
@@ -440,7 +440,7 @@ class Batch:
 
     def _load(self, e: Entry):
         """The photo and its mask, checked; e.loaded keeps what writing the result needs."""
-        from .imageio import load_image, load_mask
+        from .imageio import check_inpainting_mask, load_image, load_mask
 
         loaded = load_image(e.input)
         image = loaded.array
@@ -450,9 +450,7 @@ class Batch:
                 raise DIPError(f"no mask for {e.name}: put {e.input.stem}_mask.png beside it"
                                + (f" or {e.input.stem}.png in {self.opts.mask}" if self.opts.mask and not self.single
                                   else "") + " (white = known pixel, black = to fill)")
-            mask = load_mask(e.mask, image.shape[:2])
-            if not mask.any():
-                raise DIPError(f"mask {e.mask} marks every pixel as unknown (all black): nothing to fit")
+            mask = check_inpainting_mask(load_mask(e.mask, image.shape[:2]), e.mask)
         e.loaded = loaded
         return image, mask
 
@@ -734,8 +732,6 @@ def cmd_batch(a: argparse.Namespace, cfg: RunConfig, overrides: dict[str, Any]) 
         raise DIPError("flash/no-flash needs a flash photo per photo: restore them one at a time")
     if a.mask and a.task != "inpaint":
         raise DIPError(f"--mask is only used by --task inpaint, not {a.task}: drop it or change the task")
-    if a.threads is not None and not 1 <= a.threads <= 256:
-        raise DIPError(f"--threads must be 1..256, got {a.threads}")
     if a.preset is None:   # no preset named: the fast one on a CPU, the paper's on a GPU (of this machine)
         from .device import pick_device
         from .presets import default_preset
@@ -745,7 +741,7 @@ def cmd_batch(a: argparse.Namespace, cfg: RunConfig, overrides: dict[str, Any]) 
     opts = BatchOptions(cfg=cfg, inputs=a.input, output=a.output, mask=a.mask, metrics=a.metrics, tile=a.tile,
                         overlap=a.overlap, margin=a.crop_margin, runs=a.runs, threads=a.threads, yes=a.yes,
                         quiet=a.quiet, overwrite=a.overwrite)
-    executor = make_executor(a.ray, a.gpus_per_unit)
+    executor = make_executor(a.ray, 1.0 if a.gpus_per_unit is None else a.gpus_per_unit)
     try:
         return Batch(opts, executor).run()
     finally:

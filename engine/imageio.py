@@ -411,6 +411,16 @@ def load_mask(path: str | os.PathLike, shape_hw: tuple[int, int]) -> np.ndarray:
     return mask_from_array(array)
 
 
+def check_inpainting_mask(mask: np.ndarray, name: str | os.PathLike) -> np.ndarray:
+    """One rule for the CLI, a batch and the app: a mask that marks nothing to fill (all
+    white) or nothing known (all black) is bad input, said in one line, not a run."""
+    if not mask.any():
+        raise MaskError(f"mask {name} marks every pixel as unknown (all black): nothing to fit")
+    if mask.all():
+        raise MaskError(f"mask {name} marks no pixel to fill (it is all white): nothing to inpaint")
+    return mask
+
+
 # ---------------------------------------------------------------- writing
 
 def _umask() -> int:
