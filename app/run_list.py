@@ -135,6 +135,9 @@ class RunListView(QWidget):
         self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
         header.setSectionResizeMode(COL_RUN, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(COL_RUN, THUMB + 96)
+        # "how it stopped" wraps too, so the time and the PSNR stay in view in a narrow dock
+        header.setSectionResizeMode(COL_STOP, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(COL_STOP, 110)
         self.tree.itemSelectionChanged.connect(self._selection_changed)
         self.tree.itemDoubleClicked.connect(self._double_clicked)
         delete = QShortcut(QKeySequence.StandardKey.Delete, self.tree)
@@ -288,9 +291,11 @@ class RunListView(QWidget):
         self._apply_current(item, record.id)
 
     def _thumbnail(self, record: RunRecord) -> QIcon:
-        if record.result is None:
-            return self._placeholder
         cached = self._thumbs.get(record.id)
+        if record.result is None:
+            # its image went to keep the memory budget (a photo-sized run): the small picture
+            # it had stays, only "no image" for a run never shown
+            return cached[1] if cached is not None else self._placeholder
         if cached is not None and cached[0]() is record.result:
             return cached[1]
         icon = QIcon(make_thumbnail(record.result))

@@ -501,6 +501,7 @@ class RunView(QObject):
         rec.steps = int((self.controller.last_summary or {}).get("step", 0)) if self.tiles.active else int(run.step)
         rec.stop_how = how
         rec.stop_reason = reason
+        rec.stop_where = str((self.controller.last_summary or {}).get("where", "")) if self.tiles.active else ""
         # with seeds averaged: the watched run and the phase after it (app/seed_worker.py)
         rec.seconds = float(run.elapsed) + float((self.controller.last_summary or {}).get("seeds_seconds", 0.0))
         rec.psnr = doc.psnr_of(rec.result, rec.config)
