@@ -364,8 +364,9 @@ class FileHandling(QObject):
         self.remember_dir(path)
         for warning in getattr(proj, "warnings", []) or []:
             self._status(warning, 10000)
-        self._status(f"Opened project {Path(path).name}: {len(proj.runs)} run(s)")
         w.refresh()
+        why = w.run_view.why_no_continue()
+        self._status(f"Opened project {Path(path).name}: {len(proj.runs)} run(s)" + (f". {why}" if why else ""))
         return True
 
     # ------------------------------------------------------------------ simulate, region, downscale

@@ -515,6 +515,19 @@ class RunView(QObject):
         if res is not None:
             res.run_id = rec.id
 
+    def why_no_continue(self) -> str | None:
+        """Why Continue is off for the stopped run on screen, when it is one that no live run
+        stands behind (reopened from a project): its result came back, its networks did not."""
+        res = self.doc.result
+        if self.controller.can_continue or self.controller.active or res is None or res.run_id is None:
+            return None
+        rec = self.doc.runs.get(res.run_id)
+        if rec is None or rec.stop_how != "request" or rec.id == self.record_id:
+            return None
+        where = f" in {rec.stop_where}" if rec.stop_where else f" at step {rec.steps}"
+        return (f"{rec.label} was stopped{where}. A project keeps a run's result, not its networks, so it "
+                f"cannot go on from there: Run restores it again (Save writes what it has)")
+
     def show_run(self, run_id: int) -> bool:
         """Make run ``run_id``'s picked result the current result and show it."""
         rec = self.doc.runs.get(run_id)

@@ -100,6 +100,21 @@ def test_a_stopped_tiled_run_says_where_it_stopped_and_keeps_its_thumbnail(qtbot
     assert item.text(COL_STOP) == stop_summary(rec)
     thumb = item.icon(COL_RUN).cacheKey()
     assert thumb != view._placeholder.cacheKey()
+    # reopened from a project, Continue is off and says why (the project keeps no networks)
+    from app.main_window import MainWindow
+
+    proj = tmp_path / "stopped.dipproj"
+    assert w.save_project(str(proj))
+    w2 = MainWindow()
+    qtbot.addWidget(w2)
+    w2.show()
+    assert w2.open_path(str(proj))
+    assert not w2.act_continue.isEnabled()
+    why = w2.continue_button.toolTip()
+    assert f"stopped in tile {i + 1}/6 at step {job.run.step}" in why and "not its networks" in why
+    assert "not its networks" in w2.statusBar().currentMessage()
+    assert w2.doc.runs.records[0].stop_where == rec.stop_where
+    w2.close()
     w.doc.runs.budget_bytes = rec.nbytes            # room for one image: the next run's takes it
     from app.runs import RunRecord
     w.doc.runs.add(RunRecord(id=0, config=rec.config, result=rec.result.copy(), steps=3, stop_how="limit"))
