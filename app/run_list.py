@@ -33,8 +33,10 @@ _LOSS_FLOOR = 1e-12             # log10(0) is -inf; a perfect fit would otherwis
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
-COL_RUN, COL_SETTINGS, COL_STOP, COL_TIME, COL_PSNR = range(5)
-HEADERS = ("Run", "Settings", "Stopped", "Time", "PSNR")
+# the short numbers first and the settings last (they stretch and wrap): in the narrow dock
+# the time and the PSNR stay in view without scrolling sideways
+COL_RUN, COL_TIME, COL_PSNR, COL_STOP, COL_SETTINGS = range(5)
+HEADERS = ("Run", "Time", "PSNR", "Stopped", "Settings")
 ID_ROLE = Qt.ItemDataRole.UserRole
 DROPPED_TIP = "The image was dropped to stay within the memory budget; settings and numbers remain."
 
@@ -135,8 +137,7 @@ class RunListView(QWidget):
         self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
         header.setSectionResizeMode(COL_RUN, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(COL_RUN, THUMB + 96)
-        # "how it stopped" wraps too, so the time and the PSNR stay in view in a narrow dock
-        header.setSectionResizeMode(COL_STOP, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(COL_STOP, QHeaderView.ResizeMode.Interactive)   # it wraps
         header.resizeSection(COL_STOP, 110)
         self.tree.itemSelectionChanged.connect(self._selection_changed)
         self.tree.itemDoubleClicked.connect(self._double_clicked)

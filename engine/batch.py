@@ -317,7 +317,7 @@ class Batch:
             raise DIPError(f"cannot make the folder {out_dir}: {exc.strerror or exc}") from None
         from .imageio import check_writable, remove_temporaries
         # like one photo's --output: a folder nothing can be written to is refused before any step
-        check_writable(self.entries[0].output, "results in", None)
+        check_writable(out_dir / "result.png", "results in", None)
         for e in self.entries:       # what a killed run of this batch left half-written
             remove_temporaries(e.output)
 

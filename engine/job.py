@@ -198,11 +198,12 @@ class TiledRestoration(Controls):
         out = []
         run = self._run
         i = next((k for k, st in enumerate(self.states) if st == "running"), None)
-        if run is not None and i is not None:
-            pick = self._pick_so_far(run)
-            if pick is not None:
-                picks = self._picks + [pick]
-                out.append((self.plan.units[i], np.mean(picks, axis=0) if len(picks) > 1 else picks[0], run.step))
+        if i is not None and (run is not None or self._picks):
+            pick = None if run is None else self._pick_so_far(run)
+            picks = self._picks + ([pick] if pick is not None else [])
+            if picks:
+                out.append((self.plan.units[i], np.mean(picks, axis=0) if len(picks) > 1 else picks[0],
+                            run.step if run is not None else 0))
         group = self._group
         if group is not None:
             for i, member in zip(self._group_units, group.members):

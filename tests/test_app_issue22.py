@@ -122,9 +122,8 @@ def test_a_stopped_tiled_run_says_where_it_stopped_and_keeps_its_thumbnail(qtbot
     assert view.tree.topLevelItem(0).icon(COL_RUN).cacheKey() == thumb
     # time and PSNR in view without scrolling sideways in the dock's width
     header = view.tree.header()
-    width = view.tree.viewport().width()
-    for col in (COL_TIME, COL_PSNR):
-        assert header.sectionViewportPosition(col) + header.sectionSize(col) <= width + 1
+    for col in (COL_TIME, COL_PSNR):             # within a 360 px dock (a laptop's), whatever else
+        assert header.sectionPosition(col) + header.sectionSize(col) <= 340
 
 
 def test_the_batch_window_says_which_seed_runs_and_shows_a_whole_failure_reason(qtbot):
