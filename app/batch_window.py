@@ -134,6 +134,9 @@ class BatchWindow(QWidget):
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        # a failure's reason is read in the progress column: it gets the room and wraps
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.Stretch)
+        self.table.setWordWrap(True)
         self.table.cellDoubleClicked.connect(lambda r, _c: self.open_row(r))
         self.status_label = QLabel("Pick a folder of photos; the settings are the panel's")
         self.status_label.setWordWrap(True)
@@ -378,14 +381,19 @@ class BatchWindow(QWidget):
                 self._outputs[idx] = ev["output"]
                 self._set(r, 2, "already done")
             elif st in ("failed", "interrupted"):
-                self._set(r, 2, ev.get("reason", ""))
+                self._set(r, 2, ev.get("reason", ""), ev.get("reason", ""))
+                self.table.resizeRowToContents(r)
         elif kind == "progress":
             count, unit = ev["count"], ev["unit"]
             if ev["state"] == "done":
                 self._set(r, 3, str(ev["step"]) if count == 1 else self.table.item(r, 3).text())
                 return
             frac = min(1.0, ev["step"] / max(1, ev["total"]))
-            where = f"tile {unit + 1}/{count}: " if count > 1 else ""
+            # the step starts again with each tile and each seed: the row says which, so it
+            # never seems to go backwards
+            parts = ([f"tile {unit + 1}/{count}"] if count > 1 else []) + \
+                ([f"seed {ev.get('seed_index', 0) + 1}/{ev['seeds']}"] if ev.get("seeds", 1) > 1 else [])
+            where = ", ".join(parts) + ": " if parts else ""
             best = f", best {ev['best']}" if ev.get("best") else ""
             self._set(r, 2, f"{where}step {ev['step']}/{ev['total']} ({100 * frac:.0f}%){best}")
             started = self._started.get(ev["job"])

@@ -74,6 +74,9 @@ class ExperimentCurve(pg.PlotWidget):
             what += " (+ TV term)" if task == "preimage" else " (- TV term)"
         self.setLogMode(y=task == "preimage")
         self.getAxis("left").enableAutoSIPrefix(False)   # "x0.001" over a log axis misreads
+        # the last run's range would be read in the new mode (an activation's 33 as 1e33)
+        self.setRange(xRange=(0, 1), yRange=(-1, 0) if task == "preimage" else (0, 1), padding=0)
+        self.enableAutoRange()
         self.setLabel("left", what)
         self.setLabel("bottom", "step")
 

@@ -108,9 +108,10 @@ class FileHandling(QObject):
     def _warn_if_slow(self) -> None:
         """Opening an image never leaves the user on a preset that takes half an hour unsaid."""
         secs = self.w.panel.expected_seconds()
-        if secs is not None and secs > LONG_RUN_SECONDS:
-            self._status(f"These settings may take {secs / 60:.0f} min on this device: see "
-                         "the faster choices under the preset", 15000)
+        words = self.w.panel.time_sentence()
+        if secs is not None and secs > LONG_RUN_SECONDS and words:
+            # the panel's own estimate in the panel's own words: never a second figure
+            self._status(f"These settings may take long: {words}; see the faster choices under the preset", 15000)
 
     def use_sample_settings(self) -> None:
         """The bundled sample is noisy: start on the narrow denoising preset, which shows a
@@ -363,8 +364,9 @@ class FileHandling(QObject):
         self.remember_dir(path)
         for warning in getattr(proj, "warnings", []) or []:
             self._status(warning, 10000)
-        self._status(f"Opened project {Path(path).name}: {len(proj.runs)} run(s)")
         w.refresh()
+        why = w.run_view.why_no_continue()
+        self._status(f"Opened project {Path(path).name}: {len(proj.runs)} run(s)" + (f". {why}" if why else ""))
         return True
 
     # ------------------------------------------------------------------ simulate, region, downscale

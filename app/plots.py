@@ -109,6 +109,17 @@ class LogLossAxis(pg.AxisItem):
         # only the first level gets text: the minor ticks are bare
         self.setStyle(maxTextLevel=0)
 
+    def updateAutoSIPrefix(self) -> None:  # noqa: N802 - pyqtgraph's name
+        if self.autoSIPrefix:
+            super().updateAutoSIPrefix()
+            return
+        # pyqtgraph 0.14 works out a prefix scale even with the prefix turned off, from whatever
+        # range the axis had (an activation curve's 33 read on a log axis: 1e33): a curve then
+        # labelled 0.08 as 8e-29. Off means a scale of one.
+        self.autoSIPrefixScale = 1.0
+        self.labelUnitPrefix = ""
+        self._updateLabel()
+
     @property
     def min_spacing(self) -> float:
         """Pixels between two labels: a bit under two lines of the tick font."""

@@ -81,7 +81,7 @@ class Project:
 
 # RunRecord fields and how they travel: the arrays go to PNG (result) or JSON lists (curves)
 _RUN_SCALARS = ("id", "config", "result_step", "result_kind", "result_what", "steps",
-                "stop_how", "stop_reason", "seconds", "psnr", "sources")
+                "stop_how", "stop_reason", "stop_where", "seconds", "psnr", "sources")
 
 
 # ---------------------------------------------------------------- checking project.json
@@ -193,6 +193,7 @@ def _check_doc(doc: Any) -> None:
             raise Bad(f"project.json: {where}config must be an object, got {_show(run.get('config'))}")
         for key in ("result_kind", "result_what", "stop_how", "stop_reason"):
             _text(run, key, where)
+        _text(run, "stop_where", where, optional=True)     # projects before it have none
         _whole(run, "result_step", 0, where, optional=True)
         _whole(run, "steps", 0, where)
         if _real(run, "seconds", where) < 0:
@@ -382,6 +383,7 @@ def _build(doc: dict, zf: ProjectZip) -> Project:
     runs = []
     for run in doc["runs"]:
         r = RunRecord(**{k: run.get(k) for k in _RUN_SCALARS})
+        r.stop_where = r.stop_where or ""
         r.seconds = float(r.seconds)
         r.psnr = None if r.psnr is None else float(r.psnr)
         r.curve_steps = np.asarray(run["curve_steps"], dtype=np.int64)

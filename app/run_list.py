@@ -33,8 +33,10 @@ _LOSS_FLOOR = 1e-12             # log10(0) is -inf; a perfect fit would otherwis
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
-COL_RUN, COL_SETTINGS, COL_STOP, COL_TIME, COL_PSNR = range(5)
-HEADERS = ("Run", "Settings", "Stopped", "Time", "PSNR")
+# the short numbers first and the settings last (they stretch and wrap): in the narrow dock
+# the time and the PSNR stay in view without scrolling sideways
+COL_RUN, COL_TIME, COL_PSNR, COL_STOP, COL_SETTINGS = range(5)
+HEADERS = ("Run", "Time", "PSNR", "Stopped", "Settings")
 ID_ROLE = Qt.ItemDataRole.UserRole
 DROPPED_TIP = "The image was dropped to stay within the memory budget; settings and numbers remain."
 
@@ -135,6 +137,8 @@ class RunListView(QWidget):
         self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
         header.setSectionResizeMode(COL_RUN, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(COL_RUN, THUMB + 96)
+        header.setSectionResizeMode(COL_STOP, QHeaderView.ResizeMode.Interactive)   # it wraps
+        header.resizeSection(COL_STOP, 110)
         self.tree.itemSelectionChanged.connect(self._selection_changed)
         self.tree.itemDoubleClicked.connect(self._double_clicked)
         delete = QShortcut(QKeySequence.StandardKey.Delete, self.tree)
@@ -288,9 +292,11 @@ class RunListView(QWidget):
         self._apply_current(item, record.id)
 
     def _thumbnail(self, record: RunRecord) -> QIcon:
-        if record.result is None:
-            return self._placeholder
         cached = self._thumbs.get(record.id)
+        if record.result is None:
+            # its image went to keep the memory budget (a photo-sized run): the small picture
+            # it had stays, only "no image" for a run never shown
+            return cached[1] if cached is not None else self._placeholder
         if cached is not None and cached[0]() is record.result:
             return cached[1]
         icon = QIcon(make_thumbnail(record.result))

@@ -501,6 +501,7 @@ class RunView(QObject):
         rec.steps = int((self.controller.last_summary or {}).get("step", 0)) if self.tiles.active else int(run.step)
         rec.stop_how = how
         rec.stop_reason = reason
+        rec.stop_where = str((self.controller.last_summary or {}).get("where", "")) if self.tiles.active else ""
         # with seeds averaged: the watched run and the phase after it (app/seed_worker.py)
         rec.seconds = float(run.elapsed) + float((self.controller.last_summary or {}).get("seeds_seconds", 0.0))
         rec.psnr = doc.psnr_of(rec.result, rec.config)
@@ -513,6 +514,19 @@ class RunView(QObject):
             doc.runs.replace(rec)
         if res is not None:
             res.run_id = rec.id
+
+    def why_no_continue(self) -> str | None:
+        """Why Continue is off for the stopped run on screen, when it is one that no live run
+        stands behind (reopened from a project): its result came back, its networks did not."""
+        res = self.doc.result
+        if self.controller.can_continue or self.controller.active or res is None or res.run_id is None:
+            return None
+        rec = self.doc.runs.get(res.run_id)
+        if rec is None or rec.stop_how != "request" or rec.id == self.record_id:
+            return None
+        where = f" in {rec.stop_where}" if rec.stop_where else f" at step {rec.steps}"
+        return (f"{rec.label} was stopped{where}. A project keeps a run's result, not its networks, so it "
+                f"cannot go on from there: Run restores it again (Save writes what it has)")
 
     def show_run(self, run_id: int) -> bool:
         """Make run ``run_id``'s picked result the current result and show it."""

@@ -32,6 +32,7 @@ class RunRecord:
     steps: int = 0                            # steps the run took
     stop_how: str = ""                        # "rule" | "limit" | "request" | "average"
     stop_reason: str = ""
+    stop_where: str = ""                      # a tiled job: "tile 3/6 at step 109", "all 6 tiles done"
     seconds: float = 0.0
     psnr: float | None = None                 # of the result against the reference, dB
     curve_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -149,7 +150,12 @@ def settings_summary(config: dict[str, Any]) -> str:
 
 def stop_summary(record: RunRecord) -> str:
     """How the run ended and at which step: 'stopped itself at 412', 'limit 3000',
-    'you stopped it at 250', 'average of 3 runs'."""
+    'you stopped it at 250', 'average of 3 runs'; a tiled job says where in its units
+    (its steps are every unit's together: no one step to stop at)."""
+    if record.stop_where:
+        if record.stop_how == "request":
+            return f"you stopped it in {record.stop_where}"
+        return f"{record.stop_where} ({record.steps} steps in all)"
     if record.stop_how == "rule":
         return f"stopped itself at {record.steps}"
     if record.stop_how == "limit":

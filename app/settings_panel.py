@@ -364,6 +364,23 @@ class SettingsPanel(QWidget):
             return None
         return self._expected_seconds(cfg)
 
+    def time_sentence(self) -> str | None:
+        """The expected time in the words the panel shows under the preset (the plan's sentence
+        for a photo in tiles or crops): anything else that speaks of the time says this."""
+        try:
+            cfg = self.config()
+            plan = self.plan(cfg)
+            if plan is not None and plan.tiled:
+                return None if plan.problem else plan.describe()
+            est = self._estimate(cfg)
+        except (DIPError, ValueError, RuntimeError):
+            return None
+        if est is None:
+            return None
+        seeds, factor = self._seeds(cfg)
+        return wall_time_sentence(est.seconds_per_step * cfg.iterations * factor, self._device_type(cfg.device),
+                                  cfg.stop == "auto", seeds)
+
     def set_guide_name(self, name: str | None) -> None:
         self._guide_name = name
         self._show_guide()

@@ -158,8 +158,12 @@ class TileView(QObject):
         run = self.w.controller.run
         done = run.done_units if run is not None else 0
         n = len(self.plan.units) if self.plan is not None else done
-        what = f"the result of {n} {unit_word(self.plan)}s" if done == n else \
-            f"{done} of {n} {unit_word(self.plan)}s restored, the input elsewhere"
+        word = unit_word(self.plan)
+        # plain data only here (the GUI thread runs no torch kernel): the job's states
+        running = [i for i, st in enumerate(run.states) if st == "running"] if run is not None else []
+        kept = "".join(f" and {word} {i + 1} as far as it got" for i in running)
+        what = f"the result of {n} {word}s" if done == n else \
+            f"{done} of {n} {word}s restored{kept}, the input elsewhere"
         doc.set_result(array, None, what, run_id=rv.record_id)
         ready = rv._ready_image(TILED_STEP, "result")
         self.overlay.hide_live()
@@ -177,9 +181,13 @@ class TileView(QObject):
         bar.setRange(0, max(n, 1))
         bar.setValue(done)
         if info.get("how") == "request":
-            bar.setFormat(f"stopped: {done} of {n} {word}s done")
-            text = (f"Stopped with {done} of {n} {word}s done: Save writes them with the input "
-                    "elsewhere; Continue goes on with the rest")
+            partial = info.get("partial") or []
+            kept = "".join(f", {word} {i + 1} kept at step {step}" for i, step in partial)
+            bar.setFormat(f"stopped: {done} of {n} {word}s done{kept}")
+            what = "them" if not partial else ("them and the best so far of the one running" if done else
+                                               f"the best so far of the running {word}")
+            text = (f"Stopped with {done} of {n} {word}s done{kept}: Save writes {what} with the input "
+                    "elsewhere; Continue goes on from there")
         else:
             bar.setFormat(f"done: {n} {word}s")
             text = f"Done: {info.get('reason') or f'all {n} {word}s'}"

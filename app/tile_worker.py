@@ -160,8 +160,17 @@ def tiled_summary(job: TiledRestoration, by_request: bool) -> dict:
     run = job.run
     step = sum(int(i["steps"]) for i in job.unit_info if i) + (int(run.step) if run is not None else 0)
     how = "request" if by_request else ("rule" if job.stopped_early else "limit")
+    word = "crop tile" if job.plan.mode == "crops" else "tile"
+    running = [i for i, st in enumerate(job.states) if st == "running"]
+    if done == n:
+        where = f"all {n} {word}s done"
+    elif running:       # units stepped side by side (a group) have no one step: the first's number only
+        where = f"{word} {running[0] + 1}/{n}" + (f" at step {run.step}" if run is not None else "")
+    else:
+        where = f"{word} {done + 1}/{n}, before its first step"
     return {"how": how, "reason": job.stop_reason or "", "step": step, "total": int(job.cfg.iterations),
             "suggested": None, "kind": None, "pick": job.cfg.pick, "stop": job.cfg.stop,
             "failed_to_fit": bool(job.failed_units) and len(job.failed_units) == done,
             "tiled": True, "done": done, "units": n, "mode": job.plan.mode,
-            "failed_units": list(job.failed_units)}
+            "failed_units": list(job.failed_units), "where": where,
+            "partial": [(u.index, int(step)) for u, _, step in job.partial()] if by_request else []}

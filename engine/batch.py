@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 
-from .cli_common import _check_destinations, _fmt_s, _same_file, strict_json
+from .cli_common import NAME_MAX, _check_destinations, _fmt_s, _same_file, strict_json
 from .config import RunConfig
 from .errors import DIPError
 from .executors import LocalExecutor, RayExecutor, Task
@@ -49,7 +49,7 @@ def add_batch_arguments(r: argparse.ArgumentParser) -> None:
                    help="CPU threads per unit (a Ray task asks for as many CPUs); default: all of this machine's "
                         "locally, 1 on Ray. The same seed and threads give the same pixels on any machine, so "
                         "--threads 1 writes the same files locally and on Ray")
-    r.add_argument("--gpus-per-unit", type=float, default=1.0, metavar="F",
+    r.add_argument("--gpus-per-unit", type=float, metavar="F",
                    help="Ray on a cluster with GPUs: the share of a GPU each unit asks for (e.g. 0.25 runs four "
                         "small units per GPU; default 1)")
 
@@ -124,12 +124,27 @@ def collect_inputs(spec: str) -> list[Path]:
         what = f"the pattern {spec}"
     if not found:
         raise DIPError(f"no photos in {what} (looked for {', '.join(('.png', '.jpg', '.tif', '...'))})")
-    return found
+    # a photo listed twice is one photo: restored (and reported) once
+    unique: dict[str, Path] = {}
+    for q in found:
+        unique.setdefault(os.path.normcase(os.path.abspath(q)), q)
+    return list(unique.values())
 
 
 def output_name(photo: Path) -> str:
     from .imageio import SAVE_FORMATS
     return photo.name if photo.suffix.lower() in SAVE_FORMATS else photo.stem + ".png"
+
+
+def output_names(photos: list[Path]) -> list[str]:
+    """Each photo's result name, decided before the first step: its own name (a format that
+    cannot be written becomes .png). Where two photos would share a name (a.gif beside a.png)
+    the one that keeps its own name keeps it and the other gets its whole name plus .png
+    (a.gif.png), so neither replaces the other whichever sorts first."""
+    names = [output_name(p) for p in photos]
+    own = {n.lower() for p, n in zip(photos, names) if n == p.name}
+    return [n if n == p.name or n.lower() not in own and names.count(n) == 1 else p.name + ".png"
+            for p, n in zip(photos, names)]
 
 
 def find_mask(photo: Path, mask_dir: Path | None) -> Path | None:
@@ -269,6 +284,7 @@ class Batch:
             return
         photos = collect_inputs(o.inputs)
         out_dir = Path(o.output)
+        photos = self._not_results(photos, out_dir)
         if out_dir.exists() and not out_dir.is_dir():
             raise DIPError(f"--output {out_dir} is a file: with a folder of photos --output is the folder the "
                            f"results go to (they keep their names)")
@@ -280,17 +296,18 @@ class Batch:
                            f"(DIR/photo.png or DIR/photo_mask.png), or leave it out to use masks beside the photos")
         if o.metrics and Path(o.metrics).suffix.lower() in MASK_FORMATS:
             raise DIPError(f"--metrics {o.metrics} is an image name: it is a JSON Lines file (e.g. metrics.jsonl)")
+        names = output_names(photos)
         seen: dict[str, Entry] = {}
         for i, p in enumerate(photos):
-            e = Entry(i, p, out_dir / output_name(p))
+            e = Entry(i, p, out_dir / names[i])
             self.entries.append(e)
             if self.cfg.task == "inpaint":
                 e.mask = find_mask(p, mask_dir)
             key = os.path.normcase(str(e.output.resolve()))
-            if p.exists() and _same_file(str(p), str(e.output)):
-                raise DIPError(f"--output {out_dir} is where the photos are: the results keep their names and would "
-                               f"replace them; choose another folder")
-            if key in seen:
+            if len(os.fsencode(e.output.name)) > NAME_MAX:
+                e.status = "failed"
+                e.reason = f"its result's name {e.output.name[:24]}... would be over {NAME_MAX} bytes"
+            elif key in seen:   # only names that differ in case alone are left to collide here
                 e.status, e.reason = "failed", f"same output name as {seen[key].input} ({e.output.name})"
             else:
                 seen[key] = e
@@ -298,24 +315,61 @@ class Batch:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DIPError(f"cannot make the folder {out_dir}: {exc.strerror or exc}") from None
+        from .imageio import check_writable, remove_temporaries
+        # like one photo's --output: a folder nothing can be written to is refused before any step
+        check_writable(out_dir / "result.png", "results in", None)
+        for e in self.entries:       # what a killed run of this batch left half-written
+            remove_temporaries(e.output)
+
+    def _not_results(self, photos: list[Path], out_dir: Path) -> list[Path]:
+        """One rule for the output folder: it holds results, never photos. An --input folder
+        that is the output folder is refused before anything runs; files a pattern or a list
+        finds in the output folder are results of an earlier run and are left out (so a rerun
+        of the same command resumes instead of restoring its own results)."""
+        if not out_dir.is_dir():
+            return photos
+        spec = Path(self.opts.inputs)
+        if spec.is_dir() and _same_file(str(spec), str(out_dir)):
+            raise DIPError(f"--output {out_dir} is the --input folder: the results would land among the photos; "
+                           f"choose another folder")
+        kept = [p for p in photos if not (p.parent.is_dir() and _same_file(str(p.parent), str(out_dir)))]
+        if not kept:
+            raise DIPError(f"every photo {self.opts.inputs} finds is in the --output folder {out_dir}, where the "
+                           f"results go: choose another folder")
+        if len(kept) < len(photos) and not self.opts.quiet:
+            self._progress.line(f"note: {len(photos) - len(kept)} files in the output folder {out_dir} are results, "
+                                f"not photos: left out")
+        return kept
 
     def _read_metrics(self) -> None:
         o = self.opts
         if not o.metrics or self.single:
             return
-        from .imageio import check_writable
+        from .imageio import check_writable, remove_temporaries
         check_writable(o.metrics, "metrics", None)
+        remove_temporaries(o.metrics)
         p = Path(o.metrics)
         if not p.is_file():
             return
         ours = {self._key(e) for e in self.entries}
-        for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DIPError(f"--metrics {p} cannot be read as a metrics file of a batch ({exc}): it would be "
+                           f"replaced; choose another name or move it away") from None
+        for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
-                key = os.path.normcase(str(Path(json.loads(line)["input"]).resolve()))
-            except (ValueError, KeyError, TypeError):
-                continue                        # a torn or foreign line is not kept
+                record = json.loads(line)
+                key = os.path.normcase(str(Path(record["input"]).resolve()))
+                if not isinstance(record.get("status"), str):
+                    raise TypeError("no status")
+            except (ValueError, KeyError, TypeError, OSError):
+                # the batch writes whole files atomically: a line that is not one of its
+                # records means the file is someone else's, which rewriting it would destroy
+                raise DIPError(f"--metrics {p} is not a metrics file of a batch (line {n} is not one of its JSON "
+                               f"lines): it would be replaced; choose another name or move it away") from None
             if key in ours:
                 self._lines[key] = line
             else:
@@ -350,6 +404,9 @@ class Batch:
         default_threads = torch.get_num_threads() if isinstance(self.executor, LocalExecutor) else 1
         self.threads = max(1, int(o.threads)) if o.threads else default_threads
         self.unit_device = self.executor.unit_device(cfg.device)
+        fits = getattr(self.executor, "check_fits", None)
+        if fits is not None:
+            fits(self.threads, self.unit_device)
         plan_device = self.unit_device if self.unit_device in (None, "cpu") else None
         for e in self.entries:
             if e.status == "failed":
@@ -383,7 +440,7 @@ class Batch:
 
     def _load(self, e: Entry):
         """The photo and its mask, checked; e.loaded keeps what writing the result needs."""
-        from .imageio import load_image, load_mask
+        from .imageio import check_inpainting_mask, load_image, load_mask
 
         loaded = load_image(e.input)
         image = loaded.array
@@ -393,9 +450,7 @@ class Batch:
                 raise DIPError(f"no mask for {e.name}: put {e.input.stem}_mask.png beside it"
                                + (f" or {e.input.stem}.png in {self.opts.mask}" if self.opts.mask and not self.single
                                   else "") + " (white = known pixel, black = to fill)")
-            mask = load_mask(e.mask, image.shape[:2])
-            if not mask.any():
-                raise DIPError(f"mask {e.mask} marks every pixel as unknown (all black): nothing to fit")
+            mask = check_inpainting_mask(load_mask(e.mask, image.shape[:2]), e.mask)
         e.loaded = loaded
         return image, mask
 
@@ -541,6 +596,8 @@ class Batch:
     def _write_metrics_only(self) -> None:
         from .imageio import atomic_write
         text = self._jsonl()
+        if not text and not Path(self.opts.metrics).exists():
+            return                  # nothing finished (Ctrl-C before the first photo): no empty file
         try:
             atomic_write(self.opts.metrics, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
         except DIPError as exc:
@@ -675,8 +732,6 @@ def cmd_batch(a: argparse.Namespace, cfg: RunConfig, overrides: dict[str, Any]) 
         raise DIPError("flash/no-flash needs a flash photo per photo: restore them one at a time")
     if a.mask and a.task != "inpaint":
         raise DIPError(f"--mask is only used by --task inpaint, not {a.task}: drop it or change the task")
-    if a.threads is not None and not 1 <= a.threads <= 256:
-        raise DIPError(f"--threads must be 1..256, got {a.threads}")
     if a.preset is None:   # no preset named: the fast one on a CPU, the paper's on a GPU (of this machine)
         from .device import pick_device
         from .presets import default_preset
@@ -686,7 +741,7 @@ def cmd_batch(a: argparse.Namespace, cfg: RunConfig, overrides: dict[str, Any]) 
     opts = BatchOptions(cfg=cfg, inputs=a.input, output=a.output, mask=a.mask, metrics=a.metrics, tile=a.tile,
                         overlap=a.overlap, margin=a.crop_margin, runs=a.runs, threads=a.threads, yes=a.yes,
                         quiet=a.quiet, overwrite=a.overwrite)
-    executor = make_executor(a.ray, a.gpus_per_unit)
+    executor = make_executor(a.ray, 1.0 if a.gpus_per_unit is None else a.gpus_per_unit)
     try:
         return Batch(opts, executor).run()
     finally:

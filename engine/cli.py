@@ -11,7 +11,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .cli_common import _check_destinations, _fmt_s, _Progress, flag_overrides, parse_overrides, strict_json  # noqa: F401
+from .cli_common import (  # noqa: F401
+    _check_destinations, _fmt_s, _Progress, check_name_lengths, describe_os_error, flag_overrides, parse_overrides,
+    strict_json,
+)
 from .config import ARCHS, DEVICES, MAX_SEEDS, PICKS, STOPS, TASKS
 from .errors import DIPError
 from .presets import DEFAULT_PRESET, PAPER_PRESET, PRESETS
@@ -135,12 +138,46 @@ def _tile_arg(v: str) -> int | str:
     return n
 
 
+def check_run_flags(a: argparse.Namespace) -> None:
+    """Every tiling and executor flag is checked whether or not it applies, and one that does
+    not apply to this command is refused, never silently ignored."""
+    from .cli_experiments import CLASSIFIER_TASKS
+    from .tiling import check_tiling_args
+
+    for flag, args in (("--overlap", (a.overlap, None)), ("--crop-margin", (None, a.crop_margin))):
+        try:
+            check_tiling_args(*args)
+        except DIPError as exc:
+            raise DIPError(f"{flag}: {exc}") from None
+    if a.threads is not None and not 1 <= a.threads <= 256:
+        raise DIPError(f"--threads must be 1..256, got {a.threads}")
+    g = a.gpus_per_unit
+    if g is not None:
+        if not (math.isfinite(g) and 0 < g <= 1):
+            raise DIPError(f"--gpus-per-unit must be in (0, 1], got {g:g}")
+        if a.ray is None:
+            raise DIPError("--gpus-per-unit is used with --ray only (a Ray task's share of a GPU): drop it or add "
+                           "--ray")
+    if a.overlap is not None and a.tile == "off":
+        raise DIPError("--overlap is the pixels tiles share, and --tile off runs the photo as one: drop one of them")
+    if a.crop_margin is not None and a.task != "inpaint":
+        raise DIPError(f"--crop-margin is the known pixels kept around the mask: only --task inpaint uses it, "
+                       f"not {a.task}")
+    if a.ray is not None and a.task in CLASSIFIER_TASKS:
+        raise DIPError(f"--ray is not used by --task {a.task}: it runs as one job in this process; drop --ray")
+
+
 def cmd_restore(a: argparse.Namespace) -> int:
     from . import imageio
     from .cli_experiments import CLASSIFIER_TASKS, cmd_experiment, reject_experiment_flags
     from .presets import get_config
 
+    check_name_lengths(a)
+    check_run_flags(a)
     if a.task in CLASSIFIER_TASKS:
+        if a.threads is not None:
+            from .batch import set_threads
+            set_threads(a.threads)
         return cmd_experiment(a)
     reject_experiment_flags(a)
     if not a.input:
@@ -173,8 +210,8 @@ def cmd_restore(a: argparse.Namespace) -> int:
     guide = imageio.load_image(a.guide).array if a.guide else None
     reference = imageio.load_image(a.reference).array if a.reference else None
     h, w = image.shape[:2]
-    if mask is not None and not mask.any():
-        raise DIPError(f"mask {a.mask} marks every pixel as unknown (all black): nothing to fit")
+    if mask is not None:
+        imageio.check_inpainting_mask(mask, a.mask)
     if guide is not None and guide.shape[:2] != (h, w):
         raise DIPError(f"the flash photo (--guide) is {guide.shape[1]}x{guide.shape[0]} but the no-flash "
                        f"photo (--input) is {w}x{h} (W x H)")
@@ -314,6 +351,8 @@ def cmd_degrade(a: argparse.Namespace) -> int:
     from . import degrade, imageio
     from .config import SCALES
 
+    check_name_lengths(a)
+
     # the parameters first (cheap, and nothing is read or written yet) ...
     if a.task == "denoise" and not (math.isfinite(a.sigma) and 0 <= a.sigma <= 255):
         raise DIPError(f"--sigma must be a number in 0..255 (the noise std on the 0-255 scale), got {a.sigma:g}")
@@ -371,6 +410,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except MemoryError:
         print("error: out of memory: use a smaller image or region, or fewer channels", file=sys.stderr)
+        return 2
+    except OSError as exc:   # the file system refused something no check foresaw: one line, written nothing
+        if _interrupted(exc):
+            print("\ninterrupted: nothing written", file=sys.stderr)
+            return 130
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:
         if not _interrupted(exc):

@@ -110,6 +110,35 @@ def _same_file(a: str, b: str) -> bool:
     return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
 
 
+NAME_MAX = 255          # bytes in one file or folder name on the file systems photos live on
+PATH_FLAGS = ("input", "output", "mask", "guide", "reference", "metrics", "classifier", "mask_out")
+
+
+def check_name_lengths(a: Any) -> None:
+    """Every path flag's names fit a file system (``NAME_MAX`` bytes each), said before
+    anything is read: the OS would say "[Errno 36] File name too long" somewhere later."""
+    from pathlib import Path
+
+    for key in PATH_FLAGS:
+        value = getattr(a, key, None)
+        if not value:
+            continue
+        path = value.split(":", 1)[-1] if key == "classifier" else value
+        for part in Path(path).parts:
+            n = len(os.fsencode(part))
+            if n > NAME_MAX:
+                raise DIPError(f"--{key.replace('_', '-')}: the name {part[:24]}...{part[-8:]} is {n} bytes long; "
+                               f"a file or folder name may have {NAME_MAX} at most: shorten it")
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An OSError that escaped the checks, in one line (the name cut short)."""
+    name = str(exc.filename) if exc.filename else ""
+    if len(name) > 80:
+        name = name[:40] + "..." + name[-24:]
+    return (exc.strerror or type(exc).__name__) + (f": {name}" if name else "")
+
+
 def _check_destinations(outputs: list[tuple[str, str, dict[str, str] | None]],
                         inputs: list[tuple[str, str | None]], overwrite: bool) -> None:
     """Before any work: every output can be written (known extension, not a folder, a folder

@@ -18,6 +18,8 @@ Ray is imported only here, and only when a RayExecutor is made.
 """
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ from .units import UnitStopped, WorkUnit, run_unit, unit_steps
 RAY_MISSING = 'Ray is not installed: pip install "dip-studio[cluster]" (or pip install "ray>=2.9")'
 MAX_RETRIES = 3             # a unit whose worker died is run again this many times at most
 POLL_S = 0.2                # how often the driver collects progress while units run
+REACH_S = 10.0              # a cluster whose address does not answer within this is given up on
 
 
 @dataclass
@@ -199,6 +202,28 @@ class _Inbox:
         return out
 
 
+def _check_reachable(address: str | None) -> None:
+    """Give up on a cluster address nothing answers at within ``REACH_S`` (one line), rather
+    than let ray.init retry its connection for minutes. "auto" means RAY_ADDRESS when set."""
+    said = address
+    if address == "auto":
+        address = os.environ.get("RAY_ADDRESS") or None
+        said = f"{address} (RAY_ADDRESS)"
+    if address in (None, "", "local", "auto"):
+        return
+    target = address[len("ray://"):] if address.startswith("ray://") else address
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise DIPError(f"--ray {said}: expected HOST:PORT, ray://HOST:PORT, auto, or nothing (a Ray here)")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_S):
+            pass
+    except OSError as exc:
+        why = f"no answer in {REACH_S:g} s" if isinstance(exc, socket.timeout) else (exc.strerror or _reason(exc))
+        raise DIPError(f"cannot reach the Ray cluster at {said}: {why}; is the address right and the cluster "
+                       f"up?") from None
+
+
 def _ray_unit(cfg: dict, wu: WorkUnit, image, mask, guide, reference, inbox):
     """The Ray task: run_unit with progress sent to the inbox actor."""
     def report(ev: dict) -> None:
@@ -225,6 +250,7 @@ class RayExecutor:
             raise DIPError(f"--gpus-per-unit must be in (0, 1], got {gpus_per_unit:g}")
         self._owns = False
         if not ray.is_initialized():
+            _check_reachable(address)
             try:
                 if address in (None, "", "local"):
                     # "local": a new Ray of this process, never a cluster someone started here
@@ -244,6 +270,22 @@ class RayExecutor:
         self.cluster_gpus = float(res.get("GPU", 0))
         self.nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
         self._remote = ray.remote(_ray_unit)
+
+    def check_fits(self, threads: int, device: str) -> None:
+        """A unit's request (``threads`` CPUs, or a share of a GPU) fits on one live node, said
+        before anything is submitted: Ray would keep such a task waiting forever."""
+        nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive")]
+        if device == "cuda":
+            most = max((float(r.get("GPU", 0)) for r in nodes), default=0.0)
+            if self.gpus_per_unit > most:
+                raise DIPError(f"--gpus-per-unit {self.gpus_per_unit:g}: no node of the Ray cluster has that much "
+                               f"GPU ({self.describe()}; the most on one node: {most:g})")
+            return
+        most = max((int(r.get("CPU", 0)) for r in nodes), default=0)
+        if threads > most:
+            raise DIPError(f"--threads {threads}: a unit asks for {threads} CPUs on one node, and no node of the "
+                           f"Ray cluster has that many ({self.describe()}; the most on one node: {most}): use "
+                           f"--threads {max(1, most)} or fewer")
 
     def describe(self) -> str:
         gpus = f", {self.cluster_gpus:g} GPUs" if self.cluster_gpus else ""

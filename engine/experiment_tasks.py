@@ -85,10 +85,36 @@ class _ClassifierTask(Task):
             image = np.repeat(image, 3, axis=2)
         super().__init__(cfg, image, None, None, device)
         self.phi: Classifier = load_classifier(cfg.classifier, device)
+        self.spec = cfg.classifier
         self.layer = cfg.layer or None
         self.phi.check_layer(self.layer)
         self.tv_weight = float(cfg.tv_weight)
         self.last_data: torch.Tensor | None = None
+        self.probe = self._probe()
+
+    def _probe(self) -> torch.Tensor:
+        """Phi's features for the task's own image, checked once before the first step: the
+        run needs one floating-point tensor, finite, that depends on the image (its gradient
+        is what the network follows). Returns them detached."""
+        where = f"classifier {self.spec}, layer '{self.layer or 'output'}'"
+        x = self.target.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            f = self._phi(x)
+        if not isinstance(f, torch.Tensor):
+            kind = type(f).__name__ + (f" of {len(f)}" if isinstance(f, (tuple, list, dict)) else "")
+            raise ConfigError(f"{where} returned a {kind}, not a tensor: the run needs the model (or the layer) to "
+                              f"return one float tensor; choose a layer or wrap the model so it does")
+        if not f.is_floating_point():
+            raise ConfigError(f"{where} returned a tensor of {str(f.dtype).replace('torch.', '')}: the run needs "
+                              f"floating-point features (integers have no gradient)")
+        if not f.requires_grad:
+            raise ConfigError(f"{where} returned a tensor detached from its input (no gradient reaches the image): "
+                              f"remove the .detach() / torch.no_grad() from the model's forward")
+        if not bool(torch.isfinite(f).all()):
+            raise ConfigError(f"{where} returned NaN or infinite values on "
+                              f"{'the input image' if self.name == 'preimage' else 'a grey canvas'}: it cannot "
+                              f"guide a run")
+        return f.detach()
 
     def _phi(self, x: torch.Tensor) -> torch.Tensor:
         try:
@@ -105,6 +131,11 @@ class _ClassifierTask(Task):
 
     def loss(self, out: torch.Tensor) -> torch.Tensor:
         d = self.data_term(out)
+        # one host sync per step, the price of stopping at the first non-finite output with
+        # its reason (rejected steps would otherwise end as "diverged: lower the learning rate")
+        if not bool(torch.isfinite(d)):
+            raise ImageError(f"classifier {self.spec}, layer '{self.layer or 'output'}' gave NaN or "
+                             f"infinite values on the network's image: stopped; nothing of this run is usable")
         self.last_data = d.detach()
         return d + self.tv_weight * total_variation(out) if self.tv_weight > 0 else d
 
@@ -116,9 +147,8 @@ class PreImage(_ClassifierTask):
 
     def __init__(self, cfg, image, mask, guide, device):
         super().__init__(cfg, image, mask, guide, device)
-        with torch.no_grad():
-            self.f0 = self._phi(self.target).detach()
-        if not torch.isfinite(self.f0).all() or float(self.f0.pow(2).sum()) == 0:
+        self.f0 = self.probe
+        if float(self.f0.pow(2).sum()) == 0:
             raise ConfigError(f"layer '{self.layer or 'output'}' gives all-zero features for this image: "
                               f"choose another layer")
 
@@ -134,8 +164,7 @@ class ActMax(_ClassifierTask):
     def __init__(self, cfg, image, mask, guide, device):
         super().__init__(cfg, image, mask, guide, device)
         self.unit = cfg.unit
-        with torch.no_grad():
-            n = int(unit_values(self._phi(self.target)).numel())
+        n = int(unit_values(self.probe).numel())
         self.units = n
         if not 0 <= self.unit < n:
             raise ConfigError(f"unit {self.unit} is out of range: layer '{self.layer or 'output'}' has {n} units "

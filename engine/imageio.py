@@ -10,8 +10,11 @@ from __future__ import annotations
 import functools
 import os
 import re
+import struct
+import sys
 import tempfile
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -118,7 +121,11 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
 def _open(path: str | os.PathLike, what: str) -> tuple[Image.Image, Path]:
     """Open (header only) with a one-line ImageError for every way it can fail."""
     p = Path(path)
-    if not p.exists():
+    try:
+        there = p.exists()
+    except OSError as e:            # e.g. a name over 255 bytes
+        raise ImageError(f"cannot open {what} {_short(p)}: {e.strerror or _reason(e)}") from e
+    if not there:
         raise ImageError(f"cannot open {what} {p}: no such file")
     if p.is_dir():
         raise ImageError(f"cannot open {what} {p}: it is a folder, not an image file")
@@ -140,6 +147,11 @@ def _open(path: str | os.PathLike, what: str) -> tuple[Image.Image, Path]:
         im.close()
         raise ImageError(f"{what} {p} has no pixels ({w} x {h})")
     return im, p
+
+
+def _short(p: Path) -> str:
+    text = str(p)
+    return text if len(text) <= 80 else text[:40] + "..." + text[-24:]
 
 
 def _bomb_message(e: BaseException, p: Path, what: str) -> str:
@@ -209,6 +221,53 @@ def _pixels(im: Image.Image, p: Path, what: str) -> tuple[np.ndarray, np.ndarray
     return a, None, 8
 
 
+# Pillow decodes 16-bit colour (RGB, RGBA) to 8 bits, keeping each sample's
+# high byte; decoding the same data again as the other byte order keeps the low byte, so the
+# two decodes (Pillow's own unfiltering and codecs both times) give the 16 bits back
+_DEEP_RAWMODE = re.compile(r"^(RGBA?);16([BLN])$")
+
+
+def _rawmode(tile) -> str | None:
+    args = tile.args
+    raw = args if isinstance(args, str) else (args[0] if args else None)
+    return raw if isinstance(raw, str) else None
+
+
+def _deep_tiles(im: Image.Image) -> list | None:
+    """``im``'s tiles when it is 16-bit colour that Pillow would read as 8 bits, else None."""
+    tiles = list(getattr(im, "tile", None) or [])
+    if not tiles or not all(_DEEP_RAWMODE.match(_rawmode(t) or "") for t in tiles):
+        return None
+    return tiles
+
+
+def _other_byte(tile):
+    raw = _rawmode(tile)
+    order = raw[-1] if raw[-1] != "N" else ("L" if sys.byteorder == "little" else "B")
+    swapped = raw[:-1] + ("B" if order == "L" else "L")
+    args = swapped if isinstance(tile.args, str) else (swapped, *tile.args[1:])
+    return tile._replace(args=args)
+
+
+def _low_bytes(p: Path, tiles: list, what: str) -> np.ndarray:
+    """The low byte of each 16-bit sample of ``p`` (oriented like the file's high bytes)."""
+    im, _ = _open(p, what)
+    with im:
+        im.tile = [_other_byte(t) for t in tiles]
+        return np.asarray(_decode(im, p, what))
+
+
+def _deep_pixels(high: np.ndarray, low: np.ndarray, alpha: np.ndarray | None):
+    """(array, alpha, 16) from the two byte planes of a 16-bit colour image."""
+    a = from_uint16(high.astype(np.uint16) * 256 + low)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    channels = 1 if a.shape[2] <= 2 else 3
+    if a.shape[2] > channels:              # its own 16-bit alpha
+        return np.ascontiguousarray(a[:, :, :channels]), np.ascontiguousarray(a[:, :, channels]), 16
+    return a, alpha, 16
+
+
 def _has_alpha(im: Image.Image) -> bool:
     # Pillow's own has_transparency_data changed from method to property across versions
     if im.mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in im.info:
@@ -248,8 +307,8 @@ def _quiet(fn):
 def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loaded:
     """Read an image file into a :class:`Loaded` (float32 H x W x C in [0, 1], the right way up).
 
-    Multi-frame files (animated GIF, multi-page TIFF) give their first frame. 16-bit RGB
-    PNGs are read by Pillow as 8-bit RGB, so they come back with ``bit_depth`` 8.
+    Multi-frame files (animated GIF, multi-page TIFF) give their first frame. 16-bit files
+    (grey, grey + alpha, RGB, RGBA; PNG or TIFF) come back with all 16 bits and ``bit_depth`` 16.
     """
     im, p = _open(path, "image")
     with im:
@@ -261,8 +320,11 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             )
         src_mode, fmt = im.mode, im.format
         icc = im.info.get("icc_profile") or None
+        deep = _deep_tiles(im)
         dec = _decode(im, p, "image")
         array, alpha, depth = _pixels(dec, p, "image")
+        if deep is not None and dec.mode == src_mode:
+            array, alpha, depth = _deep_pixels(np.asarray(dec), _low_bytes(p, deep, "image"), alpha)
     # a CMYK (or Lab, HSV) profile no longer describes the converted RGB pixels
     if src_mode in ("CMYK", "LAB", "HSV"):
         icc = None
@@ -349,6 +411,16 @@ def load_mask(path: str | os.PathLike, shape_hw: tuple[int, int]) -> np.ndarray:
     return mask_from_array(array)
 
 
+def check_inpainting_mask(mask: np.ndarray, name: str | os.PathLike) -> np.ndarray:
+    """One rule for the CLI, a batch and the app: a mask that marks nothing to fill (all
+    white) or nothing known (all black) is bad input, said in one line, not a run."""
+    if not mask.any():
+        raise MaskError(f"mask {name} marks every pixel as unknown (all black): nothing to fit")
+    if mask.all():
+        raise MaskError(f"mask {name} marks no pixel to fill (it is all white): nothing to inpaint")
+    return mask
+
+
 # ---------------------------------------------------------------- writing
 
 def _umask() -> int:
@@ -382,6 +454,23 @@ def _check_destination(p: Path, what: str) -> Path:
             raise ImageError(f"cannot write {label}: {folder} is a file, not a folder")
         raise ImageError(f"cannot write {label}: the folder {folder} does not exist")
     return folder
+
+
+def remove_temporaries(path: str | os.PathLike) -> int:
+    """Remove what a killed write of ``path`` left beside it (``_temp_in``'s names); a run
+    calls it for its own destinations before writing them. Returns how many went."""
+    p = Path(path)
+    folder = _folder_of(p)
+    own = re.compile(rf"\.{re.escape(p.name)}\.[A-Za-z0-9_]{{8}}\.tmp{re.escape(p.suffix)}")
+    gone = 0
+    try:
+        names = [q for q in folder.iterdir() if own.fullmatch(q.name) and q.is_file()]
+    except OSError:
+        return 0
+    for q in names:
+        _remove_quietly(str(q))
+        gone += not q.exists()
+    return gone
 
 
 def check_writable(path: str | os.PathLike, what: str = "image",
@@ -547,11 +636,18 @@ def image_writer(
         and fmt in _ALPHA_FORMATS
     ):
         alpha = like.alpha
-    # Pillow has no 16-bit RGB or gray+alpha modes: 16 bits only for plain grayscale
-    sixteen = (
-        like is not None and like.bit_depth == 16 and fmt in _SIXTEEN_BIT_FORMATS
-        and a.shape[2] == 1 and alpha is None
-    )
+    sixteen = like is not None and like.bit_depth == 16 and fmt in _SIXTEEN_BIT_FORMATS
+    icc = like.icc_profile if like is not None else None
+    if sixteen and (a.shape[2] > 1 or alpha is not None):
+        # Pillow has no 16-bit colour or grey + alpha mode to write: encoded here
+        samples = to_uint16(a if alpha is None else np.concatenate([a, alpha[:, :, None]], axis=2))
+        data = _png16(samples, icc) if fmt == "PNG" else _tiff16(samples, icc)
+
+        def write_deep(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                f.write(data)
+
+        return write_deep
     if sixteen:
         im = Image.fromarray(to_uint16(a[:, :, 0]))
     else:
@@ -576,6 +672,64 @@ def image_writer(
             raise ImageError(f"cannot write {p} as {fmt}: {_reason(e)}") from e
 
     return write
+
+
+def _png16(a: np.ndarray, icc: bytes | None) -> bytes:
+    """A 16-bit PNG of uint16 H x W x C (C = 1..4: grey, grey + alpha, RGB, RGBA)."""
+    h, w, c = a.shape
+    rows = np.ascontiguousarray(a.astype(">u2")).view(np.uint8).reshape(h, w * c * 2)
+    bpp = 2 * c
+    filtered = np.empty((h, rows.shape[1] + 1), np.uint8)
+    filtered[:, 0] = 1                     # "Sub": neighbours' differences compress far better
+    filtered[:, 1:bpp + 1] = rows[:, :bpp]
+    filtered[:, bpp + 1:] = rows[:, bpp:] - rows[:, :-bpp]
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    colour = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    out = [b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, colour, 0, 0, 0))]
+    if icc:
+        out.append(chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc)))
+    data = zlib.compress(filtered.tobytes(), 6)
+    step = 1 << 20
+    out += [chunk(b"IDAT", data[i:i + step]) for i in range(0, len(data), step)] or [chunk(b"IDAT", b"")]
+    out.append(chunk(b"IEND", b""))
+    return b"".join(out)
+
+
+def _tiff16(a: np.ndarray, icc: bytes | None) -> bytes:
+    """A baseline little-endian, uncompressed 16-bit TIFF of uint16 H x W x C (C = 1..4)."""
+    h, w, c = a.shape
+    pixels = np.ascontiguousarray(a.astype("<u2")).tobytes()
+    extra = [(338, 3, [2])] if c in (2, 4) else []          # the last sample is unassociated alpha
+    tags = [(256, 4, [w]), (257, 4, [h]), (258, 3, [16] * c), (259, 3, [1]), (262, 3, [2 if c >= 3 else 1]),
+            (273, 4, [0]), (277, 3, [c]), (278, 4, [h]), (279, 4, [len(pixels)]), (284, 3, [1]), *extra]
+    if icc:
+        tags.append((34675, 7, list(icc)))
+    ifd_size = 2 + 12 * len(tags) + 4
+    tail = bytearray()
+    entries = []
+    fmt = {3: "<H", 4: "<I", 7: "<B"}
+    blobs = []
+    for tag, typ, values in tags:
+        body = b"".join(struct.pack(fmt[typ], v) for v in values)
+        blobs.append((tag, typ, len(values), body))
+    offset = 8 + ifd_size
+    for tag, typ, count, body in blobs:
+        if len(body) <= 4:
+            entries.append((tag, typ, count, body.ljust(4, b"\0")))
+        else:
+            entries.append((tag, typ, count, struct.pack("<I", offset + len(tail))))
+            tail += body + (b"\0" if len(body) % 2 else b"")
+    strip = offset + len(tail)
+    out = bytearray(b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", len(entries)))
+    for tag, typ, count, value in entries:
+        if tag == 273:
+            value = struct.pack("<I", strip)
+        out += struct.pack("<HHI", tag, typ, count) + value
+    out += struct.pack("<I", 0) + tail + pixels
+    return bytes(out)
 
 
 def save_mask(path: str | os.PathLike, mask: np.ndarray) -> None:

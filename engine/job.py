@@ -10,8 +10,9 @@ yields is the running unit's own ``StepRecord`` (its step, loss, tile-sized prev
 Memory stays bounded by the unit: the job keeps the photo's arrays (input, the blended
 result and its weights) and one unit's run at a time, whose snapshot history is kept small
 and freed when the unit ends. A stop request ends the job after the running step; the
-finished units are kept (``result()`` is the photo with them in and the input elsewhere),
-and calling ``steps()`` again continues the interrupted unit, then the rest.
+finished units are kept and so is the interrupted unit's best so far (``result()`` is the
+photo with them in and the input elsewhere), and calling ``steps()`` again continues the
+interrupted unit from where it was, then the rest.
 """
 from __future__ import annotations
 
@@ -174,8 +175,53 @@ class TiledRestoration(Controls):
         return base
 
     def result(self, pick: str | None = None) -> np.ndarray:
-        """The whole result (each unit wrote the config's pick when it finished)."""
-        return self.composite()
+        """The whole result (each unit wrote the config's pick when it finished), with the
+        best so far of a unit a stop interrupted blended in: steps a user waited for are
+        never thrown away, as a stopped plain run keeps its best iterate."""
+        base = self.composite()
+        partial = self.partial()
+        if not partial:
+            return base
+        acc, wsum = self._acc.copy(), self._wsum.copy()
+        for unit, image, _ in partial:
+            self._blend(unit, image, acc, wsum)
+        have = wsum > 0
+        if self.plan.mode == "crops" and self.mask is not None:
+            have &= ~self.mask
+        base[have] = acc[have] / wsum[have][:, None]
+        return base
+
+    def partial(self) -> list[tuple[Unit, np.ndarray, int]]:
+        """The interrupted unit(s) as far as they got: (unit, its pick so far, its step),
+        for units with a finite output that fits better than flat grey. A unit's finished
+        seeds are averaged in. Continue goes on from the same runs."""
+        out = []
+        run = self._run
+        i = next((k for k, st in enumerate(self.states) if st == "running"), None)
+        if i is not None and (run is not None or self._picks):
+            pick = None if run is None else self._pick_so_far(run)
+            picks = self._picks + ([pick] if pick is not None else [])
+            if picks:
+                out.append((self.plan.units[i], np.mean(picks, axis=0) if len(picks) > 1 else picks[0],
+                            run.step if run is not None else 0))
+        group = self._group
+        if group is not None:
+            for i, member in zip(self._group_units, group.members):
+                pick = None if self.states[i] == "done" or member.error is not None else self._pick_so_far(member)
+                if pick is not None:
+                    out.append((self.plan.units[i], pick, member.step))
+        return out
+
+    def _pick_so_far(self, run) -> np.ndarray | None:
+        """A run's pick, or None where it has none worth keeping (no step yet, not better
+        than flat grey, non-finite)."""
+        if run.step == 0 or run.failed_to_fit:
+            return None
+        try:
+            image = run.result(self.cfg.pick)
+        except ImageError:
+            return None
+        return image if np.isfinite(image).all() else None
 
     def degraded(self) -> np.ndarray:
         return self._base(None)
@@ -232,7 +278,8 @@ class TiledRestoration(Controls):
         if self.finished:
             stopped = sum(1 for i in self.unit_info if i and i["stopped_early"])
             return f"all {n} units done" + (f" ({stopped} stopped by themselves)" if self.plan.auto_stop else "")
-        return f"stopped on request: {self.done_units} of {n} units done; the rest is the input"
+        kept = "".join(f", unit {u.index + 1}'s best so far (step {step}) kept" for u, _, step in self.partial())
+        return f"stopped on request: {self.done_units} of {n} units done{kept}; the rest is the input"
 
     # ---- units run elsewhere (engine/units.py run_unit, on any executor) -----------------
     def add_result(self, index: int, result: np.ndarray | None, info: dict) -> None:
@@ -421,14 +468,17 @@ class TiledRestoration(Controls):
             del self._weights[j]
         return best
 
-    def _blend(self, unit: Unit, result: np.ndarray) -> None:
+    def _blend(self, unit: Unit, result: np.ndarray, acc: np.ndarray | None = None,
+               wsum: np.ndarray | None = None) -> None:
         if not np.isfinite(result).all():
             raise DIPError(f"unit {unit.index + 1} produced non-finite pixels")
+        acc = self._acc if acc is None else acc
+        wsum = self._wsum if wsum is None else wsum
         b = unit.out_box(self.factor)
         ys, xs = b.slices()
         w = unit_weights(unit, self.factor)
-        self._acc[ys, xs] += result * w[:, :, None]
-        self._wsum[ys, xs] += w
+        acc[ys, xs] += result * w[:, :, None]
+        wsum[ys, xs] += w
 
 
 def tiled_summary(job: TiledRestoration) -> dict:

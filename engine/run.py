@@ -215,7 +215,11 @@ class Restoration(Controls):
     def failed_to_fit(self) -> bool:
         """True when no accepted step fitted the data better than a flat image of its mean
         colour: a diverged or hopeless run, whatever it wrote (e.g. a learning rate of 10)."""
-        return self._accepted >= 20 and not self._best_loss < self._flat_loss
+        if self._best_loss < self._flat_loss:
+            return False
+        # a short run is judged too once half its steps or more were rejected (a learning rate
+        # of 1e30: NaN every other step, saturated garbage in between)
+        return self._accepted >= 20 or (self.step >= 2 and 2 * self.backtracks >= self.step)
 
     # ---- results -----------------------------------------------------------------------
     def result(self, pick: str = "last", raw: bool = False) -> np.ndarray:
@@ -280,6 +284,9 @@ class Restoration(Controls):
                         # said before the last record goes out: its consumer reports the reason
                         self.stop_reason = f"reached the step limit ({self.cfg.iterations})"
                     rec.final = last
+                    if last and self.stop_reason is None and self.step >= self.cfg.iterations:
+                        # said with the final record, which its consumer reads (not "None")
+                        self.stop_reason = f"reached the step limit ({self.cfg.iterations})"
                     self._observe(rec, force_preview=last)
                 except Exception as exc:
                     if is_oom(exc):

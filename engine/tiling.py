@@ -336,8 +336,21 @@ def _merge(boxes: list[Box]) -> list[Box]:
 
 def min_overlap(cfg: RunConfig, tile: int) -> int:
     """At least 1/8 of the tile and one cell of the net's deepest level (2^depth px), so
-    the blend ramp is never shorter than the coarsest structure the net draws."""
-    return max(-(-tile // 8), cfg.net.size_multiple(), 8)
+    the blend ramp is never shorter than the coarsest structure the net draws; but under
+    half the tile, which neighbours must not share, so the smallest tile (64 px under a
+    32 px cell) runs with the widest overlap it can have."""
+    return min(max(-(-tile // 8), cfg.net.size_multiple(), 8), (tile - 1) // 2)
+
+
+def check_tiling_args(overlap: int | None, margin: int | None) -> None:
+    """The ranges of an overlap and a crop margin, whatever the plan turns out to be (the
+    CLI checks its flags with this before anything is read)."""
+    if overlap is not None and (isinstance(overlap, bool) or int(overlap) < 0):
+        raise ConfigError(f"the overlap must be 0 px or more, got {overlap}")
+    if margin is not None and (isinstance(margin, bool) or int(margin) < 1):
+        # a crop without known pixels around the mask has nothing to learn the fill from
+        raise ConfigError(f"the crop margin must be at least 1 px (the known pixels around the mask are what "
+                          f"the fill is learnt from), got {margin}")
 
 
 def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
@@ -355,6 +368,7 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
     h, w = int(image_hw[0]), int(image_hw[1])
     if h < 1 or w < 1:
         raise ConfigError(f"image size must be positive, got {w}x{h}")
+    check_tiling_args(overlap, margin)
     dev = pick_device(device or cfg.device)
     kind = dev.type
     total = int(memory_bytes) if memory_bytes is not None else device_memory_bytes(kind)
@@ -389,9 +403,9 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
     else:
         ov = int(overlap) if overlap is not None else min_overlap(cfg, size)
         if ov < min_overlap(cfg, size) or 2 * ov >= size:
-            raise ConfigError(f"overlap must be at least {min_overlap(cfg, size)} px (1/8 of the {size} px "
-                              f"tile and the net's {cfg.net.size_multiple()} px cell) and under half the tile, "
-                              f"got {ov}")
+            raise ConfigError(f"overlap must be at least {min_overlap(cfg, size)} px (1/8 of the tile and the "
+                              f"net's {cfg.net.size_multiple()} px cell, as far as half the tile allows) and under "
+                              f"half the {size} px tile, got {ov}")
         if step(min(size, h), min(size, w)).bytes > total:
             problem = (f"even one {size} px tile needs more memory than this {kind} has "
                        f"({total / 2**30:.0f} GB): use a smaller tile or a narrower preset")

@@ -197,7 +197,8 @@ def progress_event(wu: WorkUnit, step: int, total: int, loss: float, suggested, 
                    seconds: float, seed_index: int = 0) -> dict:
     return {"job": wu.job, "name": wu.name, "unit": wu.unit.index, "count": wu.count, "step": int(step),
             "total": int(total), "loss": float(loss), "best": None if suggested is None else int(suggested[0]),
-            "state": state, "seconds": float(seconds), "seed_index": seed_index, "pid": os.getpid()}
+            "state": state, "seconds": float(seconds), "seed_index": seed_index, "seeds": int(wu.runs),
+            "pid": os.getpid()}
 
 
 def run_unit(cfg: RunConfig | dict, wu: WorkUnit, image: np.ndarray, mask: np.ndarray | None = None,

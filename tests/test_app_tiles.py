@@ -168,11 +168,14 @@ def test_stop_keeps_finished_tiles_save_writes_them_and_continue_finishes(qtbot,
     done = [i for i, s in enumerate(job.states) if s == "done"]
     assert 2 <= len(done) < 6
     assert w.controller.last_summary["how"] == "request"
-    assert w.progress_bar.text() == f"stopped: {len(done)} of 6 tiles done"
-    # the half-done photo: finished tiles in, the input exactly elsewhere
+    running = [i for i, s in enumerate(job.states) if s == "running"]
+    kept = "".join(f", tile {i + 1} kept at step {job.run.step}" for i in running)
+    assert w.progress_bar.text() == f"stopped: {len(done)} of 6 tiles done{kept}"
+    # the half-done photo: finished tiles (and the interrupted one's best so far) in, the
+    # input exactly elsewhere
     res = w.result
     finished = np.zeros((H, W), bool)
-    for i in done:
+    for i in done + running:
         finished[plan.units[i].box.slices()] = True
     np.testing.assert_array_equal(res[~finished], photo[~finished])
     assert np.abs(res[finished] - photo[finished]).mean() > 1e-3
@@ -334,3 +337,38 @@ def test_tiles_stepped_side_by_side_as_one_group_fill_in_too(qtbot, window, tmp_
     steps = w.plots.loss_data()[0]
     assert len(steps) and np.all(np.diff(steps) > 0)   # one tile's steps, in order
     np.testing.assert_array_equal(w.result, job.result())
+
+
+def test_stop_keeps_a_crops_best_so_far_and_save_writes_it(qtbot, window, tmp_path):
+    """Issue 22: one crop around a scratch, stopped mid-way, used to say "0 of 1 crop tiles
+    done" and Save wrote the input. The crop's best so far is the result; Continue goes on."""
+    w = window
+    assert w.open_path(str(_png(tmp_path / "wide.png", 64, 832)))
+    w.panel.set_config(_cfg("inpaint", iterations=400, preview_every=5))
+    known = np.ones((64, 832), bool)
+    known[24:36, 400:420] = False
+    w.doc.mask.set_from_known(known)
+    qtbot.waitUntil(lambda: "crop" in w.panel.wall_time_label.text(), timeout=5_000)
+    plan = w.panel.plan()
+    assert plan.mode == "crops" and len(plan.units) == 1
+    photo = w.doc.image.copy()
+    assert w.start_run()
+    qtbot.waitUntil(lambda: w.controller.run is not None and w.controller.run.run is not None
+                    and w.controller.run.run.step >= 30, timeout=120_000)
+    with qtbot.waitSignal(w.controller.finished, timeout=60_000):
+        w.stop_run()
+    job = w.controller.run
+    step = job.run.step
+    assert w.progress_bar.text() == f"stopped: 0 of 1 crop tiles done, crop tile 1 kept at step {step}"
+    assert "best so far" in w.statusBar().currentMessage()
+    np.testing.assert_array_equal(w.result[known], photo[known])
+    assert np.abs(w.result[~known] - photo[~known]).mean() > 1e-2
+    out = tmp_path / "stopped.png"
+    assert w.save_result(str(out))
+    assert not np.array_equal(load_image(str(out)).array, load_image(str(tmp_path / "wide.png")).array)
+    assert w.act_continue.isEnabled()
+    with qtbot.waitSignal(w.controller.finished, timeout=120_000) as blocker:
+        assert w.continue_run()
+        qtbot.waitUntil(lambda: job.run is not None and job.run.step > step, timeout=60_000)
+        w.stop_run()
+    assert blocker.args == ["stopped"] and job.run.step > step     # went on from the same run

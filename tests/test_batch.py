@@ -160,7 +160,7 @@ def test_patterns_and_lists_and_a_parallel_mask_folder(tmp_path, capsys):
 
 def test_refusals_are_one_line_before_any_work(photos, tmp_path, capsys, monkeypatch):
     code, err = _cli(["--input", str(photos), "--output", str(photos)], capsys)
-    assert code == 2 and "where the photos are" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "is the --input folder" in err and len(err.strip().splitlines()) == 1
     code, err = _cli(["--input", str(tmp_path / "nothing*.png"), "--output", str(tmp_path / "o")], capsys)
     assert code == 2 and "no photos in the pattern" in err
     code, err = _cli(["--input", str(photos), "--output", str(tmp_path / "o"), "--reference", "x.png"], capsys)

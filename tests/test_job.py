@@ -234,3 +234,56 @@ def test_closing_the_steps_right_after_a_unit_ends_loses_nothing(noisy):
     assert job.states[0] == "done" and job.run is None
     _run_all(job)
     assert job.states == ["done"] * 4 and all(i["steps"] == 6 for i in job.unit_info)
+
+
+def test_a_stop_inside_a_unit_keeps_its_best_so_far_and_continue_goes_on_from_it(noisy):
+    """Issue 22: Stop used to throw the running unit's steps away (a one-crop job came back
+    as the input). Its pick so far is blended in; a Continue still ends as an uninterrupted job."""
+    cfg = tiny_config("denoise", iterations=10, stop="never")
+    plan = plan_job(cfg, noisy.shape[:2], 3, tile=64, device="cpu")
+    whole = TiledRestoration(cfg, plan, noisy)
+    _run_all(whole)
+    job = TiledRestoration(cfg, plan, noisy)
+    for rec in job.steps():
+        if rec.unit.index == 0 and rec.step == 6:
+            job.request_stop()
+    assert job.done_units == 0 and job.run.step == 6
+    assert "unit 1's best so far (step 6) kept" in job.stop_reason
+    out = job.result()
+    corner = (slice(0, 8), slice(0, 8))                        # only unit 1 covers it
+    np.testing.assert_allclose(out[corner], job.run.result(cfg.pick)[corner], atol=1e-6)
+    far = (slice(noisy.shape[0] - 8, None), slice(noisy.shape[1] - 8, None))
+    np.testing.assert_array_equal(out[far], noisy[far])        # units never started: the input
+    _run_all(job)
+    assert job.unit_info[0]["steps"] == 10
+    np.testing.assert_allclose(job.result(), whole.result(), atol=1e-6)
+
+
+def test_a_stopped_crop_keeps_its_fill_and_the_known_pixels_exactly():
+    img = smooth_image(64, 900, seed=5)
+    known = np.ones(img.shape[:2], bool)
+    known[20:30, 100:130] = False
+    img[~known] = 0.0
+    cfg = tiny_config("inpaint", iterations=40, stop="never")
+    plan = plan_job(cfg, img.shape[:2], 3, mask=known, device="cpu", margin=16)
+    assert plan.mode == "crops" and len(plan.units) == 1
+    job = TiledRestoration(cfg, plan, img, mask=known)
+    for rec in job.steps():
+        if rec.step == 25:
+            job.request_stop()
+    out = job.result()
+    np.testing.assert_array_equal(out[known], img[known])
+    assert np.abs(out[~known] - img[~known]).mean() > 0.01      # the fill so far, not the input
+    job.close()
+
+
+def test_a_stopped_group_keeps_its_members_best_so_far(noisy, float64):
+    cfg = tiny_config("denoise", iterations=8, stop="never")
+    plan = plan_job(cfg, noisy.shape[:2], 3, tile=64, device="cpu")
+    job = TiledRestoration(cfg, plan, noisy, group=4)
+    for rec in job.steps():
+        if rec.step == 3:
+            job.request_stop()
+    assert job.done_units == 0 and len(job.partial()) == 4
+    assert not np.allclose(job.result(), noisy)
+    job.close()

@@ -143,3 +143,16 @@ def test_one_photo_with_ray_writes_the_local_commands_file(local_ray, tmp_path, 
     np.testing.assert_array_equal(load_image(tmp_path / "ray.png").array, load_image(tmp_path / "local.png").array)
     report = json.loads((tmp_path / "m.json").read_text())
     assert report["plan"]["units"] == 4 and report["executor"].startswith("Ray")
+
+
+def test_a_request_no_node_can_hold_is_refused_before_anything_is_submitted(local_ray, tmp_path):
+    """Issue 22: --threads 4 on a Ray of 2 CPUs printed the plan and waited forever."""
+    src = _photos(tmp_path / "in", [(32, 32)])
+    cfg = tiny_config("denoise", iterations=5, stop="never", **TINY_QT)
+    opts = BatchOptions(cfg=cfg, inputs=str(src), output=str(tmp_path / "out"), threads=4, quiet=True)
+    events = []
+    t0 = time.monotonic()
+    with pytest.raises(DIPError, match=r"--threads 4: .* no node .* the most on one node: 2\): use --threads 2"):
+        Batch(opts, RayExecutor(), on_event=events.append, stream=io.StringIO()).run()
+    assert time.monotonic() - t0 < 30 and not [e for e in events if e["kind"] == "progress"]
+

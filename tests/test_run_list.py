@@ -111,7 +111,8 @@ def test_removed_and_dropped_runs_update_their_rows(view, runs):
         runs.add(record(seed=s))
     first = view.tree.topLevelItem(0)
     assert "dropped" in first.toolTip(COL_RUN)
-    assert first.icon(COL_RUN).cacheKey() == view._placeholder.cacheKey()
+    # issue 22: the small picture it had stays (it used to turn to "no image")
+    assert first.icon(COL_RUN).cacheKey() != view._placeholder.cacheKey()
     assert view.tree.topLevelItem(2).icon(COL_RUN).cacheKey() != view._placeholder.cacheKey()
     runs.remove(2)
     assert [texts(view, r)[0] for r in range(2)] == ["Run 1 (seed 0)", "Run 3 (seed 2)"]
