@@ -280,9 +280,6 @@ class Restoration(Controls):
                         self.stop_reason = self._reason()
                         self._stop.set()
                     last = self.step >= self.cfg.iterations or self._stop.is_set()
-                    if last and self.stop_reason is None and self.step >= self.cfg.iterations:
-                        # said before the last record goes out: its consumer reports the reason
-                        self.stop_reason = f"reached the step limit ({self.cfg.iterations})"
                     rec.final = last
                     if last and self.stop_reason is None and self.step >= self.cfg.iterations:
                         # said with the final record, which its consumer reads (not "None")
