@@ -29,11 +29,11 @@ from engine.imageio import OPEN_EXTENSIONS, Loaded
 import resources
 
 from . import settings_store as keys
-from .desktop_entry import APP_ID
 from .actions import GROW_SHRINK_PX, Actions, UiState
 from .autosave import AutosaveKeeper
 from .canvas import ImageCanvas
 from .compare_view import compare_dialog
+from .desktop_entry import APP_ID
 from .document import Document
 from .experiments_view import ExperimentsView
 from .files import FileHandling
