@@ -134,8 +134,9 @@ def test_the_installed_scripts_ctrl_c_is_one_line_and_exit_130(tmp_path):
     site = _installed_layout(tmp_path)
     src = tmp_path / "in.png"
     src.write_bytes(_PNG)
-    code = ("import sys; sys.argv = ['dip', *sys.argv[1:]]; print('up', flush=True); "
-            "from dip_studio.main import launch; launch()")
+    # 'up' once the script's module is imported: the signal lands in launch()'s imports or run
+    code = ("import sys; sys.argv = ['dip', *sys.argv[1:]]; from dip_studio.main import launch; "
+            "print('up', flush=True); launch()")
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "restore", "--task", "denoise", "--input", str(src), "--output",
          str(tmp_path / "out.png"), "--iterations", "1000000", "--stop", "never", "--device", "cpu", "--yes", *TINY],
