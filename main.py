@@ -1,19 +1,37 @@
 """Entry point: no arguments or a path open the desktop app; ``restore`` / ``degrade`` run
-the headless command line. Thin on purpose: the logic lives in engine/ and app/."""
+the headless command line. Thin on purpose: the logic lives in engine/ and app/.
+
+``python main.py`` and the installed ``dip`` / ``dip-studio`` scripts all go through
+:func:`launch`: the same Ctrl-C note and exit status 130, the same argument handling.
+"""
 from __future__ import annotations
 
+import os
 import sys
 
 CLI_COMMANDS = {"restore", "degrade", "-h", "--help"}
+VERSION_FLAGS = {"--version", "-V"}
+DESKTOP_FLAGS = {"--install-desktop-entry", "--uninstall-desktop-entry"}
+USAGE = ("usage: dip-studio [IMAGE|PROJECT]  |  dip-studio restore|degrade ...  |  dip-studio --version\n"
+         "       dip-studio --install-desktop-entry | --uninstall-desktop-entry   (Linux menus)")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # before any import of Qt or torch: these answer without a display, in a blink
+    if argv[:1] and argv[0] in VERSION_FLAGS and len(argv) == 1:
+        from app.version import version
+        print(f"DIP Studio {version()}")
+        return 0
+    if argv[:1] and argv[0] in DESKTOP_FLAGS and len(argv) == 1:
+        from app.desktop_entry import main as desktop_main
+        return desktop_main(argv[0])
     if argv and argv[0] in CLI_COMMANDS:
         from engine.cli import main as cli_main
         return cli_main(argv) if argv[0] not in ("-h", "--help") else cli_main([])
-    if len(argv) > 1:
-        print("usage: python main.py [IMAGE]  |  python main.py restore|degrade ...", file=sys.stderr)
+    # an unknown option is a mistake, not an image path (a file named like one: ./-x.png)
+    if len(argv) > 1 or (argv and argv[0].startswith("-")):
+        print(USAGE, file=sys.stderr)
         return 2
     from app.main_window import run_app
     return run_app(argv[0] if argv else None)
@@ -51,9 +69,26 @@ def _interrupted() -> int:
     return 130
 
 
-if __name__ == "__main__":
+def _own_packages_first() -> None:
+    """Installed from the wheel this file is dip_studio/main.py, with app/, engine/ and
+    resources/ beside it (pyproject's package-dir): the only name the project takes in
+    site-packages. The code imports ``engine.`` / ``app.`` absolutely, so this process (and
+    the local Ray's workers it starts, through PYTHONPATH) looks in that folder first. From
+    a checkout (``python main.py``) the folder is sys.path[0] already and nothing changes."""
+    if not __package__:
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
+
+
+def launch() -> None:
+    """Run :func:`main` as a program and exit with its status; Ctrl-C at any point is one
+    line and status 130. ``python main.py`` and every installed script start here."""
     import signal
 
+    _own_packages_first()
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_sigint)
     try:
@@ -65,3 +100,7 @@ if __name__ == "__main__":
             raise
         code = _interrupted()
     sys.exit(code)
+
+
+if __name__ == "__main__":
+    launch()

@@ -111,6 +111,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("impedance", "Why early stopping &works...", None,
          "The paper's noise-impedance demo: a small net fits the image, image + noise, shuffled pixels and "
          "noise; the image comes first"),
+    Spec("about", "&About DIP Studio", None, "The version, the libraries and the device in use, where settings "
+         "and autosaves are kept"),
 )
 
 MENUS: tuple[tuple[str, tuple], ...] = (
@@ -121,7 +123,7 @@ MENUS: tuple[tuple[str, tuple], ...] = (
     ("&View", ("zoom_in", "zoom_out", "fit", None, "show_ema", "split", "@hold_c", None, "overlay", "@opacity",
                None, "@docks")),
     ("&Run", ("run", "pause", "stop", "continue")),
-    ("&Help", ("impedance",)),
+    ("&Help", ("impedance", None, "about")),
 )
 
 TOOLBAR = ("open", "save", None, "run", "pause", "stop", "continue", None, "zoom_in", "zoom_out", "fit", None,

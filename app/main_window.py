@@ -13,12 +13,13 @@ it was.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon
 from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
 from engine.device import describe, pick_device
@@ -26,11 +27,14 @@ from engine.errors import DIPError
 from engine.imageio import OPEN_EXTENSIONS, Loaded
 from engine.noise import measure_noise
 
+import resources
+
 from . import settings_store as keys
 from .actions import GROW_SHRINK_PX, Actions, UiState
 from .autosave import AutosaveKeeper
 from .canvas import ImageCanvas
 from .compare_view import compare_dialog
+from .desktop_entry import APP_ID
 from .document import Document
 from .experiments_view import ExperimentsView
 from .files import FileHandling
@@ -49,9 +53,13 @@ from .worker import RunController
 log = logging.getLogger(__name__)
 
 APP_TITLE = "DIP Studio"
-RESOURCES = Path(__file__).resolve().parents[1] / "resources"
-SAMPLE_IMAGE = RESOURCES / "sample_noisy.png"
-SAMPLE_REFERENCE = RESOURCES / "sample_clean.png"
+# through importlib.resources (resources/__init__.py): found in a checkout, a wheel and a bundle
+SAMPLE_IMAGE = resources.path(resources.SAMPLE_NOISY)
+SAMPLE_REFERENCE = resources.path(resources.SAMPLE_CLEAN)
+RESOURCES = SAMPLE_IMAGE.parent
+# seconds after which the app reports what it shows and quits by itself: the smoke checks
+# of the installed wheel and the bundle (.ci/run, packaging/bundle.py) run it offscreen
+QUIT_AFTER_ENV = "DIP_STUDIO_QUIT_AFTER"
 DEFAULT_CONTINUE_STEPS = 500
 
 
@@ -155,7 +163,7 @@ class MainWindow(QMainWindow):
             "overlay": lambda _on: self.refresh(),   # refresh() shows it for masked tasks only
             "run": self.start_run, "pause": self.toggle_pause, "stop": self.stop_run,
             "continue": self.continue_run, "impedance": lambda: self.experiments.show_impedance(),
-            "batch": self.show_batch,
+            "batch": self.show_batch, "about": self.show_about,
         })
         # the names tests and the rooms use: window.act_save, window.act_show_ema, ...
         for key, action in self.actions.items():
@@ -482,12 +490,15 @@ class MainWindow(QMainWindow):
     def _update_device_label(self) -> None:
         if self.controller.run is not None:
             return
+        self.device_label.setText(self.device_text() or "device: ?")
+
+    def device_text(self) -> str:
+        """The device the panel's settings run on, in words ('' when they name none that works)."""
         try:
             device = pick_device(self.panel.config().device)
-            text = f"cpu ({self.controller.threads} threads)" if device.type == "cpu" else describe(device)
-            self.device_label.setText(text)
         except DIPError:
-            self.device_label.setText("device: ?")
+            return ""
+        return f"cpu ({self.controller.threads} threads)" if device.type == "cpu" else describe(device)
 
     def _mask_op(self, op: str) -> None:
         doc = self.doc
@@ -556,6 +567,13 @@ class MainWindow(QMainWindow):
         self.batch_window.raise_()
         return self.batch_window
 
+    def show_about(self):
+        """Help > About: versions, the device, where settings and autosaves live (app/about.py)."""
+        from .about import AboutDialog
+        dialog = AboutDialog(self)
+        dialog.show()
+        return dialog
+
     def closeEvent(self, event: QCloseEvent) -> None:   # noqa: N802
         bw = self.batch_window
         if bw is not None and bw.running:
@@ -593,6 +611,8 @@ def run_app(path: str | None = None) -> int:
     app.setOrganizationName(keys.ORGANIZATION)
     app.setApplicationName(keys.APPLICATION)
     app.setApplicationDisplayName(APP_TITLE)
+    app.setWindowIcon(app_icon())
+    app.setDesktopFileName(APP_ID)   # Wayland and the task bar match the window to its desktop entry
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     win = MainWindow()
     win.show()
@@ -603,4 +623,27 @@ def run_app(path: str | None = None) -> int:
     elif SAMPLE_IMAGE.exists():
         win.open_path(str(SAMPLE_IMAGE), str(SAMPLE_REFERENCE) if SAMPLE_REFERENCE.exists() else None)
         win.use_sample_settings()
+    else:
+        log.warning("the bundled sample %s is missing: this installation lost its resources", SAMPLE_IMAGE)
+    quit_after = os.environ.get(QUIT_AFTER_ENV)
+    if quit_after:
+        QTimer.singleShot(int(float(quit_after) * 1000), lambda: _report_and_quit(app, win))
     return app.exec()
+
+
+def app_icon() -> QIcon:
+    icon = QIcon()
+    for name in (resources.ICON_SVG, resources.ICON_PNG):   # scalable first; the PNG where SVG is not read
+        p = resources.path(name)
+        if p.exists():
+            icon.addFile(str(p))
+    return icon
+
+
+def _report_and_quit(app: QApplication, win: MainWindow) -> None:
+    # one line a smoke check can test: the window is up and shows the sample (or the given image)
+    image = win.doc.image
+    shown = "no image" if image is None else f"{win.doc.name or 'an image'} {image.shape[1]}x{image.shape[0]}"
+    print(f"{APP_TITLE}: window {'shown' if win.isVisible() else 'hidden'}, {shown}", flush=True)
+    win.close()
+    app.quit()

@@ -255,12 +255,12 @@ class RayExecutor:
                 if address in (None, "", "local"):
                     # "local": a new Ray of this process, never a cluster someone started here
                     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-                elif address.startswith("ray://"):
-                    import engine   # the remote cluster gets this engine's code with the job
+                else:
+                    # a cluster gets this engine's code with the job: installed, `engine` lives
+                    # inside dip_studio/ and a node's own install has it under no top-level name
+                    import engine
                     ray.init(address=address, log_to_driver=False,
                              runtime_env={"py_modules": [str(Path(engine.__file__).parent)]})
-                else:
-                    ray.init(address=address, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise DIPError(f"cannot reach the Ray cluster at {address or 'this machine'}: {_reason(exc)}") \
                     from None
