@@ -74,9 +74,9 @@ def _own_packages_first() -> None:
     resources/ beside it (pyproject's package-dir): the only name the project takes in
     site-packages. The code imports ``engine.`` / ``app.`` absolutely, so this process (and
     the local Ray's workers it starts, through PYTHONPATH) looks in that folder first. From
-    a checkout (``python main.py``) the folder is sys.path[0] already and nothing changes."""
-    if not __package__:
-        return
+    a checkout, ``python main.py`` has the folder as sys.path[0] already and nothing changes;
+    run another way (``runpy.run_path`` from elsewhere) it is added, as the editable install
+    no longer puts a top-level ``engine`` on every path."""
     here = os.path.dirname(os.path.abspath(__file__))
     if here not in sys.path:
         sys.path.insert(0, here)

@@ -28,7 +28,7 @@ from common import (NA, OUT_DIR, BenchError, Column, environment, fat, fnum, log
                     parse_override, text_table, write_json)
 
 from realnoise_cases import cases_for, smoke_cases
-from engine.metrics import psnr
+from engine.metrics import task_psnr
 from engine.presets import get_config
 from engine.seeds import Seeds
 from engine.stopping import noise_sigma
@@ -56,8 +56,11 @@ def run_case(case: dict, a, overrides: dict) -> dict:
     seconds = time.perf_counter() - t0
     written = np.mean(seeds.picks(cfg.pick), axis=0) if n > 1 else seeds.picks(cfg.pick)[0]
     true_sigma = float(np.std(img - ref))
+    def score(x: np.ndarray) -> float:   # PSNR by the denoising protocol: every channel, range 1
+        return task_psnr("denoise", x, ref)
+
     row = {"image": case["name"], "set": case["set"], "size": f"{img.shape[1]}x{img.shape[0]}",
-           "input": psnr(img, ref), "written": psnr(written, ref), "one_run": psnr(seeds.picks(cfg.pick)[0], ref),
+           "input": score(img), "written": score(written), "one_run": score(seeds.picks(cfg.pick)[0]),
            "oracle": best[0], "oracle_step": best[1], "oracle_kind": best[2],
            "pick_step": None if run.suggested is None else run.suggested[0],
            "stop_step": run.step, "bound": cfg.iterations, "stopped_early": run.stopped_early,
@@ -67,8 +70,8 @@ def run_case(case: dict, a, overrides: dict) -> dict:
            "holdout": run.task.holdout_note}
     row["gap"] = row["one_run"] - row["oracle"]
     if a.baselines == "cbm3d":
-        row["cbm3d_est"] = psnr(_cbm3d(img, noise_sigma(img)), ref)
-        row["cbm3d_true"] = psnr(_cbm3d(img, true_sigma), ref)
+        row["cbm3d_est"] = score(_cbm3d(img, noise_sigma(img)))
+        row["cbm3d_true"] = score(_cbm3d(img, true_sigma))
     return row
 
 

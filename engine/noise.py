@@ -36,6 +36,9 @@ FINE_SHARE = 0.65    # ... and the fine-scale estimate under this share of the l
                      # white: ~1): texture leaking into a weakly noisy photo's patches raises its rho,
                      # but not the fine-scale share
 MAX_LAG = 3
+STRUCTURE_RHO = 0.45 # rho at 3 px at or above this: what varies is the picture itself, not noise
+STRUCTURE_FINE = 0.1 # (real noise: 0.12-0.32 at 3 px, fine share >= 0.18; a clean smooth picture:
+                     # 0.55 and 0.03)
 SAMPLE = 4, 128      # a larger photo is measured on a 4 x 4 grid of 128 px crops (a few ms, not seconds)
 
 
@@ -51,13 +54,20 @@ class NoiseProfile:
     fine: float = 0.0    # the fine-scale (Haar) estimate: white noise's level, a share of a camera's
 
     @property
+    def structure(self) -> bool:
+        """What was measured is the picture, not noise: its correlation does not decay by 3 px,
+        or the finest scale holds almost none of it (a clean, smooth photo)."""
+        return bool(self.rho) and (self.rho[-1] >= STRUCTURE_RHO or self.fine < STRUCTURE_FINE * self.sigma)
+
+    @property
     def correlated(self) -> bool:
-        return bool(self.rho) and self.rho[0] > CORRELATED and self.fine < FINE_SHARE * self.sigma
+        return (bool(self.rho) and not self.structure and self.rho[0] > CORRELATED
+                and self.fine < FINE_SHARE * self.sigma)
 
     def words(self) -> str:
         """'noise: about 5 levels (of 255), correlated over ~2 px' / '... , independent from
         pixel to pixel' / 'no noise to speak of'."""
-        if 255 * self.sigma < 0.5:
+        if 255 * self.sigma < 0.5 or self.structure:
             return "no noise to speak of"
         return f"noise: about {255 * self.sigma:.0f} levels (of 255), {self._how()}"
 

@@ -170,3 +170,13 @@ def test_blocks_count_only_once_the_fit_nears_the_noise_level():
     # white noise keeps no gate
     _, white, _ = _photos()
     assert Restoration(tiny_config("denoise", holdout_shape="auto"), white)._gate is None
+
+
+def test_a_clean_smooth_picture_is_not_taken_for_camera_noise():
+    """Structure that survives the plane fit keeps its correlation at 3 px and has almost
+    nothing at the finest scale: no noise, no blocks, the noise-level floor as before."""
+    from tests.helpers import smooth_image
+    p = measure_noise(smooth_image(64, 64))
+    assert p.structure and not p.correlated and p.words() == "no noise to speak of"
+    _, _, camera = _photos()
+    assert not measure_noise(camera).structure
