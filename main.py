@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) > 1 or (argv and argv[0].startswith("-")):
         print(USAGE, file=sys.stderr)
         return 2
-    from app.main_window import run_app
+    from app.start import run_app
     return run_app(argv[0] if argv else None)
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import platform
 import sys
-from typing import TYPE_CHECKING
-
 import PySide6
 import torch
 from PySide6.QtCore import QSettings, Qt, qVersion
@@ -14,23 +12,21 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QP
 
 from .version import version
 
-if TYPE_CHECKING:
-    from .main_window import MainWindow
-
 HOME_PAGE = "Deep Image Prior: Ulyanov, Vedaldi, Lempitsky (IJCV 2020, arXiv 1711.10925)"
 
 
-def about_rows(window: MainWindow) -> list[tuple[str, str]]:
-    """(label, value) pairs, in the order shown: the plain content of the dialog."""
+def about_rows(device: str, autosaves: str) -> list[tuple[str, str]]:
+    """(label, value) pairs, in the order shown: the plain content of the dialog (``device``:
+    the device runs use, in words, or ''; ``autosaves``: their folder)."""
     cuda = f", CUDA {torch.version.cuda}" if torch.version.cuda else ""
     return [
         ("Version", version()),
         ("Python", f"{platform.python_version()} ({sys.executable})"),
         ("PyTorch", f"{torch.__version__}{cuda}"),
         ("Qt", f"{qVersion()} (PySide6 {PySide6.__version__})"),
-        ("Device", window.device_text() or "none that works with the current settings"),
+        ("Device", device or "none that works with the current settings"),
         ("Settings", QSettings().fileName()),
-        ("Autosaves", str(window.autosave.directory)),
+        ("Autosaves", autosaves),
     ]
 
 
@@ -39,10 +35,10 @@ def about_text(rows: list[tuple[str, str]]) -> str:
 
 
 class AboutDialog(QDialog):
-    def __init__(self, window: MainWindow):
-        super().__init__(window)
+    def __init__(self, rows: list[tuple[str, str]], parent=None):
+        super().__init__(parent)
         self.setWindowTitle("About DIP Studio")
-        self.rows = about_rows(window)
+        self.rows = rows
         col = QVBoxLayout(self)
         head = QLabel()
         icon = QGuiApplication.windowIcon()

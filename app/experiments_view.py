@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 
+import resources
 from engine.config import CLASSIFIER_TASKS
 from engine.errors import ConfigError, DIPError
 from engine.experiments import tv_config
@@ -54,9 +55,9 @@ class ExperimentsView(QObject):
         if doc.image is not None:
             image, source = doc.image, "the open image"
         else:
-            from .main_window import SAMPLE_REFERENCE
             try:
-                image, source = load_image(str(SAMPLE_REFERENCE)).array, "the sample photo"
+                clean = resources.path(resources.SAMPLE_CLEAN)
+                image, source = load_image(str(clean)).array, "the sample photo"
             except DIPError as e:
                 self.w.error("Why early stopping works", str(e))
                 return None

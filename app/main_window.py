@@ -12,15 +12,12 @@ it was.
 """
 from __future__ import annotations
 
-import logging
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon
-from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QVBoxLayout, QWidget
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
 from engine.device import describe, pick_device
 from engine.errors import DIPError
@@ -34,7 +31,6 @@ from .actions import GROW_SHRINK_PX, Actions, UiState
 from .autosave import AutosaveKeeper
 from .canvas import ImageCanvas
 from .compare_view import compare_dialog
-from .desktop_entry import APP_ID
 from .document import Document
 from .experiments_view import ExperimentsView
 from .files import FileHandling
@@ -50,16 +46,12 @@ from .settings_panel import SettingsPanel
 from .timeline import Timeline
 from .worker import RunController
 
-log = logging.getLogger(__name__)
 
 APP_TITLE = "DIP Studio"
 # through importlib.resources (resources/__init__.py): found in a checkout, a wheel and a bundle
 SAMPLE_IMAGE = resources.path(resources.SAMPLE_NOISY)
 SAMPLE_REFERENCE = resources.path(resources.SAMPLE_CLEAN)
 RESOURCES = SAMPLE_IMAGE.parent
-# seconds after which the app reports what it shows and quits by itself: the smoke checks
-# of the installed wheel and the bundle (.ci/run, packaging/bundle.py) run it offscreen
-QUIT_AFTER_ENV = "DIP_STUDIO_QUIT_AFTER"
 DEFAULT_CONTINUE_STEPS = 500
 
 
@@ -569,8 +561,8 @@ class MainWindow(QMainWindow):
 
     def show_about(self):
         """Help > About: versions, the device, where settings and autosaves live (app/about.py)."""
-        from .about import AboutDialog
-        dialog = AboutDialog(self)
+        from .about import AboutDialog, about_rows
+        dialog = AboutDialog(about_rows(self.device_text(), str(self.autosave.directory)), self)
         dialog.show()
         return dialog
 
@@ -602,48 +594,3 @@ class MainWindow(QMainWindow):
 
     def offer_restore(self) -> bool:
         return self.keeper.offer_restore()
-
-
-def run_app(path: str | None = None) -> int:
-    """Open the GUI on ``path`` (an image or a project; else the bundled sample with its
-    clean reference); returns the exit code of the event loop."""
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setOrganizationName(keys.ORGANIZATION)
-    app.setApplicationName(keys.APPLICATION)
-    app.setApplicationDisplayName(APP_TITLE)
-    app.setWindowIcon(app_icon())
-    app.setDesktopFileName(APP_ID)   # Wayland and the task bar match the window to its desktop entry
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    win = MainWindow()
-    win.show()
-    if win.autosave.exists() and win.offer_restore():
-        pass
-    elif path:
-        win.open_path(path)
-    elif SAMPLE_IMAGE.exists():
-        win.open_path(str(SAMPLE_IMAGE), str(SAMPLE_REFERENCE) if SAMPLE_REFERENCE.exists() else None)
-        win.use_sample_settings()
-    else:
-        log.warning("the bundled sample %s is missing: this installation lost its resources", SAMPLE_IMAGE)
-    quit_after = os.environ.get(QUIT_AFTER_ENV)
-    if quit_after:
-        QTimer.singleShot(int(float(quit_after) * 1000), lambda: _report_and_quit(app, win))
-    return app.exec()
-
-
-def app_icon() -> QIcon:
-    icon = QIcon()
-    for name in (resources.ICON_SVG, resources.ICON_PNG):   # scalable first; the PNG where SVG is not read
-        p = resources.path(name)
-        if p.exists():
-            icon.addFile(str(p))
-    return icon
-
-
-def _report_and_quit(app: QApplication, win: MainWindow) -> None:
-    # one line a smoke check can test: the window is up and shows the sample (or the given image)
-    image = win.doc.image
-    shown = "no image" if image is None else f"{win.doc.name or 'an image'} {image.shape[1]}x{image.shape[0]}"
-    print(f"{APP_TITLE}: window {'shown' if win.isVisible() else 'hidden'}, {shown}", flush=True)
-    win.close()
-    app.quit()

@@ -166,7 +166,7 @@ def test_the_app_opens_the_sample_and_quits_by_itself(tmp_path):
 
 
 def test_the_app_icon_is_drawn_and_readable(qapp):
-    from app.main_window import app_icon
+    from app.start import app_icon
 
     icon = app_icon()
     assert not icon.isNull()
