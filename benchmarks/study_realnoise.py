@@ -29,6 +29,7 @@ from common import OUT_DIR, environment, log, write_json
 
 from realnoise_cases import cases_for, smoke_cases
 from engine.presets import get_config
+from engine.noise import measure_noise
 from engine.run import Restoration
 from engine.stopping import BestTracker
 from engine.tasks import block_holdout, to_tensor
@@ -38,16 +39,18 @@ def _geometries(h: int, w: int, seed: int, spec: str) -> dict[str, np.ndarray]:
     """The held-out sets, disjoint: name -> bool H x W of the *scored* pixels; the union of
     everything held out comes back under '_held'. ``spec``: 'BLOCK:FRACTION:GAP,GAP;...'
     (e.g. '7:0.05:1,2,3,4;3:0.03:1,2'): blocks of that side scored at >= GAP px from any
-    fitted pixel (``b7g3``), plus 2 % random pixels (``pix``)."""
+    fitted pixel (``b7g3``), plus 2 % random pixels (``pix``). A fourth field names a further
+    draw of the same geometry ('7:0.05:3;7:0.05:3:b' gives ``b7g3`` and ``b7g3b``): scores
+    from several disjoint sets on one trajectory show what more scored pixels would give."""
     rng = np.random.default_rng(seed)
     held_all = np.zeros((h, w), bool)
     scored = {}
     for part in spec.split(";"):
-        block, frac, gaps = part.split(":")
+        block, frac, gaps, *tag = part.split(":")
         held, dist = block_holdout(h, w, float(frac), int(block), int(rng.integers(2**31)), avoid=held_all)
         held_all |= held
         for g in gaps.split(","):
-            scored[f"b{block}g{g}"] = held & (dist >= int(g))
+            scored[f"b{block}g{g}{''.join(tag)}"] = held & (dist >= int(g))
     pix = (rng.random((h, w)) < (0.02 if "pix" in spec else 0.005)) & ~_grow(held_all, 2)
     held_all |= pix
     scored["pix"] = pix
@@ -83,6 +86,7 @@ def run_case(case: dict, a) -> dict:
     logs = {n: [] for n in names}
     logs.update(loss=[], resid=[])
     curve = {"step": [], "ema": [], "output": [], "rho1": [], "rho2": [], "rvar": []}
+    kept = []  # the moving average every --every steps, as uint16 (for --keep)
     t0 = time.perf_counter()
     for rec in run.steps():
         ema = run._ema
@@ -100,6 +104,8 @@ def run_case(case: dict, a) -> dict:
         if rec.step % a.every == 0:
             with torch.no_grad():
                 curve["step"].append(rec.step)
+                if a.keep:
+                    kept.append((ema[0].clamp(0, 1) * 65535).round().to(torch.uint16).cpu().numpy())
                 for k, x in (("ema", ema), ("output", run._out)):
                     mse = float(((x.clamp(0, 1) - refc) ** 2).mean())
                     curve[k].append(10 * np.log10(1 / mse))
@@ -112,8 +118,12 @@ def run_case(case: dict, a) -> dict:
                 for d in (1, 2):
                     c = float(((r[..., d:] * r[..., :-d]).mean() + (r[..., d:, :] * r[..., :-d, :]).mean()) / 2)
                     curve[f"rho{d}"].append(c / v)
+    if a.keep:
+        # written with the run so that averages of iterates around a pick can be scored offline
+        np.savez_compressed(f"{a.keep}/{case['set']}_{case['name']}.npz", steps=np.asarray(curve["step"]),
+                            ema=np.stack(kept), reference=ref.astype(np.float32), noisy=img.astype(np.float32))
     return {"image": case["name"], "set": case["set"], "seconds": time.perf_counter() - t0,
-            "true_sigma": float(np.std(img - ref)), "counts": {n: int(sets[n].sum()) for n in names},
+            "true_sigma": float(np.std(img - ref)), "measured_sigma": measure_noise(img).sigma, "counts": {n: int(sets[n].sum()) for n in names},
             "held_fraction": float(held.mean()), **logs, "psnr": curve}
 
 
@@ -136,21 +146,39 @@ def replay_holdout(r: dict, key: str, pmin: int, ratio: float, gain_db: float = 
     return tr.best[0], len(vals)
 
 
+DISC_C = 0.8   # the residual at the best iterate: 0.58-0.92 x the true variance on CC_real
+
+
+def replay_discrepancy(r: dict, sigma: float, c: float = DISC_C) -> int:
+    """The first step at which the moving average's residual on the fitted pixels falls under
+    ``c`` x sigma^2 (Morozov's discrepancy principle, a little under the noise level)."""
+    below = np.nonzero(np.asarray(r["resid"]) < c * sigma ** 2)[0]
+    return int(below[0]) + 1 if len(below) else len(r["resid"])
+
+
 def oracle(r: dict) -> tuple[float, int]:
     i = int(np.argmax(r["psnr"]["ema"]))
     return r["psnr"]["ema"][i], r["psnr"]["step"][i]
 
 
 def replay(runs: list[dict]) -> None:
+    """Each held-out set's look-ahead rule, then the discrepancy pick (no look-ahead: the step
+    the residual crosses DISC_C x sigma^2) told the true sigma (what a perfect noise estimate
+    would give) and the run's measured sigma (engine.noise, what it has)."""
     keys = [k for k in runs[0] if k.startswith("b") or k == "pix"]
     rules = [(k, p, q) for k in keys for p, q in ((100, 0.25), (200, 0.5))]
+    rules += [(f"disc:{src}", 0, DISC_C) for src in ("true_sigma", "measured_sigma") if src in runs[0]]
     print(f"{'image':24s} {'oracle':>12s} " + " ".join(f"{k}/{p}/{q:<5}"[:16].rjust(16) for k, p, q in rules))
     tot = {rule: [] for rule in rules}
     for r in runs:
         o, os_ = oracle(r)
         cells = []
         for rule in rules:
-            pick, stop = replay_holdout(r, *rule)
+            if rule[0].startswith("disc:"):
+                sigma = r[rule[0][5:]] / (255.0 if r[rule[0][5:]] > 1 else 1.0)  # early logs: levels
+                pick = stop = replay_discrepancy(r, sigma)
+            else:
+                pick, stop = replay_holdout(r, *rule)
             gap = psnr_at(r, pick) - o
             tot[rule].append((gap, stop))
             cells.append(f"{gap:+.2f}@{pick}/{stop}".rjust(16))
@@ -172,6 +200,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--geoms", default="7:0.05:1,2,3,4;3:0.03:1,2", help="held-out blocks: BLOCK:FRACTION:GAPS;...")
     ap.add_argument("--out")
+    ap.add_argument("--keep", help="a folder: the moving average every --every steps per case (.npz)")
     ap.add_argument("--replay", nargs="+")
     ap.add_argument("--smoke", action="store_true", help="two tiny made-up photos, 40 steps, then the replay")
     a = ap.parse_args(argv)
