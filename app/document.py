@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -21,6 +20,7 @@ from engine.errors import DIPError, MaskError
 from engine.imageio import Loaded
 from engine.metrics import task_psnr
 
+from .events import Emitter as Emitter   # importable from here as before
 from .mask_model import MaskModel
 from .runs import RunList
 
@@ -38,25 +38,6 @@ def reference_factor(image_shape: tuple[int, ...], ref_shape: tuple[int, ...]) -
     return rh // fh
 
 
-class Emitter:
-    """A minimal event source: ``connect(fn)``, ``emit(*args)`` (napari's models do the same
-    with their EmitterGroup; a list of callables is enough here)."""
-
-    def __init__(self) -> None:
-        self._slots: list[Callable] = []
-
-    def connect(self, fn: Callable) -> None:
-        self._slots.append(fn)
-
-    def disconnect(self, fn: Callable) -> None:
-        if fn in self._slots:
-            self._slots.remove(fn)
-
-    def emit(self, *args) -> None:
-        for fn in list(self._slots):
-            fn(*args)
-
-
 @dataclass
 class Result:
     """What Save writes: an array at the result's geometry and where it came from."""
@@ -70,7 +51,8 @@ class Result:
 
 class Document:
     """Events: ``image_changed()`` (a new work image: everything derived is gone),
-    ``result_changed()``, ``reference_changed()``, ``guide_changed()``."""
+    ``result_changed()``, ``reference_changed()``, ``guide_changed()``, ``mask_changed()``
+    (an edit of the mask is complete; the model tells it, whoever edited it)."""
 
     def __init__(self) -> None:
         self.loaded: Loaded | None = None        # the file as loaded (for save like=)
@@ -89,6 +71,7 @@ class Document:
         self.result_changed = Emitter()
         self.reference_changed = Emitter()
         self.guide_changed = Emitter()
+        self.mask_changed = Emitter()
 
     # ------------------------------------------------------------------ reading
     @property
@@ -211,6 +194,8 @@ class Document:
         if paint is not None and paint.any():
             self.mask.set_paint(paint)
             self.mask.clear_history()
+        # after the carried-over paint: a new work image is image_changed, not an edit
+        self.mask.edited.connect(self.mask_changed.emit)
         self.result = None
         self.dirty = False
         self.runs.clear()

@@ -48,6 +48,28 @@ def test_open_resets_everything_and_tells_listeners():
     assert doc.result is None and not doc.dirty and len(doc.runs) == 0
 
 
+def test_mask_edits_reach_the_document_listeners_from_the_model():
+    # whoever edits the mask (canvas, actions, a loaded file), listeners hear it from the model:
+    # once per completed edit (a stroke at its end), not per segment, and not for a no-op
+    doc = Document()
+    doc.open(_loaded())
+    seen = []
+    doc.mask_changed.connect(lambda: seen.append(1))
+    m = doc.mask
+    m.begin_stroke("brush")
+    m.stroke_to(10.5, 10.5, 3.0)
+    m.stroke_to(20.5, 12.5, 3.0)
+    assert seen == []
+    assert m.end_stroke() and seen == [1]
+    assert m.undo() and m.redo() and seen == [1, 1, 1]
+    m.invert()
+    assert len(seen) == 4
+    doc.open(_loaded(seed=1))          # a new work image is image_changed, not an edit
+    assert len(seen) == 4 and doc.mask.clear() is False and len(seen) == 4
+    doc.mask.invert()
+    assert len(seen) == 5              # the new image's mask tells the same listeners
+
+
 def test_region_crops_image_paint_and_guide_and_pastes_back():
     doc = Document()
     doc.open(_loaded())
