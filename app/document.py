@@ -8,6 +8,7 @@ pasted back into the whole image) live here once, with unit tests that need no w
 """
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 
 from engine.config import RunConfig
 from engine.degrade import resize
-from engine.errors import DIPError, MaskError
+from engine.errors import ConfigError, DIPError, MaskError
 from engine.imageio import Loaded
 from engine.metrics import task_psnr
 
@@ -52,7 +53,8 @@ class Result:
 class Document:
     """Events: ``image_changed()`` (a new work image: everything derived is gone),
     ``result_changed()``, ``reference_changed()``, ``guide_changed()``, ``mask_changed()``
-    (an edit of the mask is complete; the model tells it, whoever edited it)."""
+    (an edit of the mask is complete; the model tells it, whoever edited it),
+    ``settings_changed()``."""
 
     def __init__(self) -> None:
         self.loaded: Loaded | None = None        # the file as loaded (for save like=)
@@ -67,11 +69,15 @@ class Document:
         self.result: Result | None = None
         self.dirty = False                       # the result has not been saved
         self.runs = RunList(RunConfig().memory_budget_mb * MB // RUNS_SHARE)
+        # the run settings as the settings panel shows them; None while they are invalid
+        self.settings: RunConfig | None = None
+        self.settings_error = "no settings yet"
         self.image_changed = Emitter()
         self.result_changed = Emitter()
         self.reference_changed = Emitter()
         self.guide_changed = Emitter()
         self.mask_changed = Emitter()
+        self.settings_changed = Emitter()
 
     # ------------------------------------------------------------------ reading
     @property
@@ -102,6 +108,18 @@ class Document:
         r = self.result
         rec = self.runs.get(r.run_id) if r is not None and r.run_id is not None else None
         return rec is not None and rec.result is r.array
+
+    def set_settings(self, cfg: RunConfig | None, error: str = "") -> None:
+        """The settings as shown (validated), or None with why they cannot run."""
+        self.settings = cfg
+        self.settings_error = "" if cfg is not None else (error or "invalid settings")
+        self.settings_changed.emit()
+
+    def config(self) -> RunConfig:
+        """A copy of the settings to run or save; raises ConfigError while they are invalid."""
+        if self.settings is None:
+            raise ConfigError(self.settings_error)
+        return copy.deepcopy(self.settings)
 
     def known_mask(self) -> np.ndarray | None:
         """The mask (True = known) when anything is painted, else None."""

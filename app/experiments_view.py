@@ -50,7 +50,7 @@ class ExperimentsView(QObject):
         """Run the TV-prior comparison of the settings shown (same classifier, layer, unit)."""
         try:
             self.fields.check(self.panel.task())
-            cfg = tv_config(self.panel.config())
+            cfg = tv_config(self.doc.config())
         except ConfigError as e:
             self.ui.error("TV comparison", str(e))
             return False

@@ -131,7 +131,7 @@ class FileHandling(QObject):
         clean result within a couple of minutes on a laptop CPU."""
         panel = self.panel
         try:
-            device = panel.config().device
+            device = self.doc.config().device
         except Exception:  # noqa: BLE001 - an invalid saved field must not block the sample
             device = "auto"
         stop = "auto" if panel.auto_stop_check.isChecked() else "never"
@@ -299,9 +299,9 @@ class FileHandling(QObject):
         return self.save_project(path)
 
     def current_project(self) -> Project:
-        doc, panel = self.doc, self.panel
+        doc = self.doc
         try:
-            settings = panel.config().to_dict()
+            settings = doc.config().to_dict()
         except DIPError:
             settings = {}
         res = doc.result
@@ -400,7 +400,7 @@ class FileHandling(QObject):
         self.panel.set_task(sim.task)
         if sim.task == "superres" and sim.scale:
             try:
-                self.panel.set_config(self.panel.config().replace(scale=int(sim.scale)))
+                self.panel.set_config(self.doc.config().replace(scale=int(sim.scale)))
             except DIPError as e:
                 self._status(f"set the factor x{sim.scale} by hand: {e}")
         if sim.mask is not None:
@@ -438,7 +438,7 @@ class FileHandling(QObject):
     def fit_scale(self) -> float | None:
         """The downscale factor (< 1) at which the estimate fits the device, or None."""
         try:
-            cfg = self.panel.config()
+            cfg = self.doc.config()
             dev = pick_device(cfg.device).type
             budget = 0.8 * device_memory_bytes(dev)
             h, w = self.doc.image.shape[:2]

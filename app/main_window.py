@@ -23,7 +23,7 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
 from engine.device import describe, pick_device
-from engine.errors import DIPError
+from engine.errors import ConfigError, DIPError
 from engine.imageio import OPEN_EXTENSIONS
 from engine.noise import measure_noise
 
@@ -224,6 +224,9 @@ class MainWindow(QMainWindow):
 
         self.panel.taskChanged.connect(lambda _t: self.refresh())
         self.panel.validityChanged.connect(lambda _v: self.refresh())
+        # the document first: the device label and every room read the settings from it
+        self.panel.configChanged.connect(self._settings_to_doc)
+        self._settings_to_doc()
         self.panel.configChanged.connect(self._update_device_label)
         self.panel.guideRequested.connect(f.open_guide_dialog)
         self.panel.tooLarge.connect(f.on_too_large)
@@ -452,10 +455,16 @@ class MainWindow(QMainWindow):
             return
         self.device_label.setText(self.device_text() or "device: ?")
 
-    def device_text(self) -> str:
-        """The device the panel's settings run on, in words ('' when they name none that works)."""
+    def _settings_to_doc(self) -> None:
         try:
-            device = pick_device(self.panel.config().device)
+            self.doc.set_settings(self.panel.config())
+        except ConfigError as e:
+            self.doc.set_settings(None, str(e))
+
+    def device_text(self) -> str:
+        """The device the settings run on, in words ('' when they name none that works)."""
+        try:
+            device = pick_device(self.doc.config().device)
         except DIPError:
             return ""
         return f"cpu ({self.controller.threads} threads)" if device.type == "cpu" else describe(device)
@@ -521,7 +530,7 @@ class MainWindow(QMainWindow):
         """File > Batch restore a folder (app/batch_window.py): the panel's settings, results open here."""
         if self.batch_window is None:
             from .batch_window import BatchWindow
-            self.batch_window = BatchWindow(self.panel.config, self.open_path, self)
+            self.batch_window = BatchWindow(self.doc.config, self.open_path, self)
         self.batch_window.show_settings()
         self.batch_window.show()
         self.batch_window.raise_()

@@ -131,7 +131,7 @@ class RunView(QObject):
         if doc.image is None or self.controller.active:
             return False
         try:
-            cfg = cfg or self.panel.config()
+            cfg = cfg or self.doc.config()
         except ConfigError as e:
             ui.error("Settings", str(e))
             return False

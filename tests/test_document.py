@@ -10,6 +10,7 @@ import pytest
 
 from app.document import Document, reference_factor
 from app.runs import RunRecord
+from engine.config import RunConfig
 from engine.errors import DIPError, MaskError
 from engine.imageio import Loaded
 
@@ -68,6 +69,21 @@ def test_mask_edits_reach_the_document_listeners_from_the_model():
     assert len(seen) == 4 and doc.mask.clear() is False and len(seen) == 4
     doc.mask.invert()
     assert len(seen) == 5              # the new image's mask tells the same listeners
+
+
+def test_settings_live_in_the_document_and_come_out_as_copies():
+    doc = Document()
+    seen = []
+    doc.settings_changed.connect(lambda: seen.append(1))
+    with pytest.raises(DIPError):
+        doc.config()                                   # none shown yet
+    doc.set_settings(RunConfig(iterations=77))
+    cfg = doc.config()
+    cfg.iterations = 5                                 # a room's copy, not the document's
+    assert doc.config().iterations == 77 and seen == [1]
+    doc.set_settings(None, "lr: not a number")
+    with pytest.raises(DIPError, match="lr: not a number"):
+        doc.config()
 
 
 def test_region_crops_image_paint_and_guide_and_pastes_back():
