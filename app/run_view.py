@@ -25,7 +25,7 @@ from .result_painter import ResultPainter
 from .run_controls import RunControls
 from .runs import RunRecord, average_record
 from .seed_worker import FINAL as SEEDS_FINAL, seeds_text
-from .session import (NO_FIT_TITLE, RunSession, change_words, ending, format_eta as format_eta, input_refusal,
+from .session import (NO_FIT_TITLE, RunSession, change_words, ending, input_refusal,
                       long_plan_question, no_fit_words, plan_refusal, progress_text, result_words,
                       suggested_words)
 from .settings_panel import SettingsPanel
@@ -87,19 +87,6 @@ class RunView(QObject):
         self.timeline.stepChosen.connect(self.show_snapshot)
         self.timeline.useRequested.connect(self.use_iterate)
         self.plots.stepClicked.connect(self.show_snapshot)
-
-    # the run's state lives in the session; these read it (tests, the window's rules)
-    @property
-    def cfg(self) -> RunConfig | None:
-        return self.s.cfg
-
-    @property
-    def record_id(self) -> int | None:
-        return self.s.record_id
-
-    @property
-    def after_stop(self):
-        return self.s.after_stop
 
     # ------------------------------------------------------------------ resetting
     def reset(self) -> None:
