@@ -23,6 +23,7 @@ from engine.metrics import task_psnr
 
 from .events import Emitter as Emitter   # importable from here as before
 from .mask_model import MaskModel
+from .run_cost import RunCost
 from .runs import RunList
 
 MIN_REGION = 8            # a region smaller than this cannot go through the network's levels
@@ -72,6 +73,10 @@ class Document:
         # the run settings as the settings panel shows them; None while they are invalid
         self.settings: RunConfig | None = None
         self.settings_error = "no settings yet"
+        # what the settings cost here and the plan of a run (tiles, crops around the mask); the
+        # settings panel shows it and sets its size and the Tiles choice
+        self.cost = RunCost()
+        self.cost.plans.mask_source = self.known_mask
         self.image_changed = Emitter()
         self.result_changed = Emitter()
         self.reference_changed = Emitter()
@@ -109,6 +114,10 @@ class Document:
         rec = self.runs.get(r.run_id) if r is not None and r.run_id is not None else None
         return rec is not None and rec.result is r.array
 
+    def _on_mask_edited(self) -> None:
+        self.cost.plans.mask_changed()   # an inpainting plan's crops follow the mask
+        self.mask_changed.emit()
+
     def set_settings(self, cfg: RunConfig | None, error: str = "") -> None:
         """The settings as shown (validated), or None with why they cannot run."""
         self.settings = cfg
@@ -120,6 +129,11 @@ class Document:
         if self.settings is None:
             raise ConfigError(self.settings_error)
         return copy.deepcopy(self.settings)
+
+    def plan(self, cfg: RunConfig | None = None):
+        """The plan of a run of ``cfg`` (default: the settings) on the work image (an
+        engine.tiling.Plan; cached), or None without an image; raises ConfigError."""
+        return self.cost.plan(cfg if cfg is not None else self.config())
 
     def known_mask(self) -> np.ndarray | None:
         """The mask (True = known) when anything is painted, else None."""
@@ -208,12 +222,13 @@ class Document:
 
     def _set_work(self, image: np.ndarray, paint: np.ndarray | None = None) -> None:
         self.image = image
+        self.cost.set_image_size(*image.shape)   # a new image comes with a new mask: plans again
         self.mask = MaskModel(*image.shape[:2])
         if paint is not None and paint.any():
             self.mask.set_paint(paint)
             self.mask.clear_history()
         # after the carried-over paint: a new work image is image_changed, not an edit
-        self.mask.edited.connect(self.mask_changed.emit)
+        self.mask.edited.connect(self._on_mask_edited)
         self.result = None
         self.dirty = False
         self.runs.clear()

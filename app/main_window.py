@@ -82,7 +82,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.canvas)
         self.region_picker = RegionPicker(self.canvas)
 
-        self.panel = SettingsPanel()
+        self.panel = SettingsPanel(cost=self.doc.cost)
         right = QWidget()
         col = QVBoxLayout(right)
         col.setContentsMargins(4, 4, 4, 4)
@@ -238,7 +238,6 @@ class MainWindow(QMainWindow):
         self.canvas.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
         self.canvas.cursorMoved.connect(self._on_cursor)
         self.canvas.brushSizeChanged.connect(lambda v: keys.settings().setValue(keys.BRUSH_SIZE, v))
-        self.panel.set_mask_source(self.doc.known_mask)
         self.canvas.splitChanged.connect(lambda x: setattr(s, "split_position", x))
         self.mask_bar.opacityChanged.connect(self._set_overlay_opacity)
 
@@ -253,7 +252,7 @@ class MainWindow(QMainWindow):
         d.reference_changed.connect(lambda: self.plots.set_reference_known(d.reference() is not None))
         d.guide_changed.connect(lambda: self.panel.set_guide_name(d.guide_name))
         # from the mask model, whoever edited it (canvas strokes, the mask actions, a loaded mask)
-        for follow in (self.refresh, self.keeper.schedule, self.panel.mask_changed):   # the plan's crops
+        for follow in (self.refresh, self.keeper.schedule, self.panel.mask_changed):   # its estimate rows
             d.mask_changed.connect(follow)
 
     # ================================================================== settings

@@ -46,7 +46,7 @@ class RunWidgets:
     controls: RunControls          # progress bar and labels, the Continue steps
     device_label: QLabel
     show_ema: QAction              # View > Show moving average
-    panel: SettingsPanel           # the settings and the plan a run starts from
+    panel: SettingsPanel           # Run again shows the run's settings in it
 
 
 class RunView(QObject):
@@ -125,7 +125,7 @@ class RunView(QObject):
         refusal = input_refusal(doc, cfg)
         if refusal is None:
             try:
-                plan = self.panel.plan(cfg)   # cached: the plan the panel shows
+                plan = self.doc.plan(cfg)   # cached: the plan the panel shows
             except DIPError as e:
                 ui.error("Settings", str(e))
                 return False

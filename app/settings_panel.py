@@ -80,7 +80,7 @@ class SettingsPanel(QWidget):
     regionRequested = Signal()
     downscaleRequested = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, cost: RunCost | None = None) -> None:
         super().__init__(parent)
         self._base: RunConfig = get_config(task="denoise")   # carries the fields not shown
         self._loading = 0
@@ -88,7 +88,9 @@ class SettingsPanel(QWidget):
         self._error = ""
         self._running = False
         self._guide_name: str | None = None
-        self.cost = RunCost(lambda: self.advanced_box.tile())
+        # the window hands the document's cost model (its plan is the one a run uses); alone, its own
+        self.cost = cost if cost is not None else RunCost()
+        self.cost.tile = lambda: self.advanced_box.tile()
         self.plans = self.cost.plans
 
         self._cost_timer = QTimer(self)

@@ -86,6 +86,24 @@ def test_settings_live_in_the_document_and_come_out_as_copies():
         doc.config()
 
 
+def test_the_plan_of_a_run_is_the_documents_and_follows_the_mask():
+    doc = Document()
+    doc.set_settings(RunConfig(task="inpaint", iterations=10))
+    assert doc.plan() is None                          # no image, no plan
+    doc.open(_loaded())
+    plan = doc.plan()
+    assert plan is not None and not plan.tiled and plan is doc.plan()   # cached
+    computed = doc.cost.plans.computed
+    doc.mask.begin_stroke("brush")
+    doc.mask.stroke_to(10.5, 10.5, 3.0)
+    doc.mask.end_stroke()
+    doc.plan()
+    assert doc.cost.plans.computed == computed + 1     # an inpainting plan's crops follow the mask
+    doc.set_settings(None, "bad")
+    with pytest.raises(DIPError):
+        doc.plan()
+
+
 def test_region_crops_image_paint_and_guide_and_pastes_back():
     doc = Document()
     doc.open(_loaded())
