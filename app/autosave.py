@@ -28,6 +28,12 @@ from engine.config import TASKS
 from engine.errors import DIPError
 from engine.imageio import Loaded, atomic_write, load_image, load_mask, save_mask
 
+from .document import Document
+from .files import FileHandling
+from .run_view import RunView
+from .settings_panel import SettingsPanel
+from .ui_port import UiPort
+
 log = logging.getLogger(__name__)
 
 SESSION = "session.json"
@@ -128,10 +134,14 @@ class AutosaveKeeper(QObject):
     """The window's side of the autosave: writes the document a second after each change,
     offers the last session's work at start and puts it back."""
 
-    def __init__(self, window, store: Autosave | None = None):
-        super().__init__(window)
-        self.w = window
-        self.doc = window.doc
+    def __init__(self, doc: Document, port: UiPort, files: FileHandling, run_view: RunView,
+                 panel: SettingsPanel, store: Autosave | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.doc = doc
+        self.ui = port
+        self.files = files
+        self.run_view = run_view
+        self.panel = panel
         self.store = store or Autosave()
         self._written_image: np.ndarray | None = None   # the work image already in image.npy
         self.timer = QTimer(self)
@@ -155,7 +165,7 @@ class AutosaveKeeper(QObject):
         needs_image = not doc.has_file
         keep = needs_image and self._written_image is doc.full
         image = doc.full if needs_image and not keep else None
-        session = dict(doc.session(), task=self.w.panel.task())
+        session = dict(doc.session(), task=self.panel.task())
         ok = self.store.write(session, known, result, image, keep_image=keep)
         if ok and needs_image and (known is not None or result is not None):
             self._written_image = doc.full
@@ -177,7 +187,7 @@ class AutosaveKeeper(QObject):
         name = Path(info.get("image_path") or "the simulated image").name
         what = " and ".join(w for w in ("the mask you painted" if info["known"] is not None else "",
                                         "the unsaved result" if info["result"] is not None else "") if w)
-        ans = self.w.ask("Restore your work?",
+        ans = self.ui.ask("Restore your work?",
                          f"DIP Studio did not close normally last time. Restore {what} for {name}?",
                          QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
         if ans != QMessageBox.Yes:
@@ -186,35 +196,35 @@ class AutosaveKeeper(QObject):
         return self.restore(info)
 
     def restore(self, info: dict) -> bool:
-        w, doc = self.w, self.doc
+        doc, files = self.doc, self.files
         path = info.get("image_path") or ""
         name = Path(path).name or "the image"
         full_shape = tuple(int(v) for v in info.get("full_shape", ()))
         if info.get("image") is not None:
             a = info["image"]
             loaded = Loaded(array=a, mode="RGB" if a.shape[2] == 3 else "L", bit_depth=8, alpha=None,
-                            path=path or str(Path(w.files.last_dir()) / "restored.png"), format=None)
-            w.set_loaded(loaded, None, note=info.get("note") or "restored")
+                            path=path or str(Path(files.last_dir()) / "restored.png"), format=None)
+            files.set_loaded(loaded, None, note=info.get("note") or "restored")
         else:
             try:
                 loaded = load_image(path)
             except DIPError as e:
-                w.error("Cannot restore", f"{name} cannot be opened any more: {e}")
+                self.ui.error("Cannot restore", f"{name} cannot be opened any more: {e}")
                 self.store.clear()
                 return False
             if tuple(loaded.array.shape) != full_shape:
-                w.error("Cannot restore", f"{name} has changed since the mask was painted "
-                                          f"(it is {loaded.array.shape[1]}x{loaded.array.shape[0]} now)")
+                self.ui.error("Cannot restore", f"{name} has changed since the mask was painted "
+                                                f"(it is {loaded.array.shape[1]}x{loaded.array.shape[0]} now)")
                 self.store.clear()
                 return False
-            w.set_loaded(loaded)
-            w.recent.add(path)
+            files.set_loaded(loaded)
+            files.recent.add(path)
         region = info.get("region")
         if region and len(region) == 4:
-            w.set_region(*(int(v) for v in region))
+            files.set_region(*(int(v) for v in region))
         task = info.get("task")
         if task in TASKS:
-            w.panel.set_task(task)
+            self.panel.set_task(task)
         if info.get("known") is not None and info["known"].shape == doc.image.shape[:2]:
             doc.mask.set_from_known(info["known"])
             doc.mask.clear_history()
@@ -222,7 +232,7 @@ class AutosaveKeeper(QObject):
             res = info["result"]
             what = info.get("result_what") or "the result"
             doc.set_result(res, info.get("result_step"), f"{what} (restored)")
-            w.run_view.show_restored(res)
-        w.statusBar().showMessage(f"Restored your work on {name}", 8000)
+            self.run_view.show_restored(res)
+        self.ui.status(f"Restored your work on {name}", 8000)
         self.write_now()
         return True

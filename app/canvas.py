@@ -7,7 +7,9 @@ compare image) is stretched onto its rectangle. A display exactly k times the ba
 image (a super-resolved output) is shown at its own pixels instead, with the base image
 upscaled under it for compare; ``display_scale`` is then k.
 
-The graphics items live beside it: the mask overlay in app/mask_overlay.py, the brush
+Its behaviours live beside it as mixins: mask painting (app/canvas_mask.py), zoom and pan
+(app/canvas_zoom.py), compare (app/canvas_compare.py); this module keeps the layers and the
+input events. The graphics items live beside it too: the mask overlay in app/mask_overlay.py, the brush
 cursor and split grip in app/canvas_items.py; the array -> QImage conversions in
 app/qimage.py. Their public names are re-exported here, where callers import them.
 """
@@ -23,11 +25,12 @@ from PySide6.QtGui import (QBrush, QColor, QImage, QKeyEvent, QKeySequence, QMou
 from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsLineItem, QGraphicsPixmapItem,
                                QGraphicsRectItem, QGraphicsScene, QGraphicsView, QWidget)
 
-from engine.errors import MaskError
 
 from .canvas_compare import SPLIT_GRAB_PX, CompareMixin
 from .canvas_items import BrushCursor, SplitHandle
-from .mask_model import TOOLS, MaskModel, Rect
+from .canvas_mask import MAX_BRUSH, MIN_BRUSH, MaskPaintingMixin
+from .canvas_zoom import MAX_ZOOM, MIN_ZOOM, ZOOM_STEP, ZoomMixin
+from .mask_model import MaskModel
 from .mask_overlay import ANT_DASH, ANT_LIGHT, OVERLAY_STYLES, MaskOverlay, device_sample, outline_pixels
 from .qimage import array_to_qimage, display_qimage
 
@@ -37,26 +40,10 @@ __all__ = [
     "display_qimage", "outline_pixels",
 ]
 
-MIN_BRUSH, MAX_BRUSH = 1, 300
-MIN_ZOOM, MAX_ZOOM = 0.01, 64.0
-ZOOM_STEP = 1.25
 DEFAULT_OVERLAY = QColor(255, 40, 80)
 
 
-def _size_step(size: int) -> int:
-    """Bracket-key step: fine for small brushes, coarse for big ones (Photoshop-like)."""
-    if size < 10:
-        return 1
-    if size < 30:
-        return 2
-    if size < 60:
-        return 5
-    if size < 150:
-        return 10
-    return 25
-
-
-class ImageCanvas(CompareMixin, QGraphicsView):
+class ImageCanvas(MaskPaintingMixin, ZoomMixin, CompareMixin, QGraphicsView):
     """Shows an image with a semi-transparent mask overlay the user paints with brush/eraser.
 
     Mouse: left = paint (when ``painting_enabled``), or drag the compare split line by
@@ -260,257 +247,6 @@ class ImageCanvas(CompareMixin, QGraphicsView):
             self.set_view(zoom / factor, QPointF(centre.x() * factor, centre.y() * factor))
         self._update_cursor()
 
-    # ------------------------------------------------------------------- mask
-    @property
-    def mask_model(self) -> MaskModel | None:
-        return self._mask_model
-
-    def set_mask_model(self, model: MaskModel) -> None:
-        size = self._input_size
-        if size is not None and model.shape != (size[1], size[0]):
-            raise MaskError(f"the mask is {model.width}x{model.height} "
-                            f"but the image is {size[0]}x{size[1]}")
-        self._end_stroke()
-        if self._mask_model is not None and self._on_mask_rect in self._mask_model.changed:
-            self._mask_model.changed.remove(self._on_mask_rect)
-        self._mask_model = model
-        model.changed.append(self._on_mask_rect)
-        self._overlay.resize(model.height, model.width)
-        self._overlay.refresh(model.paint)
-        self._update_scene_rect()
-        self.maskChanged.emit()
-
-    def _on_mask_rect(self, rect: Rect) -> None:
-        if self._mask_model is not None:
-            self._overlay.refresh(self._mask_model.paint, rect)
-        if not self._stroking:
-            self.maskChanged.emit()
-
-    def undo(self) -> bool:
-        self._end_stroke()
-        return self._mask_model.undo() if self._mask_model is not None else False
-
-    def redo(self) -> bool:
-        self._end_stroke()
-        return self._mask_model.redo() if self._mask_model is not None else False
-
-    def set_overlay_opacity(self, opacity: float) -> None:
-        self._overlay.setOpacity(min(1.0, max(0.0, float(opacity))))
-
-    @property
-    def overlay_opacity(self) -> float:
-        return self._overlay.opacity()
-
-    def set_overlay_visible(self, visible: bool) -> None:
-        """Show or hide the mask overlay (it stays hidden over a super-resolved result)."""
-        self._overlay_wanted = bool(visible)
-        self._apply_overlay_visibility()
-
-    @property
-    def overlay_visible(self) -> bool:
-        """The setting of ``set_overlay_visible`` (the overlay is still hidden over an SR result)."""
-        return self._overlay_wanted
-
-    def _apply_overlay_visibility(self) -> None:
-        # The mask is in input pixels and only meaningful over the input geometry.
-        self._overlay.setVisible(self._overlay_wanted and self._scale == 1)
-
-    @property
-    def overlay_style(self) -> str:
-        """"fill" (the painted pixels tinted) or "outline" (only their boundary)."""
-        return self._overlay.style
-
-    def set_overlay_style(self, style: str) -> None:
-        """"fill" tints the region to be filled; "outline" draws only its boundary, a
-        one-screen-pixel dashed line, so a result under it stays visible. Painting a
-        stroke switches back to "fill". Emits ``overlayStyleChanged`` on a change."""
-        if style not in OVERLAY_STYLES:
-            raise ValueError(f"unknown overlay style {style!r}; expected one of {OVERLAY_STYLES}")
-        if style == self._overlay.style:
-            return
-        self._overlay.set_style(style)
-        self.overlayStyleChanged.emit(style)
-
-    def set_overlay_color(self, color: QColor) -> None:
-        self._overlay.set_color(color)
-        if self._mask_model is not None:
-            self._overlay.refresh(self._mask_model.paint)
-
-    # ------------------------------------------------------------ tools, size
-    @property
-    def tool(self) -> str:
-        return self._tool
-
-    def set_tool(self, tool: str) -> None:
-        if tool not in TOOLS:
-            raise ValueError(f"unknown tool {tool!r}; expected one of {TOOLS}")
-        if tool == self._tool:
-            return
-        self._end_stroke()
-        self._tool = tool
-        self._update_cursor()
-        self.toolChanged.emit(tool)
-        self.brushSizeChanged.emit(self._sizes[tool])
-
-    @property
-    def brush_size(self) -> int:
-        """Diameter of the current tool, in image pixels."""
-        return self._sizes[self._tool]
-
-    @brush_size.setter
-    def brush_size(self, size: int) -> None:
-        self.set_brush_size(size)
-
-    def set_brush_size(self, size: int) -> None:
-        self.set_tool_size(self._tool, size)
-
-    def tool_size(self, tool: str) -> int:
-        return self._sizes[tool]
-
-    def set_tool_size(self, tool: str, size: int) -> None:
-        if tool not in TOOLS:
-            raise ValueError(f"unknown tool {tool!r}; expected one of {TOOLS}")
-        size = int(min(MAX_BRUSH, max(MIN_BRUSH, round(size))))
-        if size == self._sizes[tool]:
-            return
-        self._sizes[tool] = size
-        if tool == self._tool:
-            self._update_cursor()
-            self.brushSizeChanged.emit(size)
-
-    def increase_brush_size(self, steps: int = 1) -> None:
-        size = self.brush_size
-        for _ in range(max(0, steps)):
-            size += _size_step(size)
-        self.set_brush_size(size)
-
-    def decrease_brush_size(self, steps: int = 1) -> None:
-        size = self.brush_size
-        for _ in range(max(0, steps)):
-            size -= _size_step(max(MIN_BRUSH, size - 1))
-        self.set_brush_size(size)
-
-    @property
-    def painting_enabled(self) -> bool:
-        return self._painting_enabled
-
-    @painting_enabled.setter
-    def painting_enabled(self, enabled: bool) -> None:
-        self.set_painting_enabled(enabled)
-
-    def set_painting_enabled(self, enabled: bool) -> None:
-        self._painting_enabled = bool(enabled)
-        if not self._painting_enabled:
-            self._end_stroke()
-        self._update_cursor()
-
-    def _can_paint(self) -> bool:
-        # not over a super-resolved result: the mask is hidden there, so strokes would be blind
-        return self._painting_enabled and self._mask_model is not None and self._scale == 1
-
-    # ------------------------------------------------------------------ zoom
-    @property
-    def zoom(self) -> float:
-        """Screen pixels per image pixel."""
-        return self.transform().m11()
-
-    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
-        """Zoom keeping the image point under ``anchor`` (viewport coordinates; default centre) fixed."""
-        zoom = min(MAX_ZOOM, max(MIN_ZOOM, float(zoom)))
-        if anchor is None:
-            anchor = QPointF(self.viewport().rect().center())
-        scene_point = self.image_pos(anchor, centre=False)
-        self.setTransform(QTransform.fromScale(zoom, zoom))
-        self._update_scene_rect()
-        moved = self.viewportTransform().map(scene_point) - anchor
-        hbar, vbar = self.horizontalScrollBar(), self.verticalScrollBar()
-        hbar.setValue(hbar.value() + round(moved.x()))
-        vbar.setValue(vbar.value() + round(moved.y()))
-        self._fit_mode = False
-        self._zoom_changed()
-
-    def zoom_in(self) -> None:
-        self.set_zoom(self.zoom * ZOOM_STEP)
-
-    def zoom_out(self) -> None:
-        self.set_zoom(self.zoom / ZOOM_STEP)
-
-    def reset_zoom(self) -> None:
-        """1:1, one image pixel per screen pixel."""
-        self.set_zoom(1.0)
-
-    def fit(self) -> None:
-        """Fit the whole image in the view; it stays fitted when the view is resized."""
-        rect = self._content_rect()
-        vp = self.viewport().rect()
-        if rect.isEmpty() or vp.isEmpty():
-            return
-        zoom = min((vp.width() - 4) / rect.width(), (vp.height() - 4) / rect.height())
-        zoom = min(MAX_ZOOM, max(MIN_ZOOM, zoom))
-        self.setTransform(QTransform.fromScale(zoom, zoom))
-        self._update_scene_rect()
-        self.centerOn(rect.center())
-        self._fit_mode = True
-        self._zoom_changed()
-
-    @property
-    def is_fitted(self) -> bool:
-        """Whether the view is in fit mode (it refits on resize until zoomed or panned by hand)."""
-        return self._fit_mode
-
-    def view_center(self) -> QPointF:
-        """The scene (image) point at the centre of the viewport."""
-        vp = self.viewport()
-        return self.image_pos(QPointF(vp.width() / 2.0, vp.height() / 2.0), centre=False)
-
-    def set_view(self, zoom: float, center: QPointF) -> None:
-        """Show image point ``center`` in the middle of the view at ``zoom`` (leaves fit mode)."""
-        zoom = min(MAX_ZOOM, max(MIN_ZOOM, float(zoom)))
-        self.setTransform(QTransform.fromScale(zoom, zoom))
-        self._update_scene_rect()
-        self.centerOn(center)
-        self._fit_mode = False
-        self._zoom_changed()
-
-    def _content_rect(self) -> QRectF:
-        """The shown image's rectangle (or the mask's, when there is no image) in scene units."""
-        size = self.image_size
-        if size is not None:
-            return QRectF(0, 0, *size)
-        if self._mask_model is not None:
-            return QRectF(0, 0, self._mask_model.width, self._mask_model.height)
-        return QRectF()
-
-    def _update_scene_rect(self) -> None:
-        # Half a view of slack around the image: its edges can be brought to the centre
-        # (to paint there), and zooming stays anchored under the mouse even when the
-        # image is smaller than the view.
-        rect = self._content_rect()
-        if rect.isEmpty():
-            return
-        z = max(self.zoom, 1e-6)
-        mx, my = self.viewport().width() / (2 * z), self.viewport().height() / (2 * z)
-        wanted = rect.adjusted(-mx, -my, mx, my)
-        if wanted != self.sceneRect():
-            self._scene.setSceneRect(wanted)
-
-    def _zoom_changed(self) -> None:
-        self._update_smoothing()
-        self._place_split_handle()
-        self._update_cursor()
-        z = self.zoom
-        if z != self._last_zoom:
-            self._last_zoom = z
-            self.zoomChanged.emit(z)
-
-    def _update_smoothing(self) -> None:
-        # Smooth when shown smaller than 1:1; crisp pixels when magnified (to paint with
-        # precision). A stretched display (e.g. a 2x super-resolved output) has its own scale.
-        for item in (self._image_item, self._compare_item):
-            scale = self.zoom * item.transform().m11()
-            item.setTransformationMode(Qt.TransformationMode.SmoothTransformation if scale < 1.0
-                                       else Qt.TransformationMode.FastTransformation)
-
     # ------------------------------------------------------------ coordinates
     def image_pos(self, view_pos: QPointF, centre: bool = True) -> QPointF:
         """Image coordinates of a viewport position (of the centre of that screen pixel)."""
@@ -522,20 +258,6 @@ class ImageCanvas(CompareMixin, QGraphicsView):
 
     def _over_image(self, scene_pos: QPointF) -> bool:
         return self._input_size is not None and self._content_rect().contains(scene_pos)
-
-    # ----------------------------------------------------------------- stroke
-    def _paint_at(self, view_pos: QPointF) -> None:
-        if self._mask_model is None:
-            return
-        p = self.image_pos(view_pos)
-        self._mask_model.stroke_to(p.x(), p.y(), self.brush_size / 2.0)
-
-    def _end_stroke(self) -> None:
-        if not self._stroking:
-            return
-        self._stroking = False
-        if self._mask_model is not None and self._mask_model.end_stroke():
-            self.maskChanged.emit()
 
     # ----------------------------------------------------------------- cursor
     def _update_cursor(self) -> None:

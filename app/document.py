@@ -8,20 +8,22 @@ pasted back into the whole image) live here once, with unit tests that need no w
 """
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from engine.config import RunConfig
 from engine.degrade import resize
-from engine.errors import DIPError, MaskError
+from engine.errors import ConfigError, DIPError, MaskError
 from engine.imageio import Loaded
 from engine.metrics import task_psnr
 
+from .events import Emitter as Emitter   # importable from here as before
 from .mask_model import MaskModel
+from .run_cost import RunCost
 from .runs import RunList
 
 MIN_REGION = 8            # a region smaller than this cannot go through the network's levels
@@ -38,25 +40,6 @@ def reference_factor(image_shape: tuple[int, ...], ref_shape: tuple[int, ...]) -
     return rh // fh
 
 
-class Emitter:
-    """A minimal event source: ``connect(fn)``, ``emit(*args)`` (napari's models do the same
-    with their EmitterGroup; a list of callables is enough here)."""
-
-    def __init__(self) -> None:
-        self._slots: list[Callable] = []
-
-    def connect(self, fn: Callable) -> None:
-        self._slots.append(fn)
-
-    def disconnect(self, fn: Callable) -> None:
-        if fn in self._slots:
-            self._slots.remove(fn)
-
-    def emit(self, *args) -> None:
-        for fn in list(self._slots):
-            fn(*args)
-
-
 @dataclass
 class Result:
     """What Save writes: an array at the result's geometry and where it came from."""
@@ -70,7 +53,9 @@ class Result:
 
 class Document:
     """Events: ``image_changed()`` (a new work image: everything derived is gone),
-    ``result_changed()``, ``reference_changed()``, ``guide_changed()``."""
+    ``result_changed()``, ``reference_changed()``, ``guide_changed()``, ``mask_changed()``
+    (an edit of the mask is complete; the model tells it, whoever edited it),
+    ``settings_changed()``."""
 
     def __init__(self) -> None:
         self.loaded: Loaded | None = None        # the file as loaded (for save like=)
@@ -85,10 +70,19 @@ class Document:
         self.result: Result | None = None
         self.dirty = False                       # the result has not been saved
         self.runs = RunList(RunConfig().memory_budget_mb * MB // RUNS_SHARE)
+        # the run settings as the settings panel shows them; None while they are invalid
+        self.settings: RunConfig | None = None
+        self.settings_error = "no settings yet"
+        # what the settings cost here and the plan of a run (tiles, crops around the mask); the
+        # settings panel shows it and sets its size and the Tiles choice
+        self.cost = RunCost()
+        self.cost.plans.mask_source = self.known_mask
         self.image_changed = Emitter()
         self.result_changed = Emitter()
         self.reference_changed = Emitter()
         self.guide_changed = Emitter()
+        self.mask_changed = Emitter()
+        self.settings_changed = Emitter()
 
     # ------------------------------------------------------------------ reading
     @property
@@ -119,6 +113,27 @@ class Document:
         r = self.result
         rec = self.runs.get(r.run_id) if r is not None and r.run_id is not None else None
         return rec is not None and rec.result is r.array
+
+    def _on_mask_edited(self) -> None:
+        self.cost.plans.mask_changed()   # an inpainting plan's crops follow the mask
+        self.mask_changed.emit()
+
+    def set_settings(self, cfg: RunConfig | None, error: str = "") -> None:
+        """The settings as shown (validated), or None with why they cannot run."""
+        self.settings = cfg
+        self.settings_error = "" if cfg is not None else (error or "invalid settings")
+        self.settings_changed.emit()
+
+    def config(self) -> RunConfig:
+        """A copy of the settings to run or save; raises ConfigError while they are invalid."""
+        if self.settings is None:
+            raise ConfigError(self.settings_error)
+        return copy.deepcopy(self.settings)
+
+    def plan(self, cfg: RunConfig | None = None):
+        """The plan of a run of ``cfg`` (default: the settings) on the work image (an
+        engine.tiling.Plan; cached), or None without an image; raises ConfigError."""
+        return self.cost.plan(cfg if cfg is not None else self.config())
 
     def known_mask(self) -> np.ndarray | None:
         """The mask (True = known) when anything is painted, else None."""
@@ -207,10 +222,13 @@ class Document:
 
     def _set_work(self, image: np.ndarray, paint: np.ndarray | None = None) -> None:
         self.image = image
+        self.cost.set_image_size(*image.shape)   # a new image comes with a new mask: plans again
         self.mask = MaskModel(*image.shape[:2])
         if paint is not None and paint.any():
             self.mask.set_paint(paint)
             self.mask.clear_history()
+        # after the carried-over paint: a new work image is image_changed, not an edit
+        self.mask.edited.connect(self._on_mask_edited)
         self.result = None
         self.dirty = False
         self.runs.clear()

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QVB
 
 from engine.estimate import Estimate
 
+from .run_cost import CostShown
 from .settings_format import format_bytes, format_duration
 
 WALL_TIME_TIP = ("Estimated seconds per step times the number of steps: a rough guide, measured "
@@ -18,7 +19,7 @@ _NO_IMAGE = "load an image for an estimate"
 class EstimateView(QObject):
     """The cost rows, added to the panel's ``form`` (not a box of their own) so that their
     labels share one column with the settings above. It shows what it is told; which faster
-    choices apply is the panel's decision. ``sentence_row``: where in the form the wall-time
+    choices apply is the cost model's decision (app/run_cost.py). ``sentence_row``: where in the form the wall-time
     sentence and the faster choices go (None: after the estimate); on a 1000 px high screen
     the bottom of the column is below the fold."""
 
@@ -97,6 +98,19 @@ class EstimateView(QObject):
         self.estimate_label.setText(_NO_IMAGE)
         self.estimate_label.setStyleSheet("")
         self.hide_wall_time()
+
+    def show_cost(self, shown: CostShown) -> None:
+        """The rows under the parameter count, as app/run_cost.py worked them out."""
+        if shown.no_image:
+            self.show_no_image()
+        elif shown.problem is not None:
+            self.show_no_estimate(shown.problem)
+        else:
+            st = shown.step
+            self.show_estimate(st.est, st.device, st.memory, st.output_hw, per=st.per)
+            w = shown.wall
+            self.show_wall_time(w.sentence, long_run=w.long_run, fast=w.fast, region=w.region,
+                                downscale=w.downscale, problem=w.problem, tip=w.tip or WALL_TIME_TIP)
 
     def show_no_estimate(self, reason: str) -> None:
         self.estimate_label.setText(f"no estimate ({reason})")

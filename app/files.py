@@ -12,8 +12,6 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import numpy as np
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QFileDialog, QMessageBox
@@ -27,13 +25,17 @@ from engine.imageio import MASK_EXTENSIONS, MASK_SUFFIXES, sibling_mask  # noqa:
 from engine.presets import get_config
 
 from . import settings_store as keys
+from .document import Document
 from .project import EXTENSION as PROJECT_SUFFIX
 from .project import Project, ProjectError, load_project, save_project
-from .settings_panel import LONG_RUN_SECONDS
+from .recent import RecentFiles
+from .region_picker import RegionPicker
+from .run_view import RunView
+from .run_cost import LONG_RUN_SECONDS
+from .settings_panel import SettingsPanel
 from .simulate_dialog import SimulateDialog
-
-if TYPE_CHECKING:
-    from .main_window import MainWindow
+from .ui_port import UiPort
+from .worker import RunController
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +44,23 @@ PROJECT_FILTER = f"DIP Studio project (*{PROJECT_SUFFIX})"
 
 
 class FileHandling(QObject):
-    def __init__(self, window: MainWindow):
-        super().__init__(window)
-        self.w = window
-        self.doc = window.doc
+    def __init__(self, doc: Document, port: UiPort, panel: SettingsPanel, run_view: RunView,
+                 controller: RunController, recent: RecentFiles, region_picker: RegionPicker,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.doc = doc
+        self.ui = port
+        self.panel = panel
+        self.run_view = run_view
+        self.controller = controller
+        self.recent = recent
+        self.region_picker = region_picker
         self.too_large_seen: set[str] = set()
+
+    def set_loaded(self, loaded: Loaded, reference: np.ndarray | None = None, note: str = "") -> None:
+        """A new work image in the document (its events put it on screen)."""
+        self.too_large_seen.clear()
+        self.doc.open(loaded, reference, note)
 
     # ------------------------------------------------------------------ folders and dialogs
     def last_dir(self) -> str:
@@ -62,11 +76,11 @@ class FileHandling(QObject):
         filters = f"Images ({exts});;All files (*)"
         if projects:
             filters = f"Images and projects ({exts} *{PROJECT_SUFFIX});;{PROJECT_FILTER};;{filters}"
-        path, _ = QFileDialog.getOpenFileName(self.w, title, self.last_dir(), filters)
+        path, _ = QFileDialog.getOpenFileName(self.ui.parent, title, self.last_dir(), filters)
         return path
 
     def _status(self, text: str, ms: int = 8000) -> None:
-        self.w.statusBar().showMessage(text, ms)
+        self.ui.status(text, ms)
 
     # ------------------------------------------------------------------ images
     def open_dialog(self) -> None:
@@ -76,16 +90,15 @@ class FileHandling(QObject):
 
     def open_path(self, path: str, reference: str | None = None) -> bool:
         """Open an image (and optionally its clean reference) or a project. False: nothing changed."""
-        w = self.w
         if Path(path).suffix.lower() == PROJECT_SUFFIX:
             return self.open_project(path)
-        if not w.confirm_stop_run("open another image", lambda: self.open_path(path, reference)) \
-                or not w.confirm_discard_result("opening another image"):
+        if not self.run_view.confirm_stop("open another image", lambda: self.open_path(path, reference)) \
+                or not self.ui.confirm_discard_result("opening another image"):
             return False
         try:
             loaded = load_image(path)
         except DIPError as e:
-            w.error("Cannot open image", str(e))
+            self.ui.error("Cannot open image", str(e))
             return False
         ref = None
         if reference:
@@ -93,8 +106,8 @@ class FileHandling(QObject):
                 ref = load_image(reference).array
             except DIPError as e:
                 self._status(f"reference not loaded: {e}")
-        w.set_loaded(loaded, ref)
-        w.recent.add(path)
+        self.set_loaded(loaded, ref)
+        self.recent.add(path)
         self.remember_dir(path)
         h, wd, c = loaded.array.shape
         msg = f"Opened {Path(path).name}: {wd} x {h}, {'grayscale' if c == 1 else 'colour'}"
@@ -107,8 +120,8 @@ class FileHandling(QObject):
 
     def _warn_if_slow(self) -> None:
         """Opening an image never leaves the user on a preset that takes half an hour unsaid."""
-        secs = self.w.panel.expected_seconds()
-        words = self.w.panel.time_sentence()
+        secs = self.panel.expected_seconds()
+        words = self.panel.time_sentence()
         if secs is not None and secs > LONG_RUN_SECONDS and words:
             # the panel's own estimate in the panel's own words: never a second figure
             self._status(f"These settings may take long: {words}; see the faster choices under the preset", 15000)
@@ -116,9 +129,9 @@ class FileHandling(QObject):
     def use_sample_settings(self) -> None:
         """The bundled sample is noisy: start on the narrow denoising preset, which shows a
         clean result within a couple of minutes on a laptop CPU."""
-        panel = self.w.panel
+        panel = self.panel
         try:
-            device = panel.config().device
+            device = self.doc.config().device
         except Exception:  # noqa: BLE001 - an invalid saved field must not block the sample
             device = "auto"
         stop = "auto" if panel.auto_stop_check.isChecked() else "never"
@@ -126,8 +139,8 @@ class FileHandling(QObject):
 
     def open_recent(self, path: str) -> None:
         if not os.path.exists(path):
-            self.w.recent.remove(path)
-            self.w.error("Cannot open", f"{path} no longer exists; removed it from the list")
+            self.recent.remove(path)
+            self.ui.error("Cannot open", f"{path} no longer exists; removed it from the list")
             return
         self.open_path(path)
 
@@ -135,7 +148,7 @@ class FileHandling(QObject):
     def open_mask_dialog(self) -> None:
         if self.doc.image is None:
             return
-        path, _ = QFileDialog.getOpenFileName(self.w, "Open mask", self.last_dir(),
+        path, _ = QFileDialog.getOpenFileName(self.ui.parent, "Open mask", self.last_dir(),
                                               "Masks (*.png *.tif *.tiff *.bmp);;All files (*)")
         if path:
             self.open_mask(path)
@@ -157,14 +170,14 @@ class FileHandling(QObject):
             known = doc.mask_from_file(known)
             if known.all():
                 raise MaskError(f"{Path(path).name} marks no pixel to fill (it is all white)")
-            if self.w.panel.task() != "inpaint":
-                self.w.panel.set_task("inpaint")
+            if self.panel.task() != "inpaint":
+                self.panel.set_task("inpaint")
             doc.mask.set_from_known(known)
         except DIPError as e:
             if quiet:
                 log.info("mask beside the image not used: %s", e)
                 return False
-            self.w.error("Cannot use mask", str(e))
+            self.ui.error("Cannot use mask", str(e))
             return False
         if not quiet:
             self.remember_dir(path)
@@ -175,13 +188,14 @@ class FileHandling(QObject):
         doc = self.doc
         if doc.image is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self.w, "Save mask", str(Path(self.last_dir()) / f"{doc.stem}_mask.png"),
+        path, _ = QFileDialog.getSaveFileName(self.ui.parent, "Save mask",
+                                              str(Path(self.last_dir()) / f"{doc.stem}_mask.png"),
                                               "PNG (*.png);;TIFF (*.tif *.tiff)")
         if path:
             try:
                 save_mask(path, doc.mask.known)
             except DIPError as e:
-                self.w.error("Cannot save mask", str(e))
+                self.ui.error("Cannot save mask", str(e))
                 return
             self.remember_dir(path)
             self._status(f"Saved mask {path}", 5000)
@@ -198,7 +212,7 @@ class FileHandling(QObject):
         try:
             self.doc.set_reference(load_image(path).array)
         except DIPError as e:
-            self.w.error("Cannot use reference", str(e))
+            self.ui.error("Cannot use reference", str(e))
             return False
         self._status(f"Reference {Path(path).name}: PSNR is shown during the next run")
         return True
@@ -214,7 +228,7 @@ class FileHandling(QObject):
         try:
             self.doc.set_guide(load_image(path).array, Path(path).name)
         except DIPError as e:
-            self.w.error("Cannot use flash photo", str(e))
+            self.ui.error("Cannot use flash photo", str(e))
             return False
         return True
 
@@ -226,7 +240,7 @@ class FileHandling(QObject):
             self._status("Nothing to save yet: run a restoration first", 5000)
             return False
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self.w, "Save result",
+            path, _ = QFileDialog.getSaveFileName(self.ui.parent, "Save result",
                                                   str(Path(self.last_dir()) / f"{doc.stem}_restored.png"),
                                                   SAVE_FILTERS)
             if not path:
@@ -236,7 +250,7 @@ class FileHandling(QObject):
         try:
             save_image(path, doc.full_result(), like=doc.loaded)
         except DIPError as e:
-            self.w.error("Cannot save", str(e))
+            self.ui.error("Cannot save", str(e))
             return False
         self.remember_dir(path)
         what = doc.result.what
@@ -245,25 +259,19 @@ class FileHandling(QObject):
         return True
 
     def export_csv(self, path: str | None = None) -> bool:
-        plots = self.w.plots
-        steps, losses = plots.loss_data()
+        """The curves the Progress plots show, raw (a negative loss stays negative)."""
+        curves = self.run_view.curves_shown()
+        steps = curves.loss.x
         if len(steps) == 0:
             self._status("No loss curve to export yet", 5000)
             return False
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self.w, "Export loss CSV",
+            path, _ = QFileDialog.getSaveFileName(self.ui.parent, "Export loss CSV",
                                                   str(Path(self.last_dir()) / f"{self.doc.stem}_loss.csv"),
                                                   "CSV (*.csv)")
             if not path:
                 return False
-        ps = plots.psnr_data()
-        out = dict(zip(ps["output"][0].tolist(), ps["output"][1].tolist()))
-        ema = dict(zip(ps["ema"][0].tolist(), ps["ema"][1].tolist()))
-        lines = ["step,loss,psnr_output,psnr_ema"]
-        for s, loss in zip(steps.tolist(), losses.tolist()):
-            o, e = out.get(s), ema.get(s)
-            lines.append(f"{s},{loss:.8g},{'' if o is None else f'{o:.4f}'},{'' if e is None else f'{e:.4f}'}")
-        text = "\n".join(lines) + "\n"
+        text = curves.csv_text()
 
         def write(tmp: str) -> None:
             with open(tmp, "w", encoding="utf-8", newline="") as f:
@@ -272,7 +280,7 @@ class FileHandling(QObject):
         try:
             atomic_write(path, write)
         except DIPError as e:
-            self.w.error("Cannot export", str(e))
+            self.ui.error("Cannot export", str(e))
             return False
         self._status(f"Wrote {len(steps)} steps to {path}", 5000)
         return True
@@ -281,7 +289,7 @@ class FileHandling(QObject):
     def save_project_dialog(self) -> bool:
         if self.doc.image is None:
             return False
-        path, _ = QFileDialog.getSaveFileName(self.w, "Save project",
+        path, _ = QFileDialog.getSaveFileName(self.ui.parent, "Save project",
                                               str(Path(self.last_dir()) / f"{self.doc.stem}{PROJECT_SUFFIX}"),
                                               PROJECT_FILTER)
         if not path:
@@ -291,9 +299,9 @@ class FileHandling(QObject):
         return self.save_project(path)
 
     def current_project(self) -> Project:
-        doc, panel = self.doc, self.w.panel
+        doc = self.doc
         try:
-            settings = panel.config().to_dict()
+            settings = doc.config().to_dict()
         except DIPError:
             settings = {}
         res = doc.result
@@ -313,38 +321,37 @@ class FileHandling(QObject):
         try:
             save_project(path, self.current_project())
         except DIPError as e:
-            self.w.error("Cannot save project", str(e))
+            self.ui.error("Cannot save project", str(e))
             return False
-        self.w.recent.add(path)
+        self.recent.add(path)
         self.remember_dir(path)
         self.doc.mark_saved()   # the result is in the project now
         self._status(f"Saved project {path}")
         return True
 
     def open_project_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.w, "Open project", self.last_dir(),
+        path, _ = QFileDialog.getOpenFileName(self.ui.parent, "Open project", self.last_dir(),
                                               f"{PROJECT_FILTER};;All files (*)")
         if path:
             self.open_project(path)
 
     def open_project(self, path: str) -> bool:
-        w = self.w
-        if not w.confirm_stop_run("open a project", lambda: self.open_project(path)) \
-                or not w.confirm_discard_result("opening a project"):
+        if not self.run_view.confirm_stop("open a project", lambda: self.open_project(path)) \
+                or not self.ui.confirm_discard_result("opening a project"):
             return False
         try:
             proj = load_project(path)
         except ProjectError as e:
-            w.error("Cannot open project", str(e))
+            self.ui.error("Cannot open project", str(e))
             return False
         doc = self.doc
         a = proj.image
         loaded = Loaded(array=a, mode="RGB" if a.shape[2] == 3 else "L", bit_depth=8, alpha=None,
                         path=proj.image_path or str(Path(path).with_name(proj.image_name)), format=None)
-        w.set_loaded(loaded, proj.reference, note=proj.note)
+        self.set_loaded(loaded, proj.reference, note=proj.note)
         if proj.settings:
             try:
-                w.panel.set_config(RunConfig.from_dict(proj.settings))
+                self.panel.set_config(RunConfig.from_dict(proj.settings))
             except DIPError as e:
                 self._status(f"the project's settings were not applied: {e}")
         if proj.region is not None:
@@ -355,27 +362,27 @@ class FileHandling(QObject):
             doc.mask.set_from_known(proj.mask_known)
             doc.mask.clear_history()
         doc.runs.restore(proj.runs)
-        if proj.current_run is not None and w.run_view.show_run(proj.current_run):
+        if proj.current_run is not None and self.run_view.show_run(proj.current_run):
             doc.mark_saved()   # it is in the project file
         elif proj.result is not None:
             doc.set_result(proj.result, None, proj.result_what or "the result", dirty=False)
-            w.run_view.show_restored(proj.result)
-        w.recent.add(path)
+            self.run_view.show_restored(proj.result)
+        self.recent.add(path)
         self.remember_dir(path)
         for warning in getattr(proj, "warnings", []) or []:
             self._status(warning, 10000)
-        w.refresh()
-        why = w.run_view.why_no_continue()
+        self.ui.refresh()
+        why = self.run_view.why_no_continue()
         self._status(f"Opened project {Path(path).name}: {len(proj.runs)} run(s)" + (f". {why}" if why else ""))
         return True
 
     # ------------------------------------------------------------------ simulate, region, downscale
     def simulate_dialog(self) -> None:
-        w, doc = self.w, self.doc
-        if doc.image is None or not w.confirm_stop_run("simulate", self.simulate_dialog) or \
-                not w.confirm_discard_result("simulating"):
+        doc = self.doc
+        if doc.image is None or not self.run_view.confirm_stop("simulate", self.simulate_dialog) or \
+                not self.ui.confirm_discard_result("simulating"):
             return
-        dlg = SimulateDialog(doc.image, w)
+        dlg = SimulateDialog(doc.image, self.ui.parent)
         if dlg.exec() != SimulateDialog.Accepted:
             return
         sim = dlg.result_data()
@@ -384,56 +391,54 @@ class FileHandling(QObject):
 
     def apply_simulated(self, sim) -> None:
         """Replace the work image by a simulated degradation with its known answer."""
-        w = self.w
         name = self.doc.name or "image"
         deg = np.asarray(sim.degraded, dtype=np.float32)
         loaded = Loaded(array=deg, mode="RGB" if deg.shape[2] == 3 else "L", bit_depth=8, alpha=None,
                         path=str(Path(self.last_dir()) / f"simulated_{name}"), format=None)
-        w.set_loaded(loaded, np.asarray(sim.reference, dtype=np.float32),
-                     note=getattr(sim, "description", "") or "simulated")
-        w.panel.set_task(sim.task)
+        self.set_loaded(loaded, np.asarray(sim.reference, dtype=np.float32),
+                        note=getattr(sim, "description", "") or "simulated")
+        self.panel.set_task(sim.task)
         if sim.task == "superres" and sim.scale:
             try:
-                w.panel.set_config(w.panel.config().replace(scale=int(sim.scale)))
+                self.panel.set_config(self.doc.config().replace(scale=int(sim.scale)))
             except DIPError as e:
                 self._status(f"set the factor x{sim.scale} by hand: {e}")
         if sim.mask is not None:
             self.doc.mask.set_from_known(sim.mask)
 
     def pick_region(self) -> None:
-        w = self.w
-        if self.doc.full is None or w.controller.active:
+        if self.doc.full is None or self.controller.active:
             return
         if self.doc.region is not None:
             self.clear_region()
-        w.statusBar().showMessage("Drag a rectangle over the part to restore (Esc cancels)")
-        w.region_picker.start()
+        self.ui.status("Drag a rectangle over the part to restore (Esc cancels)")
+        self.region_picker.start()
 
     def set_region(self, x: int, y: int, w_: int, h: int) -> bool:
         """Work on ``full[y:y+h, x:x+w]``; the result is pasted back when saving."""
-        w, doc = self.w, self.doc
-        if doc.full is None or w.controller.active:
+        doc = self.doc
+        if doc.full is None or self.controller.active:
             return False
         if doc.clamp_region(x, y, w_, h) is None:
             self._status("The region is too small (at least 8 x 8 pixels)", 5000)
             return False
-        if not w.confirm_discard_result("working on a region"):
+        if not self.ui.confirm_discard_result("working on a region"):
             return False
         x0, y0, rw, rh = doc.set_region(x, y, w_, h)
         self._status(f"Working on a {rw} x {rh} region; saving pastes the result back into the whole image")
         return True
 
     def clear_region(self) -> None:
-        if self.doc.region is None or self.w.controller.active:
+        if self.doc.region is None or self.controller.active:
             return
-        if not self.w.confirm_discard_result("going back to the whole image"):
+        if not self.ui.confirm_discard_result("going back to the whole image"):
             return
         self.doc.clear_region()
 
     def fit_scale(self) -> float | None:
         """The downscale factor (< 1) at which the estimate fits the device, or None."""
         try:
-            cfg = self.w.panel.config()
+            cfg = self.doc.config()
             dev = pick_device(cfg.device).type
             budget = 0.8 * device_memory_bytes(dev)
             h, w = self.doc.image.shape[:2]
@@ -449,17 +454,17 @@ class FileHandling(QObject):
 
     def downscale_to_fit(self, scale: float | None = None) -> bool:
         doc = self.doc
-        if doc.full is None or self.w.controller.active:
+        if doc.full is None or self.controller.active:
             return False
         scale = scale or self.fit_scale()
         if scale is None:
-            self.w.error("Cannot downscale", "no size found at which the estimate fits; try fewer channels")
+            self.ui.error("Cannot downscale", "no size found at which the estimate fits; try fewer channels")
             return False
-        if not self.w.confirm_discard_result("downscaling"):
+        if not self.ui.confirm_discard_result("downscaling"):
             return False
         h, w = doc.full.shape[:2]
         loaded, ref, note = doc.downscaled(scale)
-        self.w.set_loaded(loaded, ref, note=note)
+        self.set_loaded(loaded, ref, note=note)
         nh, nw = loaded.array.shape[:2]
         self._status(f"Downscaled to {nw} x {nh} (from {w} x {h})")
         return True
@@ -467,18 +472,17 @@ class FileHandling(QObject):
     def downscale_for_time(self) -> bool:
         """The one-click 'Downscale' of the slow-settings offer: the size at which the
         expected time is about the offer's threshold (time goes with the pixel count)."""
-        secs = self.w.panel.expected_seconds()
+        secs = self.panel.expected_seconds()
         if not secs:
             return False
         scale = min(0.9, 0.95 * math.sqrt(LONG_RUN_SECONDS / secs))
         return self.downscale_to_fit(scale)
 
     def on_too_large(self, message: str) -> None:
-        w = self.w
-        if self.doc.image is None or w.controller.active or message in self.too_large_seen:
+        if self.doc.image is None or self.controller.active or message in self.too_large_seen:
             return
         self.too_large_seen.add(message)
-        box = QMessageBox(QMessageBox.Warning, "Image too large for the device", message, parent=w)
+        box = QMessageBox(QMessageBox.Warning, "Image too large for the device", message, parent=self.ui.parent)
         down = box.addButton("Downscale to fit", QMessageBox.AcceptRole)
         region = box.addButton("Work on a region...", QMessageBox.ActionRole)
         box.addButton("Keep as is", QMessageBox.RejectRole)

@@ -1,6 +1,9 @@
-"""The main window: a thin shell that builds the widgets and wires the rooms together.
+"""The main window: a thin shell that builds the widgets and the rooms and wires them together.
+It is the only module that builds rooms; each room takes what it uses (the document, the run
+session, the controller, a :class:`~app.ui_port.UiPort`, specific widgets), never the window.
 
 - :mod:`app.document`  the user's work (image, region, mask, reference, guide, result, runs), no Qt
+- :mod:`app.session`   the run on screen as plain data: its state, raw curves, words and record
 - :mod:`app.actions`   every action with its shortcut and enable rule, the menus and the tool bar
 - :mod:`app.files`     opening and saving images, masks, results, curves and projects
 - :mod:`app.run_view`  the run on screen: controller signals, progress, scrubbing, the run list
@@ -20,14 +23,13 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
 from engine.device import describe, pick_device
-from engine.errors import DIPError
-from engine.imageio import OPEN_EXTENSIONS, Loaded
+from engine.errors import ConfigError, DIPError
+from engine.imageio import OPEN_EXTENSIONS
 from engine.noise import measure_noise
-
-import resources
 
 from . import settings_store as keys
 from .actions import GROW_SHRINK_PX, Actions, UiState
+from .app_info import APP_TITLE, RESOURCES, SAMPLE_IMAGE, SAMPLE_REFERENCE  # noqa: F401 - tests read them here
 from .autosave import AutosaveKeeper
 from .canvas import ImageCanvas
 from .compare_view import compare_dialog
@@ -39,19 +41,17 @@ from .plots import RunPlots
 from .project import EXTENSION as PROJECT_SUFFIX
 from .recent import RecentFiles
 from .region_picker import RegionPicker
+from .result_painter import ResultPainter
 from .run_controls import RunControls
 from .run_list import RunListView
-from .run_view import RunView
+from .run_view import RunView, RunWidgets
+from .session import RunSession
 from .settings_panel import SettingsPanel
+from .tile_view import TileView
 from .timeline import Timeline
+from .ui_port import UiPort
 from .worker import RunController
 
-
-APP_TITLE = "DIP Studio"
-# through importlib.resources (resources/__init__.py): found in a checkout, a wheel and a bundle
-SAMPLE_IMAGE = resources.path(resources.SAMPLE_NOISY)
-SAMPLE_REFERENCE = resources.path(resources.SAMPLE_CLEAN)
-RESOURCES = SAMPLE_IMAGE.parent
 DEFAULT_CONTINUE_STEPS = 500
 
 
@@ -66,15 +66,12 @@ class MainWindow(QMainWindow):
         self.doc = Document()
         self.recent = RecentFiles()
         self.controller = RunController(self)
-        self.split_position = 0.5
+        self.session = RunSession()
         self.batch_window = None        # File > Batch restore a folder, made when first asked for
         self._build_widgets()
-        self.files = FileHandling(self)
-        self.run_view = RunView(self)
-        self.experiments = ExperimentsView(self)   # preimage/actmax curve, TV comparison, Help demo
-        self.keeper = AutosaveKeeper(self)
-        self.autosave = self.keeper.store
         self._build_actions()
+        self._build_rooms()
+        self.actions["overlay"].setChecked(True)   # its toggle refreshes, which reads the rooms
         self._connect()
         self._restore_settings()
         self.refresh()
@@ -85,7 +82,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.canvas)
         self.region_picker = RegionPicker(self.canvas)
 
-        self.panel = SettingsPanel()
+        self.panel = SettingsPanel(cost=self.doc.cost)
         right = QWidget()
         col = QVBoxLayout(right)
         col.setContentsMargins(4, 4, 4, 4)
@@ -130,6 +127,21 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.bottom_dock], [260], Qt.Vertical)
         self.resizeDocks([self.right_dock, self.runs_dock], [470, 420], Qt.Vertical)
 
+    def _build_rooms(self) -> None:
+        doc, s, c = self.doc, self.session, self.controller
+        ui = self.ui = UiPort(self, self.statusBar(), self.refresh, lambda: self.save_result(), lambda: doc.unsaved)
+        self.painter = ResultPainter(self.canvas, doc, s, self.act_split)
+        tiles = TileView(doc, s, c, ui, self.canvas, self.painter, self.plots, self.progress_bar,
+                         self.device_label, self)
+        widgets = RunWidgets(self.plots, self.timeline, self.controls, self.device_label, self.act_show_ema,
+                             self.panel)
+        self.run_view = RunView(doc, s, c, ui, widgets, self.painter, tiles, self)
+        self.files = FileHandling(doc, ui, self.panel, self.run_view, c, self.recent, self.region_picker, self)
+        # preimage/actmax curve, TV comparison, Help demo
+        self.experiments = ExperimentsView(doc, s, c, ui, self.panel, self.run_view, self)
+        self.keeper = AutosaveKeeper(doc, ui, self.files, self.run_view, self.panel, parent=self)
+        self.autosave = self.keeper.store
+
     def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
@@ -140,18 +152,21 @@ class MainWindow(QMainWindow):
         return dock
 
     def _build_actions(self) -> None:
-        f, r = self.files, self.run_view
+        # the rooms take some of these actions, so they are built after them: look them up when triggered
+        def f(name):
+            return lambda: getattr(self.files, name)()
         self.actions = Actions(self, {
-            "open": f.open_dialog, "open_project": f.open_project_dialog, "save_project": f.save_project_dialog,
-            "open_mask": f.open_mask_dialog, "open_reference": f.open_reference_dialog,
-            "open_guide": f.open_guide_dialog, "save": self.save_result, "save_mask": f.save_mask_dialog,
-            "export_csv": self.export_csv, "simulate": f.simulate_dialog, "region": f.pick_region,
-            "whole": f.clear_region, "quit": self.close,
+            "open": f("open_dialog"), "open_project": f("open_project_dialog"),
+            "save_project": f("save_project_dialog"), "open_mask": f("open_mask_dialog"),
+            "open_reference": f("open_reference_dialog"), "open_guide": f("open_guide_dialog"),
+            "save": lambda: self.save_result(), "save_mask": f("save_mask_dialog"),
+            "export_csv": lambda: self.export_csv(), "simulate": f("simulate_dialog"), "region": f("pick_region"),
+            "whole": f("clear_region"), "quit": self.close,
             "undo": lambda: self._mask_op("undo"), "redo": lambda: self._mask_op("redo"),
             "clear_mask": lambda: self._mask_op("clear"), "invert_mask": lambda: self._mask_op("invert"),
             "grow_mask": lambda: self._mask_op("grow"), "shrink_mask": lambda: self._mask_op("shrink"),
             "zoom_in": self.canvas.zoom_in, "zoom_out": self.canvas.zoom_out, "fit": self.canvas.fit,
-            "show_ema": r.on_show_ema, "split": lambda _on: r.apply_compare(),
+            "show_ema": lambda on: self.run_view.on_show_ema(on), "split": lambda _on: self.painter.apply_compare(),
             "overlay": lambda _on: self.refresh(),   # refresh() shows it for masked tasks only
             "run": self.start_run, "pause": self.toggle_pause, "stop": self.stop_run,
             "continue": self.continue_run, "impedance": lambda: self.experiments.show_impedance(),
@@ -198,10 +213,9 @@ class MainWindow(QMainWindow):
         self.mask_bar.setWindowTitle("Mask")
         self.addToolBarBreak()
         self.addToolBar(self.mask_bar)
-        self.actions["overlay"].setChecked(True)
 
     def _connect(self) -> None:
-        f, r = self.files, self.run_view
+        f, r, s = self.files, self.run_view, self.session
         self.run_button.clicked.connect(self.start_run)
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop_run)
@@ -210,6 +224,9 @@ class MainWindow(QMainWindow):
 
         self.panel.taskChanged.connect(lambda _t: self.refresh())
         self.panel.validityChanged.connect(lambda _v: self.refresh())
+        # the document first: the device label and every room read the settings from it
+        self.panel.configChanged.connect(self._settings_to_doc)
+        self._settings_to_doc()
         self.panel.configChanged.connect(self._update_device_label)
         self.panel.guideRequested.connect(f.open_guide_dialog)
         self.panel.tooLarge.connect(f.on_too_large)
@@ -217,15 +234,11 @@ class MainWindow(QMainWindow):
         self.panel.downscaleRequested.connect(f.downscale_for_time)
 
         self.region_picker.picked.connect(self.set_region)
-        self.region_picker.cancelled.connect(lambda: self.statusBar().showMessage("Region selection cancelled", 3000))
+        self.region_picker.cancelled.connect(lambda: self.ui.status("Region selection cancelled", 3000))
         self.canvas.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
         self.canvas.cursorMoved.connect(self._on_cursor)
         self.canvas.brushSizeChanged.connect(lambda v: keys.settings().setValue(keys.BRUSH_SIZE, v))
-        self.canvas.maskChanged.connect(self.refresh)
-        self.canvas.maskChanged.connect(self.keeper.schedule)
-        self.canvas.maskChanged.connect(self.panel.mask_changed)   # an inpainting plan's crops
-        self.panel.set_mask_source(self.doc.known_mask)
-        self.canvas.splitChanged.connect(self._on_split_moved)
+        self.canvas.splitChanged.connect(lambda x: setattr(s, "split_position", x))
         self.mask_bar.opacityChanged.connect(self._set_overlay_opacity)
 
         self.run_list.showRequested.connect(r.show_run)
@@ -238,6 +251,9 @@ class MainWindow(QMainWindow):
         d.result_changed.connect(self._on_result_changed)
         d.reference_changed.connect(lambda: self.plots.set_reference_known(d.reference() is not None))
         d.guide_changed.connect(lambda: self.panel.set_guide_name(d.guide_name))
+        # from the mask model, whoever edited it (canvas strokes, the mask actions, a loaded mask)
+        for follow in (self.refresh, self.keeper.schedule, self.panel.mask_changed):   # its estimate rows
+            d.mask_changed.connect(follow)
 
     # ================================================================== settings
     def _restore_settings(self) -> None:
@@ -266,40 +282,6 @@ class MainWindow(QMainWindow):
         s.setValue(keys.CONTINUE_STEPS, self.continue_spin.value())
         self.panel.save_state(s)
         s.sync()
-
-    # ================================================================== questions and errors
-    def error(self, title: str, message: str) -> None:
-        self.statusBar().showMessage(message, 10000)
-        QMessageBox.warning(self, title, message)
-
-    def ask(self, title: str, text: str, buttons=QMessageBox.Yes | QMessageBox.No, default=QMessageBox.No):
-        return QMessageBox.question(self, title, text, buttons, default)
-
-    def confirm_discard_result(self, action: str) -> bool:
-        """True when there is no unsaved result or the user lets it go (or saved it)."""
-        if not self.doc.unsaved:
-            return True
-        ans = self.ask("Unsaved result", f"The result has not been saved. Save it before {action}?",
-                       QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
-        if ans == QMessageBox.Save:
-            return self.save_result()
-        return ans == QMessageBox.Discard
-
-    def confirm_stop_run(self, action: str, retry=None) -> bool:
-        """True when no run is going. Otherwise ask; on Yes the run is told to stop and
-        ``retry`` is called once it has ended (the window never waits for a step in
-        flight, which can take seconds on a large image), and this returns False."""
-        if not self.controller.active:
-            return True
-        if self.run_view.after_stop is not None:
-            self.statusBar().showMessage("The run is stopping; try again in a moment", 5000)
-            return False
-        ans = self.ask("A run is going", f"A restoration is running. Stop it and {action}?",
-                       QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
-        if ans != QMessageBox.Yes:
-            return False
-        self.run_view.stop_then(action, retry or (lambda: None))
-        return False
 
     # ================================================================== entry points
     def open_path(self, path: str, reference: str | None = None) -> bool:
@@ -338,7 +320,7 @@ class MainWindow(QMainWindow):
     def stop_run(self) -> None:
         if self.region_picker.active:
             self.region_picker.stop()
-            self.statusBar().showMessage("Region selection cancelled", 3000)
+            self.ui.status("Region selection cancelled", 3000)
             return
         self.run_view.stop()
 
@@ -358,7 +340,7 @@ class MainWindow(QMainWindow):
         """Two runs' results side by side, zoom and pan shared, in a window of their own."""
         ra, rb = self.doc.runs.get(a), self.doc.runs.get(b)
         if ra is None or rb is None or ra.result is None or rb.result is None:
-            self.statusBar().showMessage("Both runs need their images to compare them", 5000)
+            self.ui.status("Both runs need their images to compare them", 5000)
             return False
         dlg = compare_dialog(self, ra.result, rb.result, self._run_title(ra), self._run_title(rb))
         self.compare_window = dlg
@@ -371,10 +353,6 @@ class MainWindow(QMainWindow):
         return f"{rec.label}{step}{psnr}"
 
     # ================================================================== the document on screen
-    def set_loaded(self, loaded: Loaded, reference: np.ndarray | None = None, note: str = "") -> None:
-        self.files.too_large_seen.clear()
-        self.doc.open(loaded, reference, note)
-
     def _on_image_changed(self) -> None:
         doc = self.doc
         image = doc.image
@@ -388,7 +366,7 @@ class MainWindow(QMainWindow):
             if doc.region else ""
         note = f" ({doc.note})" if doc.note else ""
         self.size_label.setText(f"{w} x {h} {'gray' if c == 1 else 'RGB'}{region}{note}")
-        self.run_view.apply_compare()
+        self.painter.apply_compare()
         self.refresh()
         self.keeper.schedule()
 
@@ -398,11 +376,6 @@ class MainWindow(QMainWindow):
         self.refresh()
         self.keeper.schedule()
 
-    def show_result_text(self, extra: str = "") -> None:
-        res = self.doc.result
-        if res is not None:
-            self.result_label.setText(f"Result: {res.what} (Ctrl+S saves it)" + (f"\n{extra}" if extra else ""))
-
     def refresh(self, *_args) -> None:
         """Enable what may be done now (rules in app/actions.py) and show the state."""
         c, doc = self.controller, self.doc
@@ -410,7 +383,7 @@ class MainWindow(QMainWindow):
         inpaint = self.panel.task() == "inpaint"
         st = UiState(has_image=doc.has_image, active=c.active, state=c.state, inpaint=inpaint,
                      valid=self.panel.is_valid(), can_continue=c.can_continue, has_result=doc.result is not None,
-                     has_curve=len(self.plots.loss) > 0, region=doc.region is not None,
+                     has_curve=len(self.run_view.curves_shown()) > 0, region=doc.region is not None,
                      mask_painted=model is not None and not model.is_empty,
                      can_undo=model is not None and model.can_undo, can_redo=model is not None and model.can_redo)
         self.actions.update(st)
@@ -464,9 +437,6 @@ class MainWindow(QMainWindow):
             menu.addSeparator()
             menu.addAction("Clear list").triggered.connect(self.recent.clear)
 
-    def _on_split_moved(self, x: float) -> None:
-        self.split_position = x
-
     def _set_overlay_opacity(self, opacity: float, persist: bool = True) -> None:
         self.canvas.set_overlay_opacity(opacity)
         self.mask_bar.set_opacity(opacity)
@@ -484,10 +454,16 @@ class MainWindow(QMainWindow):
             return
         self.device_label.setText(self.device_text() or "device: ?")
 
-    def device_text(self) -> str:
-        """The device the panel's settings run on, in words ('' when they name none that works)."""
+    def _settings_to_doc(self) -> None:
         try:
-            device = pick_device(self.panel.config().device)
+            self.doc.set_settings(self.panel.config())
+        except ConfigError as e:
+            self.doc.set_settings(None, str(e))
+
+    def device_text(self) -> str:
+        """The device the settings run on, in words ('' when they name none that works)."""
+        try:
+            device = pick_device(self.doc.config().device)
         except DIPError:
             return ""
         return f"cpu ({self.controller.threads} threads)" if device.type == "cpu" else describe(device)
@@ -553,7 +529,7 @@ class MainWindow(QMainWindow):
         """File > Batch restore a folder (app/batch_window.py): the panel's settings, results open here."""
         if self.batch_window is None:
             from .batch_window import BatchWindow
-            self.batch_window = BatchWindow(self.panel.config, self.open_path, self)
+            self.batch_window = BatchWindow(self.doc.config, self.open_path, self)
         self.batch_window.show_settings()
         self.batch_window.show()
         self.batch_window.raise_()
@@ -569,17 +545,17 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:   # noqa: N802
         bw = self.batch_window
         if bw is not None and bw.running:
-            if self.ask("A batch is running", "A batch restoration is running. Stop it and quit? (Photos already "
+            if self.ui.ask("A batch is running", "A batch restoration is running. Stop it and quit? (Photos already "
                         "done are kept; File > Batch resumes the rest.)") == QMessageBox.Yes:
                 bw.stop_then(self.close)
             event.ignore()
             return
         if self.controller.active:
             # stop, and close again once the run has ended: no wait on the GUI thread
-            self.confirm_stop_run("quit", self.close)
+            self.run_view.confirm_stop("quit", self.close)
             event.ignore()
             return
-        if not self.confirm_discard_result("quitting"):
+        if not self.ui.confirm_discard_result("quitting"):
             event.ignore()
             return
         self._save_settings()
@@ -594,3 +570,8 @@ class MainWindow(QMainWindow):
 
     def offer_restore(self) -> bool:
         return self.keeper.offer_restore()
+
+
+def build_window() -> MainWindow:
+    """The program's start (app/start.py) builds the window through this one name."""
+    return MainWindow()

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from engine.errors import MaskError
+
+from .events import Emitter
 
 Rect = tuple[int, int, int, int]
 TOOLS = ("brush", "eraser")
@@ -93,8 +94,10 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
 class MaskModel:
     """A ``height x width`` painted mask with strokes, whole-mask edits and bounded undo/redo.
 
-    ``changed`` is a plain list of callables; each is called with the dirty rect
-    ``(x0, y0, x1, y1)`` after every change of the pixels (not for no-op edits).
+    ``changed`` (an app.events.Emitter) calls each connected callable with the dirty rect
+    ``(x0, y0, x1, y1)`` after every change of the pixels (not for no-op edits); ``edited``
+    (no arguments) once an edit is complete (a stroke at its end, not per segment), for
+    listeners that follow the mask rather than draw it (the plan's crops, the autosave).
     """
 
     def __init__(self, height: int, width: int, *, max_steps: int = 100,
@@ -104,7 +107,8 @@ class MaskModel:
         self._paint = np.zeros((int(height), int(width)), dtype=bool)
         self.max_steps = int(max_steps)
         self.max_bytes = int(max_bytes)
-        self.changed: list[Callable[[Rect], None]] = []
+        self.changed = Emitter()
+        self.edited = Emitter()   # an edit is complete: a stroke ended, an undo, a fill...
         self._undo: list[_Step] = []
         self._redo: list[_Step] = []
         # Stroke state: the pre-stroke mask is kept in one reused buffer so a stroke
@@ -354,6 +358,7 @@ class MaskModel:
         self._trim()
         if notify:
             self._notify(tight)
+        self.edited.emit()
         return True
 
     def _trim(self) -> None:
@@ -373,6 +378,7 @@ class MaskModel:
         step.swap(self._paint)
         self._redo.append(step)
         self._notify(step.rect)
+        self.edited.emit()
         return True
 
     def redo(self) -> bool:
@@ -383,6 +389,7 @@ class MaskModel:
         step.swap(self._paint)
         self._undo.append(step)
         self._notify(step.rect)
+        self.edited.emit()
         return True
 
     def clear_history(self) -> None:
@@ -390,5 +397,4 @@ class MaskModel:
         self._redo.clear()
 
     def _notify(self, rect: Rect) -> None:
-        for callback in list(self.changed):
-            callback(rect)
+        self.changed.emit(rect)

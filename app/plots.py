@@ -21,52 +21,12 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QFontMetricsF
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
-# log10 of 0 is -inf; MSE never reaches this but a perfect fit might
+from .curves import GrowingSeries
+
+# log10 of 0 is -inf; MSE never reaches this but a perfect fit might. For the drawing only:
+# the run's own curves (app/curves.py) keep the raw values
 _LOSS_FLOOR = 1e-12
 REFRESH_MS = 400          # at most this often a redraw while data streams in
-
-
-class GrowingSeries:
-    """Two parallel arrays (x, y) with amortised O(1) appends of whole batches."""
-
-    def __init__(self, capacity: int = 1024, x_dtype=np.int64, y_dtype=np.float64):
-        self._x = np.empty(capacity, dtype=x_dtype)
-        self._y = np.empty(capacity, dtype=y_dtype)
-        self._n = 0
-
-    def __len__(self) -> int:
-        return self._n
-
-    def append(self, xs, ys) -> None:
-        xs = np.asarray(xs).ravel()
-        ys = np.asarray(ys).ravel()
-        k = len(xs)
-        if k != len(ys):
-            raise ValueError("x and y batches differ in length")
-        need = self._n + k
-        if need > len(self._x):
-            cap = max(len(self._x), 1)
-            while cap < need:
-                cap *= 2
-            # np.resize would repeat the data; keep the prefix and leave the tail empty
-            x = np.empty(cap, dtype=self._x.dtype)
-            y = np.empty(cap, dtype=self._y.dtype)
-            x[:self._n], y[:self._n] = self._x[:self._n], self._y[:self._n]
-            self._x, self._y = x, y
-        self._x[self._n:need] = xs
-        self._y[self._n:need] = ys
-        self._n = need
-
-    @property
-    def x(self) -> np.ndarray:
-        return self._x[:self._n]
-
-    @property
-    def y(self) -> np.ndarray:
-        return self._y[:self._n]
-
-    def clear(self) -> None:
-        self._n = 0
 
 
 def _short_number(value: float, digits: int) -> str:

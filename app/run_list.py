@@ -205,7 +205,7 @@ class RunListView(QWidget):
     def set_run_list(self, run_list: RunList | None) -> None:
         """Mirror ``run_list`` (None: show nothing); the previous list is let go."""
         if self._run_list is not None and self._listener is not None:
-            self._run_list.unsubscribe(self._listener)
+            self._run_list.changed.disconnect(self._listener)
         self._run_list, self._listener = run_list, None
         self._updating = True
         try:
@@ -223,12 +223,12 @@ class RunListView(QWidget):
             def listener() -> None:
                 view = me()
                 if view is None or not shiboken6.isValid(view):
-                    run_list.unsubscribe(listener)
+                    run_list.changed.disconnect(listener)
                     return
                 view.refresh()
 
             self._listener = listener
-            run_list.subscribe(listener)
+            run_list.changed.connect(listener)
         self.refresh()
 
     def refresh(self) -> None:

@@ -11,11 +11,12 @@ record that carries it.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from .events import Emitter
 
 
 @dataclass
@@ -170,27 +171,19 @@ def stop_summary(record: RunRecord) -> str:
 class RunList:
     """The runs of one work image, oldest first, within ``budget_bytes`` of result images.
 
-    Listeners (plain callables, no Qt) are told after every change, so a widget can
-    mirror the list the way napari's widgets follow their layer list.
+    ``changed`` (an app.events.Emitter: plain callables, no Qt) is emitted after every change,
+    so a widget can mirror the list the way napari's widgets follow their layer list.
     """
 
     def __init__(self, budget_bytes: int = 256 * 1024 * 1024):
         self.budget_bytes = int(budget_bytes)
         self._records: list[RunRecord] = []
         self._next_id = 1
-        self._listeners: list[Callable[[], None]] = []
+        self.changed = Emitter()
 
     # ---- listening -------------------------------------------------------------
-    def subscribe(self, fn: Callable[[], None]) -> None:
-        self._listeners.append(fn)
-
-    def unsubscribe(self, fn: Callable[[], None]) -> None:
-        if fn in self._listeners:
-            self._listeners.remove(fn)
-
     def _changed(self) -> None:
-        for fn in list(self._listeners):
-            fn()
+        self.changed.emit()
 
     def notify(self) -> None:
         """Tell the listeners that a record was edited in place (its PSNR filled in later)."""

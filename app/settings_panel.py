@@ -8,10 +8,9 @@ and overlays what the user changed, so ``config()`` of an untouched preset equal
 
 Its parts live beside it: the network rows (net_fields.py), the Advanced box
 (advanced_fields.py), the cost rows and faster offer (estimate_view.py) and the words for
-numbers (settings_format.py). The panel assembles the config and decides what it costs,
-including the plan of a photo too large for one run (engine/tiling.py: tiles, or crops
-around the mask), which it works out on the meta device and caches by settings, image
-size, mask version and tile choice.
+numbers (settings_format.py). The panel assembles the config; what it costs, including the plan of a photo too large for
+one run (engine/tiling.py: tiles, or crops around the mask), is the Qt-free cost model's
+(run_cost.py), which works it out on the meta device and caches it.
 """
 from __future__ import annotations
 
@@ -29,25 +28,21 @@ from PySide6.QtWidgets import (
 
 from engine.config import SCALES, RunConfig, TASKS
 # available_devices and device_memory_bytes stay importable from here (tests/test_device.py checks)
-from engine.device import available_devices as available_devices, device_memory_bytes, pick_device
-from engine.errors import ConfigError, DIPError
-from engine.estimate import Estimate, estimate_cost
-from engine.inputs import input_channels as engine_input_channels
-from engine.nets import count_parameters
+from engine.device import available_devices as available_devices, device_memory_bytes as device_memory_bytes
+from engine.errors import ConfigError
 from engine.noise import NoiseProfile
 from engine.presets import DEFAULT_PRESET, PRESETS, Preset, get_config, presets_for
-from engine.seeds import seed_count, seeds_time_factor
 from engine.tiling import Plan
 
 # the names below were defined here before the panel's parts moved out; importable as before
 from .advanced_fields import INPUT_LABELS as INPUT_LABELS, LR_RANGE as LR_RANGE, AdvancedFields
 from .classifier_fields import ClassifierFields
 from .estimate_view import WALL_TIME_TIP as WALL_TIME_TIP, EstimateView
-from .job_plan import PlanCache, problem_words
 from .net_fields import ARCH_LABELS as ARCH_LABELS, NetFields
+from .run_cost import COST_ERRORS, LONG_RUN_SECONDS as LONG_RUN_SECONDS, RunCost
 from .settings_format import (
     describe_levels as describe_levels, format_duration as format_duration, is_per_level as is_per_level,
-    wall_time_sentence,
+    wall_time_sentence as wall_time_sentence,
 )
 from .settings_widgets import select_data, spin_box
 
@@ -67,18 +62,6 @@ _STATE_GROUP = "settings_panel"
 STEPS_TIP_AUTO = ("The most Adam steps the run may take; it usually stops earlier, at its best "
                   "iterate (see the check box below).")
 STEPS_TIP_FIXED = "Number of Adam steps (iterations) of the run."
-# Past this expected wall time the panel offers the faster choices under the sentence: ten
-# minutes is about where a user stops waiting at the screen and starts wondering.
-LONG_RUN_SECONDS = 10 * 60
-# The fast preset is offered only when it saves at least this share of the time: switching
-# throws away the user's network settings, which a few percent does not pay for.
-FAST_PRESET_MIN_GAIN = 0.2
-PLAN_TIP = ("The plan of the run: the photo is restored in overlapping tiles (or, for inpainting, "
-            "in crops around the mask), each a run of its own; the time is estimated from seconds "
-            "per step and where such runs usually stop.")
-# Below this longer side a region or a downscaled copy leaves too little image to restore;
-# a long run there comes from the step count, which those choices do not change.
-SHRINK_MIN_SIDE = 128
 NOISE_TIP = ("The noise of this photo, measured in its flattest parts: its level (of 255 levels) and how "
              "far it spreads. Added noise is independent from pixel to pixel; a camera's spreads over a "
              "few pixels (demosaicing, in-camera processing, JPEG). Then a held-out pixel could be predicted "
@@ -97,19 +80,18 @@ class SettingsPanel(QWidget):
     regionRequested = Signal()
     downscaleRequested = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, cost: RunCost | None = None) -> None:
         super().__init__(parent)
         self._base: RunConfig = get_config(task="denoise")   # carries the fields not shown
         self._loading = 0
         self._valid = True
         self._error = ""
         self._running = False
-        self._image_hw: tuple[int, int] | None = None
-        self._image_channels = 3
         self._guide_name: str | None = None
-        self._param_cache: dict[tuple, int] = {}
-        self._estimate_cache: dict[tuple, Estimate] = {}
-        self.plans = PlanCache()
+        # the window hands the document's cost model (its plan is the one a run uses); alone, its own
+        self.cost = cost if cost is not None else RunCost()
+        self.cost.tile = lambda: self.advanced_box.tile()
+        self.plans = self.cost.plans
 
         self._cost_timer = QTimer(self)
         self._cost_timer.setSingleShot(True)
@@ -321,9 +303,7 @@ class SettingsPanel(QWidget):
 
     def set_image_size(self, h: int | None, w: int | None = None, channels: int = 3) -> None:
         """The loaded image's size (for super-resolution: the low-resolution input); None clears."""
-        self._image_hw = None if h is None or w is None else (int(h), int(w))
-        self._image_channels = int(channels)
-        self.plans.mask_changed()   # a new image comes with a new mask
+        self.cost.set_image_size(h, w, channels)
         self._schedule_cost()
 
     def tile(self) -> str | int:
@@ -349,11 +329,7 @@ class SettingsPanel(QWidget):
         one run, tiles or crops around the mask, with its estimate (engine.tiling.plan_job,
         on the meta device: no kernel runs here). None without an image; raises ConfigError
         (an unusable tile or setting). Cached by settings, size, mask version and tile."""
-        if cfg is None:
-            cfg = self.config()
-        if self._image_hw is None:
-            return None
-        return self.plans.get(cfg, self._image_hw, self._image_channels, self._device_type(cfg.device), self.tile())
+        return self.cost.plan(cfg if cfg is not None else self.config())
 
     def expected_seconds(self) -> float | None:
         """Estimated wall time of the run as set (seconds per step x steps; with the automatic
@@ -362,24 +338,16 @@ class SettingsPanel(QWidget):
             cfg = self.config()
         except ConfigError:
             return None
-        return self._expected_seconds(cfg)
+        return self.cost.expected_seconds(cfg)
 
     def time_sentence(self) -> str | None:
         """The expected time in the words the panel shows under the preset (the plan's sentence
         for a photo in tiles or crops): anything else that speaks of the time says this."""
         try:
             cfg = self.config()
-            plan = self.plan(cfg)
-            if plan is not None and plan.tiled:
-                return None if plan.problem else plan.describe()
-            est = self._estimate(cfg)
-        except (DIPError, ValueError, RuntimeError):
+        except ConfigError:
             return None
-        if est is None:
-            return None
-        seeds, factor = self._seeds(cfg)
-        return wall_time_sentence(est.seconds_per_step * cfg.iterations * factor, self._device_type(cfg.device),
-                                  cfg.stop == "auto", seeds)
+        return self.cost.time_sentence(cfg)
 
     def set_guide_name(self, name: str | None) -> None:
         self._guide_name = name
@@ -559,9 +527,8 @@ class SettingsPanel(QWidget):
             self.validityChanged.emit(valid)
 
     # ------------------------------------------------------------------ cost
-    # Worked out here, only shown by EstimateView: the faster offer needs the presets and the
-    # user's fields, which the panel holds. Tests patch estimate_cost, device_memory_bytes and
-    # LONG_RUN_SECONDS on this module, so they are read here at call time.
+    # Worked out by the cost model (run_cost.py), shown by EstimateView: the faster offer
+    # loads a preset with the user's fields, which the panel holds (_preset_config).
     def _schedule_cost(self) -> None:
         self._cost_timer.start()
 
@@ -571,148 +538,13 @@ class SettingsPanel(QWidget):
         except ConfigError:
             self.estimate_view.show_params_problem("invalid settings")
             return
-        in_ch = engine_input_channels(cfg.input_kind, cfg.input_channels)
-        if cfg.input_kind == "guide":
-            in_ch = self._image_channels   # the flash photo has the image's channels
-        out_ch = self._image_channels
-        key = (repr(cfg.net), in_ch, out_ch)
-        params = self._param_cache.get(key)
-        if params is None:
-            try:
-                # on the meta device: building a real net here would run torch's weight init on
-                # the GUI thread and start an OpenMP team there that slows the run's worker
-                params = int(count_parameters(cfg.net, in_ch, out_ch))
-            except (DIPError, ValueError, RuntimeError) as e:
-                self.estimate_view.show_params_problem(str(e))
-                return
-            self._param_cache[key] = params
+        try:
+            params = self.cost.params(cfg)
+        except COST_ERRORS as e:
+            self.estimate_view.show_params_problem(str(e))
+            return
         self.estimate_view.show_params(params)
-        self._update_estimate(cfg)
-
-    def _device_type(self, device: str) -> str:
-        try:
-            return pick_device(device).type
-        except ConfigError:
-            return "cpu"
-
-    def _output_hw(self, cfg: RunConfig) -> tuple[int, int] | None:
-        if self._image_hw is None:
-            return None
-        h, w = self._image_hw
-        if cfg.task == "superres":
-            h, w = h * cfg.scale, w * cfg.scale
-        return h, w
-
-    def _estimate(self, cfg: RunConfig) -> Estimate | None:
-        """One step's cost of ``cfg`` at the output size (cached; no tensor is allocated),
-        or None without an image. Raises what estimate_cost raises."""
-        hw = self._output_hw(cfg)
-        if hw is None:
-            return None
-        h, w = hw
-        return self._estimate_at(cfg, h, w, self._device_type(cfg.device))
-
-    def _expected_seconds(self, cfg: RunConfig) -> float | None:
-        try:
-            plan = self.plan(cfg)
-            if plan is not None and plan.tiled:
-                return plan.seconds_max   # like the whole run's: its step bound
-            est = self._estimate(cfg)
-        except (DIPError, ValueError, RuntimeError):
-            return None
-        return None if est is None else est.seconds_per_step * cfg.iterations * self._seeds(cfg)[1]
-
-    def _seeds(self, cfg: RunConfig) -> tuple[int, float]:
-        """The seeds a run of the image averages and its time as a multiple of one seed's: the
-        app runs the watched seed alone, then the others side by side (app/seed_worker.py)."""
-        hw = self._output_hw(cfg)
-        if self._image_hw is None or hw is None:
-            return 1, 1.0
-        n = seed_count(cfg, *self._image_hw)
-        more = seeds_time_factor(n - 1, self._device_type(cfg.device), hw[0] * hw[1]) if n > 1 else 0.0
-        return n, 1.0 + more
-
-    def _estimate_at(self, cfg: RunConfig, h: int, w: int, device: str) -> Estimate:
-        key = (repr(cfg.net), cfg.input_kind, cfg.input_channels, self._image_channels, h, w, device)
-        est = self._estimate_cache.get(key)
-        if est is None:
-            est = estimate_cost(cfg, h, w, device, out_channels=self._image_channels)
-            self._estimate_cache[key] = est
-        return est
-
-    def _update_estimate(self, cfg: RunConfig) -> None:
-        hw = self._output_hw(cfg)
-        if hw is None:
-            self.estimate_view.show_no_image()
-            return
-        device = self._device_type(cfg.device)
-        try:
-            plan = self.plan(cfg)
-            if plan is not None and plan.tiled:
-                self._show_plan(cfg, plan, device)
-                return
-            est = self._estimate(cfg)
-        except (DIPError, ValueError, RuntimeError) as e:
-            self.estimate_view.show_no_estimate(str(e))
-            return
-        self.estimate_view.show_estimate(est, device, device_memory_bytes(device), hw)
-        if plan is not None and plan.problem:
-            self._show_plan(cfg, plan, device, est=est)
-            return
-        seeds, factor = self._seeds(cfg)
-        self._show_wall_time(cfg, est.seconds_per_step * cfg.iterations * factor, device, seeds)
-
-    def _show_plan(self, cfg: RunConfig, plan: Plan, device: str, est: Estimate | None = None) -> None:
-        """A photo in tiles or crops: the estimate of its largest unit, and the plan in words
-        where the wall-time sentence goes (or why it cannot run: Run is refused then)."""
-        if est is None:
-            if not plan.units:
-                self.estimate_view.show_no_estimate("nothing to do")
-                return
-            box = max((u.out_box(plan.factor) for u in plan.units), key=lambda b: b.height * b.width)
-            est = self._estimate_at(cfg, box.height, box.width, device)
-            self.estimate_view.show_estimate(est, device, device_memory_bytes(device), (box.height, box.width),
-                                             per=f"{box.width}x{box.height} tile")
-        seconds = plan.seconds_max
-        long_run = plan.seconds > LONG_RUN_SECONDS
-        shrinkable = self._image_hw is not None and max(self._image_hw) > SHRINK_MIN_SIDE
-        sentence = f"cannot run: {problem_words(plan.problem)}" if plan.problem else plan.describe()
-        self.estimate_view.show_wall_time(
-            sentence, long_run=long_run and not plan.problem,
-            fast=self._faster_preset(cfg, seconds) if long_run else None,
-            region=shrinkable, downscale=shrinkable and cfg.task != "superres",
-            problem=bool(plan.problem), tip=PLAN_TIP)
-
-    # ------------------------------------------------------------------ expected wall time
-    def _show_wall_time(self, cfg: RunConfig, seconds: float, device: str, seeds: int = 1) -> None:
-        """The sentence before Run and, past LONG_RUN_SECONDS, the faster choices that apply."""
-        long_run = seconds > LONG_RUN_SECONDS
-        # a region or a smaller copy only helps when there is image to spare; for
-        # super-resolution a smaller input throws away the detail the run is asked to build
-        shrinkable = self._image_hw is not None and max(self._image_hw) > SHRINK_MIN_SIDE
-        self.estimate_view.show_wall_time(
-            wall_time_sentence(seconds, device, cfg.stop == "auto", seeds), long_run=long_run,
-            fast=self._faster_preset(cfg, seconds) if long_run else None,
-            region=shrinkable, downscale=shrinkable and cfg.task != "superres")
-
-    def _faster_preset(self, cfg: RunConfig, seconds: float) -> tuple[str, float] | None:
-        """The task's "-fast" preset and its expected time, when it is not the one loaded and
-        loading it saves real time."""
-        # only the task's own presets: JPEG borrows the denoise ones, unmeasured on JPEG
-        names = [p.name for p in presets_for(cfg.task) if p.name.endswith("-fast")]
-        if not names:
-            return None
-        name = names[0]
-        if cfg.preset == name:
-            return None   # edited past its speed: reloading would undo the user's choices unasked
-        try:
-            fast_cfg = self._preset_config(name).validate()
-        except ConfigError:
-            return None
-        fast_seconds = self._expected_seconds(fast_cfg)
-        if fast_seconds is None or fast_seconds > (1 - FAST_PRESET_MIN_GAIN) * seconds:
-            return None
-        return name, fast_seconds
+        self.estimate_view.show_cost(self.cost.shown(cfg, self._preset_config))
 
     def _use_fast_preset(self, name: str) -> None:
         if self._running:

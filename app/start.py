@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QApplication
 import resources
 from . import settings_store as keys
 from .desktop_entry import APP_ID
-from .main_window import APP_TITLE, SAMPLE_IMAGE, SAMPLE_REFERENCE, MainWindow
+from .app_info import APP_TITLE, SAMPLE_IMAGE, SAMPLE_REFERENCE
+from .main_window import MainWindow, build_window
 
 log = logging.getLogger(__name__)
 # seconds after which the app reports what it shows and quits by itself: the smoke checks
@@ -32,7 +33,7 @@ def run_app(path: str | None = None) -> int:
     app.setWindowIcon(app_icon())
     app.setDesktopFileName(APP_ID)   # Wayland and the task bar match the window to its desktop entry
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    win = MainWindow()
+    win = build_window()
     win.show()
     if win.autosave.exists() and win.offer_restore():
         pass

@@ -4,25 +4,28 @@ unit's live preview in place, each finished unit painted into the shown image, t
 progress bar as "tile 17/48 · step 340/3000 · best 280 · ETA 1h05m", and the loss plot
 showing the running tile's curve (it starts again with each tile; its title says so).
 
-:class:`~app.run_view.RunView` owns one and hands it what is particular to a tiled job: its
-start, its result (the photo with the finished units in and the input elsewhere) and its
-end. There is no snapshot history: scrubbing stays off for a tiled run.
+:class:`~app.run_view.RunView` is handed one and passes it what is particular to a tiled job:
+its start, its result (the photo with the finished units in and the input elsewhere) and its
+end. There is no snapshot history: scrubbing stays off for a tiled run. It shares the run's
+:class:`~app.session.RunSession` and paints through the one :class:`~app.result_painter.ResultPainter`.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QLabel, QProgressBar
 
 from engine.tiling import Plan
 
+from .canvas import ImageCanvas
+from .document import Document
+from .plots import RunPlots
+from .result_painter import ResultPainter
+from .session import RunSession, format_eta
 from .tile_overlay import TileOverlay
 from .tile_worker import TILED_STEP, box_tuple
-
-if TYPE_CHECKING:
-    from .main_window import MainWindow
-    from .run_view import RunView
+from .ui_port import UiPort
+from .worker import RunController
 
 PROGRESS_MS = 300
 
@@ -40,13 +43,20 @@ def unit_word(plan: Plan | None) -> str:
 
 
 class TileView(QObject):
-    def __init__(self, window: MainWindow, run_view: RunView):
-        super().__init__(window)
-        self.w = window
-        self.rv = run_view
-        self.overlay = TileOverlay(window.canvas)
+    def __init__(self, doc: Document, session: RunSession, controller: RunController, port: UiPort,
+                 canvas: ImageCanvas, painter: ResultPainter, plots: RunPlots, progress_bar: QProgressBar,
+                 device_label: QLabel, parent: QObject | None = None):
+        super().__init__(parent)
+        self.doc = doc
+        self.s = session
+        self.controller = controller
+        self.ui = port
+        self.painter = painter
+        self.plots = plots
+        self.bar = progress_bar
+        self.device_label = device_label
+        self.overlay = TileOverlay(canvas)
         self.plan: Plan | None = None
-        self.active = False               # the run on screen is a tiled job
         self.index: int | None = None     # the unit whose curve the plots show
         self.last: dict | None = None     # the newest unit info
         self.live_shown = 0               # live tile previews shown (tests, benchmarks)
@@ -54,13 +64,18 @@ class TileView(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(PROGRESS_MS)
         self._timer.timeout.connect(self.show_progress)
-        c = window.controller
+        c = controller
         c.unit.connect(self._on_unit)
         c.tile_image.connect(self._on_tile_image)
 
+    @property
+    def active(self) -> bool:
+        """The run on screen is a tiled job."""
+        return self.s.tiled
+
     # ------------------------------------------------------------------ a job starts / ends
     def begin(self, plan: Plan) -> None:
-        self.active = True
+        self.s.tiled = True
         self.plan = plan
         self.index = None
         self.last = None
@@ -69,21 +84,21 @@ class TileView(QObject):
                                [box_tuple(b.scaled(f)) for b in plan.crops],
                                [unit_cell(u, f) for u in plan.units])
         n = len(plan.units)
-        self.w.plots.set_title(f"loss of the running {unit_word(plan)} (each starts a new curve)")
-        bar = self.w.progress_bar
+        self.plots.set_title(f"loss of the running {unit_word(plan)} (each starts a new curve)")
+        bar = self.bar
         bar.setRange(0, max(n, 1))
         bar.setValue(0)
         bar.setFormat(f"{n} {unit_word(plan)}s: building the first...")
 
     def clear(self) -> None:
         """No tiled job on screen any more (a new image, a run of the whole image)."""
-        self.active = False
+        self.s.tiled = False
         self.plan = None
         self.index = None
         self.last = None
         self._timer.stop()
         self.overlay.clear()
-        self.w.plots.set_title(None)
+        self.plots.set_title(None)
 
     def show_grid(self, shown: bool) -> None:
         """The grid over the tiled run's own result; hidden while another run's is shown."""
@@ -97,8 +112,9 @@ class TileView(QObject):
             return
         if info["index"] != self.index:
             self.index = info["index"]
-            plots = self.w.plots
+            plots = self.plots
             plots.reset(reference_known=plots.psnr_plot.isVisible(), total=info["total"])
+            self.s.curves.clear()   # the record keeps the last unit's curve, as the plot shows
             plots.set_title(f"{unit_word(self.plan)} {info['index'] + 1}/{info['count']}: loss "
                             "(each tile starts a new curve)")
         self.overlay.set_states(info["states"])
@@ -109,27 +125,24 @@ class TileView(QObject):
     def _on_tile_image(self, box: tuple, image, kind: str) -> None:
         if not self.active:
             return
-        canvas = self.w.canvas
         if kind == "base":                 # super-resolution: the result's geometry first
-            canvas.set_display(image)
+            self.painter.show(image)
         elif kind == "live":
             self.overlay.show_live(box, image)
             self.live_shown += 1
         else:                              # "done": the photo so far inside the unit's box
-            canvas.paint_into_display(box[0], box[1], image)
+            self.painter.paint_into(box[0], box[1], image)
             if self.overlay.live_box == tuple(box):
                 self.overlay.hide_live()
-        if not self.rv.showing_result:
-            self.rv._showing()             # the mask as an outline, compare against the input
+        if not self.s.showing_result:
+            self.painter.mark_showing()    # the mask as an outline, compare against the input
 
     def show_progress(self) -> None:
         self._timer.stop()
         info = self.last
         if info is None:
             return
-        from .run_view import format_eta
-
-        bar = self.w.progress_bar
+        bar = self.bar
         bar.setRange(0, max(1, info["count"]))
         bar.setValue(info["done"])
         text = (f"{unit_word(self.plan)} {info['index'] + 1}/{info['count']} \u00b7 "
@@ -138,24 +151,24 @@ class TileView(QObject):
             text += f" \u00b7 best {info['best']}"
         if info["eta"] > 0:
             text += f" \u00b7 job ETA {format_eta(info['eta'])}"
-        if self.w.controller.state == "paused":
+        if self.controller.state == "paused":
             text += " \u00b7 paused"
         bar.setFormat(text)
 
     # ------------------------------------------------------------------ from RunView
     def on_ready(self, info: dict) -> None:
-        self.w.device_label.setText(info["device"])
+        self.device_label.setText(info["device"])
         if self.plan is not None:
-            self.w.statusBar().showMessage(self.plan.describe(), 10000)
+            self.ui.status(self.plan.describe(), 10000)
 
     def on_continue(self) -> None:
-        self.w.progress_bar.setFormat("continuing the interrupted tile...")
+        self.bar.setFormat("continuing the interrupted tile...")
         self.overlay.grid.setVisible(True)
 
     def on_result(self, step: int, array: np.ndarray) -> None:
         """The job's result: the finished units in, the input elsewhere; Save writes it."""
-        rv, doc = self.rv, self.w.doc
-        run = self.w.controller.run
+        doc = self.doc
+        run = self.controller.run
         done = run.done_units if run is not None else 0
         n = len(self.plan.units) if self.plan is not None else done
         word = unit_word(self.plan)
@@ -164,11 +177,10 @@ class TileView(QObject):
         kept = "".join(f" and {word} {i + 1} as far as it got" for i in running)
         what = f"the result of {n} {word}s" if done == n else \
             f"{done} of {n} {word}s restored{kept}, the input elsewhere"
-        doc.set_result(array, None, what, run_id=rv.record_id)
-        ready = rv._ready_image(TILED_STEP, "result")
+        doc.set_result(array, None, what, run_id=self.s.record_id)
+        ready = self.s.ready_image(TILED_STEP, "result")
         self.overlay.hide_live()
-        self.w.canvas.set_display(ready if ready is not None else array)
-        rv._showing()
+        self.painter.show(ready if ready is not None else array)
         if run is not None:
             self.overlay.set_states(list(run.states))
 
@@ -177,7 +189,7 @@ class TileView(QObject):
         self.show_progress()
         done, n = info.get("done", 0), info.get("units", 0)
         word = unit_word(self.plan)
-        bar = self.w.progress_bar
+        bar = self.bar
         bar.setRange(0, max(n, 1))
         bar.setValue(done)
         if info.get("how") == "request":
@@ -191,5 +203,5 @@ class TileView(QObject):
         else:
             bar.setFormat(f"done: {n} {word}s")
             text = f"Done: {info.get('reason') or f'all {n} {word}s'}"
-        self.w.plots.set_stop_reason(info.get("reason") or None)
+        self.plots.set_stop_reason(info.get("reason") or None)
         return text

@@ -108,3 +108,23 @@ def test_actmax_run_shows_a_rising_activation_and_the_loss_plot_copes(qtbot, win
     assert curve.values[-1] > curve.values[0] + 1.0          # the activation, not the (negative) loss
     window.plots.flush()                                     # a log axis given negative losses: no error
     assert window.result is not None and window.result.shape == (32, 32, 3)
+
+
+def test_actmax_run_records_and_exports_its_negative_loss(qtbot, window, phi, tmp_path):
+    # the plot floors the loss for its log axis; what is recorded and exported is the raw curve
+    path = tmp_path / "any.png"
+    save_image(str(path), sample_image(1))
+    assert window.open_path(str(path))
+    window.panel.set_task("actmax")
+    window.panel.classifier_fields.set_classifier(phi)
+    window.panel.set_config(get_config("actmax-fast", classifier=phi, unit=2, iterations=20, lr=0.01,
+                                       preview_every=10, snapshot_every=10))
+    with qtbot.waitSignal(window.controller.finished, timeout=60_000):
+        assert window.start_run()
+    qtbot.waitUntil(lambda: len(window.doc.runs) == 1, timeout=10_000)
+    rec = window.doc.runs.records[0]
+    assert len(rec.curve_loss) == 20 and (rec.curve_loss < 0).any()
+    out = tmp_path / "loss.csv"
+    assert window.export_csv(str(out))
+    losses = [float(line.split(",")[1]) for line in out.read_text().splitlines()[1:]]
+    assert np.allclose(losses, rec.curve_loss, rtol=1e-6) and min(losses) < 0

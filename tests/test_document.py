@@ -10,6 +10,7 @@ import pytest
 
 from app.document import Document, reference_factor
 from app.runs import RunRecord
+from engine.config import RunConfig
 from engine.errors import DIPError, MaskError
 from engine.imageio import Loaded
 
@@ -46,6 +47,61 @@ def test_open_resets_everything_and_tells_listeners():
     assert doc.unsaved and len(doc.runs) == 1
     doc.open(_loaded(seed=1))
     assert doc.result is None and not doc.dirty and len(doc.runs) == 0
+
+
+def test_mask_edits_reach_the_document_listeners_from_the_model():
+    # whoever edits the mask (canvas, actions, a loaded file), listeners hear it from the model:
+    # once per completed edit (a stroke at its end), not per segment, and not for a no-op
+    doc = Document()
+    doc.open(_loaded())
+    seen = []
+    doc.mask_changed.connect(lambda: seen.append(1))
+    m = doc.mask
+    m.begin_stroke("brush")
+    m.stroke_to(10.5, 10.5, 3.0)
+    m.stroke_to(20.5, 12.5, 3.0)
+    assert seen == []
+    assert m.end_stroke() and seen == [1]
+    assert m.undo() and m.redo() and seen == [1, 1, 1]
+    m.invert()
+    assert len(seen) == 4
+    doc.open(_loaded(seed=1))          # a new work image is image_changed, not an edit
+    assert len(seen) == 4 and doc.mask.clear() is False and len(seen) == 4
+    doc.mask.invert()
+    assert len(seen) == 5              # the new image's mask tells the same listeners
+
+
+def test_settings_live_in_the_document_and_come_out_as_copies():
+    doc = Document()
+    seen = []
+    doc.settings_changed.connect(lambda: seen.append(1))
+    with pytest.raises(DIPError):
+        doc.config()                                   # none shown yet
+    doc.set_settings(RunConfig(iterations=77))
+    cfg = doc.config()
+    cfg.iterations = 5                                 # a room's copy, not the document's
+    assert doc.config().iterations == 77 and seen == [1]
+    doc.set_settings(None, "lr: not a number")
+    with pytest.raises(DIPError, match="lr: not a number"):
+        doc.config()
+
+
+def test_the_plan_of_a_run_is_the_documents_and_follows_the_mask():
+    doc = Document()
+    doc.set_settings(RunConfig(task="inpaint", iterations=10))
+    assert doc.plan() is None                          # no image, no plan
+    doc.open(_loaded())
+    plan = doc.plan()
+    assert plan is not None and not plan.tiled and plan is doc.plan()   # cached
+    computed = doc.cost.plans.computed
+    doc.mask.begin_stroke("brush")
+    doc.mask.stroke_to(10.5, 10.5, 3.0)
+    doc.mask.end_stroke()
+    doc.plan()
+    assert doc.cost.plans.computed == computed + 1     # an inpainting plan's crops follow the mask
+    doc.set_settings(None, "bad")
+    with pytest.raises(DIPError):
+        doc.plan()
 
 
 def test_region_crops_image_paint_and_guide_and_pastes_back():

@@ -32,11 +32,11 @@ def test_engine_sources_do_not_mention_qt_imports():
                     f"{path.name}: {s}"
 
 
-def _engine_import_graph() -> dict[str, set[str]]:
+def _engine_import_graph(package: str = "engine") -> dict[str, set[str]]:
     """engine module -> the engine modules it imports, at the top or inside functions (a
     lazy import only hides a cycle until the wrong module is imported first)."""
     files = {}
-    for path in (ROOT / "engine").rglob("*.py"):
+    for path in (ROOT / package).rglob("*.py"):
         parts = path.relative_to(ROOT).with_suffix("").parts
         is_pkg = parts[-1] == "__init__"
         files[".".join(parts[:-1] if is_pkg else parts)] = (path, is_pkg)
@@ -91,4 +91,18 @@ def test_engine_has_no_import_cycles():
     graph = _engine_import_graph()
     assert graph["engine.nets.dipnet"] >= {"engine.nets.profile", "engine.nets.common"}  # the graph sees imports
     cycle = _find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_app_rooms_import_no_window_and_no_cycle():
+    """Rooms take what they use, never the window: only the program's start imports
+    main_window. And no cycle among the app's modules, counting imports inside functions
+    (the run workers' own circle, worker <-> seed_worker / tile_worker, is theirs to undo)."""
+    graph = _engine_import_graph("app")
+    assert graph["app.run_view"] >= {"app.session", "app.tile_view"}   # the graph sees imports
+    importers = sorted(m for m, deps in graph.items() if "app.main_window" in deps)
+    assert importers == ["app.start"], importers
+    workers = {"app.worker", "app.seed_worker", "app.tile_worker"}
+    rest = {m: deps - workers for m, deps in graph.items() if m not in workers}
+    cycle = _find_cycle(rest)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)

@@ -74,6 +74,19 @@ def test_opening_an_image_sets_title_size_and_recent(window, tmp_path):
     assert window.act_run.isEnabled() and not window.act_save.isEnabled()
 
 
+def test_the_panels_settings_reach_the_document_at_once_and_an_invalid_one_is_refused(window, answers, tmp_path):
+    # the rooms read the settings from the document: every edit in the panel is there at once
+    window.panel.iterations_spin.setValue(77)
+    assert window.doc.config().iterations == 77
+    window.panel.set_config(_cfg(iterations=12))
+    assert window.doc.config() == window.panel.config()
+    window.panel.advanced_box.lr_edit.setText("fast")
+    assert window.doc.settings is None and not window.panel.is_valid()
+    assert window.open_path(str(_png(tmp_path / "a.png")))
+    assert not window.start_run()
+    assert answers.warning_titles == ["Settings"] and answers.warnings == [window.panel.error_message()]
+
+
 def test_an_unreadable_file_is_reported_and_loses_nothing(window, answers, tmp_path):
     good = _png(tmp_path / "good.png")
     bad = tmp_path / "bad.png"

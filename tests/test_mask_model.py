@@ -247,7 +247,7 @@ def test_history_is_bounded_by_bytes_and_stores_only_changed_boxes():
 def test_changed_callbacks_get_dirty_rects():
     m = MaskModel(40, 40)
     rects = []
-    m.changed.append(rects.append)
+    m.changed.connect(rects.append)
     stroke(m, [(20.5, 20.5)], 3.0)
     assert rects and all(len(r) == 4 for r in rects)
     x0, y0, x1, y1 = rects[0]

@@ -86,7 +86,7 @@ def test_replace_puts_the_record_in_its_place_and_tells_listeners():
     for s in range(3):
         runs.add(rec(seed=s))
     calls = []
-    runs.subscribe(lambda: calls.append(1))
+    runs.changed.connect(lambda: calls.append(1))
     again = rec(0.9, seed=1)
     again.id = 2
     runs.replace(again)
@@ -118,7 +118,7 @@ def test_listeners_are_told_of_every_change_until_unsubscribed():
     def listener():
         calls.append(len(runs))
 
-    runs.subscribe(listener)
+    runs.changed.connect(listener)
     runs.add(rec())
     runs.add(rec())
     runs.remove(1)
@@ -126,10 +126,10 @@ def test_listeners_are_told_of_every_change_until_unsubscribed():
     runs.notify()
     runs.clear()
     assert calls == [1, 2, 1, 1, 1, 0]
-    runs.unsubscribe(listener)
+    runs.changed.disconnect(listener)
     runs.add(rec())
     assert calls == [1, 2, 1, 1, 1, 0]
-    runs.unsubscribe(listener)    # twice is harmless
+    runs.changed.disconnect(listener)    # twice is harmless
 
 
 def test_a_listener_may_unsubscribe_itself_while_being_told():
@@ -138,10 +138,10 @@ def test_a_listener_may_unsubscribe_itself_while_being_told():
 
     def once():
         calls.append("once")
-        runs.unsubscribe(once)
+        runs.changed.disconnect(once)
 
-    runs.subscribe(once)
-    runs.subscribe(lambda: calls.append("always"))
+    runs.changed.connect(once)
+    runs.changed.connect(lambda: calls.append("always"))
     runs.add(rec())
     runs.add(rec())
     assert calls == ["once", "always", "always"]
@@ -151,7 +151,7 @@ def test_remove_unknown_id_changes_nothing_and_tells_no_one():
     runs = RunList()
     runs.add(rec())
     calls = []
-    runs.subscribe(lambda: calls.append(1))
+    runs.changed.connect(lambda: calls.append(1))
     assert runs.remove(7) is False
     assert runs.remove(1) is True
     assert len(runs) == 0 and calls == [1]
@@ -188,7 +188,7 @@ def test_average_record_builds_but_does_not_add():
     a = runs.add(rec(0.2, seed=3, stop_how="rule", steps=400, psnr=30.0))
     b = runs.add(rec(0.4, seed=4))
     calls = []
-    runs.subscribe(lambda: calls.append(1))
+    runs.changed.connect(lambda: calls.append(1))
     avg = average_record(runs, [a.id, b.id])
     assert len(runs) == 2 and calls == []
     np.testing.assert_allclose(avg.result, 0.3, atol=1e-6)
@@ -284,7 +284,7 @@ def test_fit_budget_applies_a_smaller_budget_and_tells_listeners():
     for _ in range(3):
         rl.add(RunRecord(id=0, config={}, result=np.zeros((10, 10, 3), np.float32)))
     calls = []
-    rl.subscribe(lambda: calls.append(1))
+    rl.changed.connect(lambda: calls.append(1))
     rl.budget_bytes = 1300          # room for one image of 1200 bytes
     rl.fit_budget()
     assert [r.result is not None for r in rl] == [False, False, True] and calls == [1]

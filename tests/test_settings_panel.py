@@ -258,7 +258,7 @@ def test_config_changed_on_edit(qtbot, panel):
 
 
 def test_estimate_uses_output_size(qtbot, panel, monkeypatch):
-    import app.settings_panel as sp
+    import app.run_cost as sp   # the cost model, Qt-free
     calls = []
 
     def spy(cfg, h, w, device="cpu", **kw):
@@ -278,7 +278,7 @@ def test_estimate_uses_output_size(qtbot, panel, monkeypatch):
 
 
 def test_too_large_image_warns(qtbot, panel, monkeypatch):
-    import app.settings_panel as sp
+    import app.run_cost as sp   # the cost model, Qt-free
     monkeypatch.setattr(sp, "device_memory_bytes", lambda device: 1024)   # a 1 kB machine
     _choose(panel.device_combo, "cpu")
     with qtbot.waitSignal(panel.tooLarge, timeout=10000) as sig:
@@ -396,7 +396,7 @@ def test_offer_hidden_under_threshold(qtbot, panel):
 
 
 def test_offer_follows_threshold_constant(qtbot, panel, monkeypatch):
-    import app.settings_panel as sp
+    import app.run_cost as sp   # the cost model, Qt-free
     _long_run(qtbot, panel, "denoise")
     monkeypatch.setattr(sp, "LONG_RUN_SECONDS", 10 * panel.expected_seconds())
     panel.iterations_spin.setValue(panel.iterations_spin.value() + 1)
