@@ -44,7 +44,7 @@ from .run_list import RunListView
 from .run_view import RunView
 from .settings_panel import SettingsPanel
 from .timeline import Timeline
-from .worker import RunController
+from .controller import RunController
 
 
 APP_TITLE = "DIP Studio"
