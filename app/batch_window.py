@@ -339,6 +339,7 @@ class BatchWindow(QWidget):
 
     @Slot(int)
     def _on_finished(self, code: int) -> None:
+        stopped = self._worker is not None and self._worker.stop_event.is_set()
         thread, self._thread, self._worker = self._thread, None, None
         if thread is not None:
             thread.quit()
@@ -346,7 +347,7 @@ class BatchWindow(QWidget):
             thread.deleteLater()
         self.last_code = code
         if code == 2:
-            self._refused()
+            self._refused(asked_to_stop=stopped or bool(self._after_stop))
             return
         counts = {s: 0 for s in ("done", "skipped", "failed", "interrupted")}
         for r in range(self.table.rowCount()):
@@ -366,9 +367,10 @@ class BatchWindow(QWidget):
         for cb in callbacks:
             cb()
 
-    def _refused(self) -> None:
-        """The batch did not run: a long one is asked about (and run again with yes), any other
-        refusal stays in the status line; a batch that never ran leaves nothing to resume."""
+    def _refused(self, asked_to_stop: bool) -> None:
+        """The batch did not run: a long one is asked about (and run again with yes) unless the
+        user stopped it meanwhile, any other refusal stays in the status line; a batch that
+        never ran leaves nothing to resume."""
         spec, agreed = self._launched or ({}, True)
         plan = self._plan
         if self._unfinished_before:
@@ -376,7 +378,7 @@ class BatchWindow(QWidget):
         else:
             keys.settings().remove(UNFINISHED)
         long = plan is not None and plan["seconds"] > tiling.LONG_PLAN_S and not agreed
-        if long and not self._after_stop and self.ask_long(plan):
+        if long and not asked_to_stop and self.ask_long(plan):
             self._launch(spec, long_agreed=True)
             return
         if long:

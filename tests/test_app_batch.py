@@ -155,3 +155,18 @@ def test_the_engines_refusal_is_said_in_the_window(qtbot, tmp_path, make_window,
     qtbot.waitUntil(lambda: not w.running, timeout=30_000)
     assert w.last_code == 2
     assert w.status_label.text() == "The batch did not start: the cluster has no room for a 3-thread unit"
+
+
+def test_a_long_batch_stopped_while_it_plans_is_not_asked_about(qtbot, tmp_path, make_window, answers,
+                                                               monkeypatch):
+    from engine import tiling
+
+    monkeypatch.setattr(tiling, "LONG_PLAN_S", 0.0)
+    d = _folder(tmp_path, n=1, bad=False)
+    w = make_window(tiny_config("denoise", iterations=10, stop="never", **TINY_QT))
+    w.input_edit.setText(str(d))
+    assert w.start()
+    w.stop()                                             # before the engine's refusal arrives
+    qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    assert answers.questions == [] and w.last_code == 2
+    assert w.status_label.text().startswith("Not started: 1 of 1 photos")
