@@ -11,6 +11,11 @@ window. Closing the main window while a batch runs asks first.
 A batch that did not end (stopped, the app closed, a crash) is remembered in the settings
 with its folders and its settings; the window offers to *Resume* it, which runs the same
 batch again: photos whose result is already complete are skipped (engine/batch.py).
+
+A batch estimated at over an hour (``engine.tiling.LONG_PLAN_S``, the rule for one photo in
+the main window too) is refused by the engine unless told yes: the window then asks, and
+runs it again with yes when the user agrees. Whatever stops a batch before it runs (that
+refusal, bad folders, a cluster out of reach) is said in the window in the engine's words.
 """
 from __future__ import annotations
 
@@ -24,8 +29,10 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QHeaderView,
-                               QLabel, QLineEdit, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QLabel, QLineEdit, QMessageBox, QPushButton, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
+from engine import tiling
 from engine.batch import Batch, BatchOptions, make_executor
 from engine.config import RunConfig
 from engine.errors import DIPError
@@ -47,6 +54,7 @@ class BatchWorker(QObject):
     event = Signal(object)          # the engine's event dicts (kind: plan | image | progress)
     finished = Signal(int)          # the batch's exit status (0, 1: a photo failed, 130: stopped, 2: refused)
     failed = Signal(str)            # the batch could not start (one line)
+    refused = Signal(str)           # before finished(2): the engine's reason, its "error:" lines
 
     def __init__(self, opts: BatchOptions, ray: str | None):
         super().__init__()
@@ -65,6 +73,8 @@ class BatchWorker(QObject):
         try:
             executor = make_executor(self.ray, stop=self.stop_event)
             code = Batch(self.opts, executor, on_event=self.event.emit, stream=self.log).run()
+            if code == 2:
+                self.refused.emit(refusal(self.log.getvalue()))
         except DIPError as exc:
             self.failed.emit(" ".join(str(exc).split()))
         except Exception as exc:  # noqa: BLE001 - the window reports it instead of the thread dying silently
@@ -95,6 +105,10 @@ class BatchWindow(QWidget):
         self._rows: dict[int, int] = {}
         self._outputs: dict[int, str] = {}
         self._started: dict[int, float] = {}
+        self._plan: dict | None = None          # the running batch's plan event
+        self._launched: tuple[dict, bool] | None = None   # its spec, and whether a long batch was agreed
+        self._unfinished_before = ""             # UNFINISHED before it: a batch refused leaves it so
+        self._reason = ""                        # why it did not start, in the engine's words
         self.last_code: int | None = None
         self._build()
         self._restore()
@@ -258,26 +272,30 @@ class BatchWindow(QWidget):
             edit.setText(un.get(k) or "")
         return self._launch(un)
 
-    def _launch(self, spec: dict) -> bool:
+    def _launch(self, spec: dict, long_agreed: bool = False) -> bool:
         try:
             cfg = RunConfig.from_dict(spec["config"]).validate()
         except Exception as exc:  # noqa: BLE001 - a damaged saved batch
             self.status_label.setText(f"Cannot run that batch: {exc}")
             return False
         opts = BatchOptions(cfg=cfg, inputs=spec["input"], output=spec["output"], mask=spec.get("mask") or None,
-                            metrics=str(Path(spec["output"]) / "metrics.jsonl"), quiet=True)
+                            metrics=str(Path(spec["output"]) / "metrics.jsonl"), quiet=True, yes=long_agreed)
+        if not long_agreed:
+            self._unfinished_before = keys.value(UNFINISHED, "", str)
         keys.settings().setValue(UNFINISHED, json.dumps(spec))
         self.table.setRowCount(0)
         self._rows.clear()
         self._outputs.clear()
         self._started.clear()
+        self._plan, self._launched, self._reason = None, (spec, long_agreed), ""
         self.last_code = None
         worker = BatchWorker(opts, spec.get("ray"))
         thread = QThread()
         thread.setObjectName("dip-batch")
         worker.moveToThread(thread)
         worker.event.connect(self._on_event)
-        worker.failed.connect(lambda msg: self.status_label.setText(f"The batch did not start: {msg}"))
+        worker.failed.connect(self._on_refused)
+        worker.refused.connect(self._on_refused)
         worker.finished.connect(self._on_finished)
         thread.started.connect(worker.start)
         self._worker, self._thread = worker, thread
@@ -314,29 +332,67 @@ class BatchWindow(QWidget):
         ok = thread.wait(timeout_ms)
         return ok
 
+    @Slot(str)
+    def _on_refused(self, reason: str) -> None:
+        self._reason = reason
+        self.status_label.setText(f"The batch did not start: {reason}")
+
     @Slot(int)
     def _on_finished(self, code: int) -> None:
+        stopped = self._worker is not None and self._worker.stop_event.is_set()
         thread, self._thread, self._worker = self._thread, None, None
         if thread is not None:
             thread.quit()
             thread.wait(5000)
             thread.deleteLater()
         self.last_code = code
+        if code == 2:
+            self._refused(asked_to_stop=stopped or bool(self._after_stop))
+            return
         counts = {s: 0 for s in ("done", "skipped", "failed", "interrupted")}
         for r in range(self.table.rowCount()):
             st = self.table.item(r, 1).text()
             counts[st] = counts.get(st, 0) + 1
         if code in (0, 1):
             keys.settings().remove(UNFINISHED)          # ended: nothing to resume
-        if code != 2 or self.table.rowCount():
-            tail = "; Resume finishes the rest" if code == 130 else ""
-            self.status_label.setText(f"{'Stopped' if code == 130 else 'Finished'}: {counts['done']} done, "
-                                      f"{counts['skipped']} skipped, {counts['failed']} failed{tail}")
+        tail = "; Resume finishes the rest" if code == 130 else ""
+        self.status_label.setText(f"{'Stopped' if code == 130 else 'Finished'}: {counts['done']} done, "
+                                  f"{counts['skipped']} skipped, {counts['failed']} failed{tail}")
+        self._ended()
+
+    def _ended(self) -> None:
         self._update_buttons()
         self.stateChanged.emit(False)
         callbacks, self._after_stop = self._after_stop, []
         for cb in callbacks:
             cb()
+
+    def _refused(self, asked_to_stop: bool) -> None:
+        """The batch did not run: a long one is asked about (and run again with yes) unless the
+        user stopped it meanwhile, any other refusal stays in the status line; a batch that
+        never ran leaves nothing to resume."""
+        spec, agreed = self._launched or ({}, True)
+        plan = self._plan
+        if self._unfinished_before:
+            keys.settings().setValue(UNFINISHED, self._unfinished_before)
+        else:
+            keys.settings().remove(UNFINISHED)
+        long = plan is not None and plan["seconds"] > tiling.LONG_PLAN_S and not agreed
+        if long and not asked_to_stop and self.ask_long(plan):
+            self._launch(spec, long_agreed=True)
+            return
+        if long:
+            self.status_label.setText(f"Not started: {plan_words(plan)}. A batch estimated at over an hour "
+                                      "runs once you agree to it (Start again)")
+        elif not self._reason:
+            self.status_label.setText("The batch did not start")
+        self._ended()
+
+    def ask_long(self, plan: dict) -> bool:
+        """The main window's question for a long run, for a batch."""
+        return QMessageBox.question(
+            self, "A long batch", f"{plan_words(plan)}.\n\nStart it? (fewer photos, or a faster preset in "
+            "the panel, take less)", QMessageBox.Yes | QMessageBox.No, QMessageBox.No) == QMessageBox.Yes
 
     # ---- the table ---------------------------------------------------------------------------
     def _row(self, index: int, name: str) -> int:
@@ -360,8 +416,8 @@ class BatchWindow(QWidget):
     def _on_event(self, ev: dict) -> None:
         kind = ev.get("kind")
         if kind == "plan":
-            self.status_label.setText(f"{ev['to_run']} of {ev['images']} photos to restore ({ev['units']} units) "
-                                      f"on {ev['where']}: about {_duration(ev['seconds'])}")
+            self._plan = ev
+            self.status_label.setText(plan_words(ev))
             return
         r = self._row(ev.get("index", ev.get("job")), ev["name"])
         if kind == "image":
@@ -420,6 +476,19 @@ class BatchWindow(QWidget):
     def closeEvent(self, event) -> None:   # noqa: N802
         # the batch goes on in the background; the main window asks before quitting
         event.accept()
+
+
+def plan_words(ev: dict) -> str:
+    """A batch's plan event in words."""
+    return (f"{ev['to_run']} of {ev['images']} photos to restore ({ev['units']} units) on {ev['where']}: "
+            f"about {_duration(ev['seconds'])}")
+
+
+def refusal(log: str) -> str:
+    """The engine's reason for not running a batch: its "error:" lines, else its last line."""
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    errors = [ln[len("error:"):].strip() for ln in lines if ln.startswith("error:")]
+    return "; ".join(errors) or (lines[-1] if lines else "")
 
 
 def _duration(s: float) -> str:

@@ -17,7 +17,7 @@ from .run_view import RunView
 from .session import RunSession
 from .settings_panel import SettingsPanel
 from .ui_port import UiPort
-from .worker import RunController
+from .controller import RunController
 
 
 class ExperimentsView(QObject):

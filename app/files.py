@@ -35,7 +35,7 @@ from .run_cost import LONG_RUN_SECONDS
 from .settings_panel import SettingsPanel
 from .simulate_dialog import SimulateDialog
 from .ui_port import UiPort
-from .worker import RunController
+from .controller import RunController
 
 log = logging.getLogger(__name__)
 

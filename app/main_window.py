@@ -49,8 +49,8 @@ from .session import RunSession
 from .settings_panel import SettingsPanel
 from .tile_view import TileView
 from .timeline import Timeline
+from .controller import RunController
 from .ui_port import UiPort
-from .worker import RunController
 
 DEFAULT_CONTINUE_STEPS = 500
 

@@ -32,7 +32,7 @@ from .settings_panel import SettingsPanel
 from .tile_view import TileView
 from .timeline import Timeline
 from .ui_port import UiPort
-from .worker import RunController
+from .controller import RunController
 
 PROGRESS_MS = 300        # the progress bar's refresh period while a run streams
 

@@ -15,64 +15,72 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 
-from engine.seeds import Seeds
+from engine.config import RunConfig
+from engine.seeds import Seeds, seed_count
 
-if TYPE_CHECKING:
-    from .worker import RunWorker
+from .feed import SEEDS_INTERVAL_S, RunControls, Sink, Throttle
 
 log = logging.getLogger(__name__)
 
-SEEDS_INTERVAL_S = 0.25     # the phase's progress signal, at most this often
 FINAL = -1                  # the "step" of the phase's last signal: (picks in the result, same, FINAL)
 
 SeedsFactory = Callable[[], Seeds]
 
 
-def average_seeds(worker: RunWorker, first: np.ndarray, make: SeedsFactory, pick: str) -> tuple[np.ndarray, int]:
+def other_seeds(cfg: RunConfig, image: np.ndarray, mask: np.ndarray | None = None, guide: np.ndarray | None = None,
+                reference: np.ndarray | None = None) -> SeedsFactory | None:
+    """What builds the config's seeds after the first (in the worker's thread), or None when
+    the config averages one seed on an image of this size."""
+    n = seed_count(cfg, *image.shape[:2])
+    return None if n == 1 else (lambda: Seeds(cfg, image, n, mask, guide, reference, first=1))
+
+
+def average_seeds(sink: Sink, stop: RunControls, first: np.ndarray, make: SeedsFactory,
+                  pick: str) -> tuple[np.ndarray, int]:
     """The mean of ``first`` (the watched seed's pick) and the picks of the seeds ``make``
     builds, and how many picks it holds (1: stopped, a seed did not fit, or one failed: the
-    watched seed's pick stands, nothing is lost). Emits ``worker.seeds(done, total, step)``:
+    watched seed's pick stands, nothing is lost). Emits ``sink.seeds(done, total, step)``:
     seeds finished (the watched one counts), how many are averaged, and the step of the
-    slowest one still running; last ``(count, count, FINAL)``."""
+    slowest one still running; last ``(count, count, FINAL)``. ``stop`` reaches the seeds
+    while they run."""
     try:
-        mean, count = _run_seeds(worker, first, make, pick)
+        mean, count = _run_seeds(sink, stop, first, make, pick)
     except Exception:   # noqa: BLE001 - an extra seed failing (memory, ...) must not lose the result
         log.warning("averaging seeds failed; keeping the watched seed's result:\n%s", traceback.format_exc())
         mean, count = first, 1
-    worker.seeds.emit(count, count, FINAL)   # before the result: what it holds
+    sink.seeds.emit(count, count, FINAL)   # before the result: what it holds
     return mean, count
 
 
-def _run_seeds(worker: RunWorker, first: np.ndarray, make: SeedsFactory, pick: str) -> tuple[np.ndarray, int]:
+def _run_seeds(sink: Sink, stop: RunControls, first: np.ndarray, make: SeedsFactory,
+               pick: str) -> tuple[np.ndarray, int]:
     seeds = make()
     try:
         total = len(seeds) + 1
-        worker.attach_seeds(seeds)
+        stop.attach(seeds)
         steps = [0] * len(seeds)
         ended = [False] * len(seeds)
-        worker.seeds.emit(1, total, 0)
-        last = time.monotonic()
+        sink.seeds.emit(1, total, 0)
+        throttle = Throttle(SEEDS_INTERVAL_S)
         gen = seeds.steps()
         try:
             for k, rec in gen:
                 steps[k] = rec.step
                 ended[k] = ended[k] or rec.final
-                now = time.monotonic()
-                if now - last >= SEEDS_INTERVAL_S or rec.final:
-                    last = now
+                if throttle.due(time.monotonic(), force=rec.final):
                     # the slowest seed under way (one still waiting for a lane is not under way)
                     running = [s for s, e in zip(steps, ended) if s and not e]
-                    worker.seeds.emit(1 + sum(ended), total, min(running) if running else max(steps))
-                if worker.stop_requested():
+                    sink.seeds.emit(1 + sum(ended), total, min(running) if running else max(steps))
+                if stop.stop_requested:
                     break
         finally:
             gen.close()
-            worker.attach_seeds(None)
-        if worker.stop_requested() or not all(ended) or seeds.failed_to_fit:
+            stop.detach(seeds)
+        if stop.stop_requested or not all(ended) or seeds.failed_to_fit:
             return first, 1
         return np.mean([first, *seeds.picks(pick)], axis=0).astype(np.float32), total
     finally:

@@ -25,7 +25,7 @@ from .session import RunSession, format_eta
 from .tile_overlay import TileOverlay
 from .tile_worker import TILED_STEP, box_tuple
 from .ui_port import UiPort
-from .worker import RunController
+from .controller import RunController
 
 PROGRESS_MS = 300
 

@@ -1,7 +1,8 @@
 """The worker's loop for a photo restored in tiles or crops (engine.job.TiledRestoration).
 
-It runs in the worker's thread, like :meth:`RunWorker._iterate`, and sends the same kind of
-batched, throttled data, plus what the canvas needs to show tiles filling in *in place*:
+It runs in the worker's thread, like :meth:`RunWorker._iterate`, and feeds the same sink
+(``sink``, ``stop``: the worker's signals and controls) through the same throttled
+:class:`~app.feed.Feed`, plus what the canvas needs to show tiles filling in *in place*:
 
 - ``unit(dict)``: which unit runs (a new index first; the GUI then starts a new curve), its
   step and best, the job's done count and ETA; at most every ~100 ms, and once when a
@@ -21,16 +22,11 @@ once, as the result and as a QImage made here.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from engine.job import TiledRestoration, UnitProgress
 
+from .feed import Feed, RunControls, Sink
 from .qimage import display_qimage
-
-if TYPE_CHECKING:
-    from .worker import RunWorker
 
 TILED_STEP = -1   # the "step" of a tiled job's result (it has no single step)
 
@@ -47,93 +43,57 @@ def unit_info(job: TiledRestoration, u: UnitProgress, rec, best: int | None, rat
             "states": list(job.states)}
 
 
-def iterate_tiled(worker: RunWorker, job: TiledRestoration, loss_interval: float, preview_interval: float) -> None:
-    steps: list[int] = []
-    losses: list[float] = []
-    pending_psnr: list[tuple[int, dict]] = []
-    pending_suggested: tuple[int, float, str] | None = None
-    pending_tile: tuple[Any, Any, Any] | None = None
-    last_suggested: tuple[int, str | None] | None = None
-    best: int | None = None
+def iterate_tiled(sink: Sink, stop: RunControls, job: TiledRestoration) -> None:
+    feed = Feed(sink)
     current: int | None = None
-    base: tuple[int, float] | None = None
-    rate = 0.0
-    clock = time.monotonic
-    t_loss = t_preview = clock()
-    rec = None
     stopping = False
 
-    def flush() -> None:
-        nonlocal steps, losses, pending_psnr, pending_suggested
-        if steps:
-            worker.losses.emit(np.asarray(steps, dtype=np.int64), np.asarray(losses, dtype=np.float64))
-            steps, losses = [], []
-        for s, d in pending_psnr:
-            worker.psnr.emit(s, d)
-        pending_psnr = []
-        if pending_suggested is not None:
-            worker.suggested.emit(*pending_suggested)
-            pending_suggested = None
+    def kind_of() -> str | None:
+        return job.run.suggested_kind if job.run is not None else None
 
-    def measure(r) -> None:
-        nonlocal base, rate
-        if base is not None and r.step > base[0] and r.elapsed > base[1]:
-            inst = (r.step - base[0]) / (r.elapsed - base[1])
-            rate = inst if rate == 0.0 else 0.6 * rate + 0.4 * inst
-        base = (r.step, r.elapsed)
+    def done(u: UnitProgress) -> None:
+        sink.tile_image.emit(box_tuple(u.box), display_qimage(job.composite(u.box)), "done")
 
     if job.factor > 1 and job.done_units == 0 and job.run is None:
         # a super-resolution job is shown at the result's size: the input, upscaled, under it
         oh, ow, _ = job.out_shape
-        worker.tile_image.emit((0, 0, ow, oh), display_qimage(job.degraded()), "base")
+        sink.tile_image.emit((0, 0, ow, oh), display_qimage(job.degraded()), "base")
     gen = job.steps()
     try:
         for rec in gen:
             u = rec.unit
             if current is None and u.state != "done":
-                flush()                      # the last unit's steps before the next unit's
-                current, base, rate, best, last_suggested, pending_tile = u.index, None, 0.0, None, None, None
-                worker.unit.emit(unit_info(job, u, rec, None, 0.0))
+                feed.flush()                 # the last unit's steps before the next unit's
+                feed.new_curve()
+                current = u.index
+                sink.unit.emit(unit_info(job, u, rec, None, 0.0))
             if u.index != current:
                 # another unit of a group stepped side by side (engine/group.py): only its end shows
                 if u.state == "done":
-                    worker.tile_image.emit(box_tuple(u.box), display_qimage(job.composite(u.box)), "done")
+                    done(u)
             else:
-                steps.append(rec.step)
-                losses.append(rec.loss)
-                if rec.psnr is not None:
-                    pending_psnr.append((rec.step, rec.psnr))
-                if rec.suggested is not None:
-                    run = job.run
-                    kind = run.suggested_kind if run is not None else None
-                    if (rec.suggested[0], kind) != last_suggested:
-                        last_suggested = (rec.suggested[0], kind)
-                        best = int(rec.suggested[0])
-                        pending_suggested = (best, float(rec.suggested[1]), kind or "output")
+                feed.record(rec, kind_of)
                 if u.state == "done":
-                    flush()
-                    measure(rec)
-                    pending_tile = None
-                    worker.tile_image.emit(box_tuple(u.box), display_qimage(job.composite(u.box)), "done")
-                    worker.unit.emit(unit_info(job, u, rec, best, rate))
-                    t_loss = clock()
+                    feed.flush()
+                    feed.measure(rec)
+                    feed.take_preview()      # stale: the composite below shows the tile
+                    done(u)
+                    sink.unit.emit(unit_info(job, u, rec, feed.best, feed.rate))
+                    feed.scalars.restart()
                     current = None           # the next unit's first record starts its curve
                 else:
                     if rec.preview is not None:
-                        pending_tile = (u, rec.preview, rec.preview_ema)
-                    now = clock()
-                    if now - t_loss >= loss_interval:
-                        t_loss = now
-                        flush()
-                        measure(rec)
-                        worker.unit.emit(unit_info(job, u, rec, best, rate))
-                    if pending_tile is not None and now - t_preview >= preview_interval:
-                        t_preview = now
-                        pu, out, ema = pending_tile
-                        image = ema if worker.show_ema and ema is not None else out
-                        worker.tile_image.emit(box_tuple(pu.box), display_qimage(image), "live")
-                        pending_tile = None
-            if worker._stop.is_set() and not stopping:
+                        feed.hold((u, rec.preview, rec.preview_ema))
+                    now = time.monotonic()
+                    if feed.scalars.due(now):
+                        feed.flush()
+                        feed.measure(rec)
+                        sink.unit.emit(unit_info(job, u, rec, feed.best, feed.rate))
+                    live = feed.due_preview(now)
+                    if live is not None:
+                        pu, out, ema = live
+                        sink.tile_image.emit(box_tuple(pu.box), display_qimage(feed.shown(out, ema)[1]), "live")
+            if stop.stop_requested and not stopping:
                 # not a break: the job ends by itself after this step, with the unit it was in
                 # accounted for (closing it right after a unit's last record would leave that
                 # unit half-booked, and a Continue would then run nothing)
@@ -141,15 +101,15 @@ def iterate_tiled(worker: RunWorker, job: TiledRestoration, loss_interval: float
                 job.request_stop()
     finally:
         gen.close()
-    flush()
-    by_request = worker._stop.is_set()
-    done, n = job.done_units, len(job.plan.units)
+    feed.flush()
+    by_request = stop.stop_requested
+    done_units, n = job.done_units, len(job.plan.units)
     image = job.result()   # the finished units in, the input elsewhere
-    worker.display.emit(TILED_STEP, {"result": display_qimage(image)})
-    worker.result.emit(TILED_STEP, image)
-    worker.summary.emit(tiled_summary(job, by_request and done < n))
-    worker._stop.clear()
-    worker.finished.emit("stopped" if by_request and done < n else "done")
+    sink.display.emit(TILED_STEP, {"result": display_qimage(image)})
+    sink.result.emit(TILED_STEP, image)
+    sink.summary.emit(tiled_summary(job, by_request and done_units < n))
+    stop.rearm()
+    sink.finished.emit("stopped" if by_request and done_units < n else "done")
 
 
 def tiled_summary(job: TiledRestoration, by_request: bool) -> dict:

@@ -10,9 +10,15 @@ stall while the run goes, measured as the largest gap between ticks of a 10 ms Q
 Each measurement runs in a fresh child process, as the app itself does: threads and
 OpenMP teams a previous measurement left behind would otherwise slow the next one.
 
-Not run in CI. Examples (from the project root):
+One seed in both (``--seeds``): the app averages a config's other seeds after the watched
+run, a phase the headless loop does not have; the comparison is of the loop.
+
+The test suite runs ``--smoke`` (tests/test_bench_app.py): a made-up 40 x 40 photo, a tiny
+net, 20 steps, one measurement each, no warm-up; it checks that the script runs, not the
+targets. Examples (from the project root):
     .venv/bin/python benchmarks/bench_app.py                     # sample image, denoise-fast
-    .venv/bin/python benchmarks/bench_app.py --iterations 100 --size 64 --channels 16   # ~20 s smoke
+    .venv/bin/python benchmarks/bench_app.py --repeat 3          # the table in benchmarks/README.md
+    .venv/bin/python benchmarks/bench_app.py --smoke --out /tmp/app.json   # seconds
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,6 +44,8 @@ from engine.presets import get_config  # noqa: E402
 from engine.run import Restoration  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out" / "bench_app.json"
+SMOKE = dict(size=0, iterations=20, channels=8, depth=2, preview_every=5, repeat=1)
+SMOKE_SIDE = 40
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -52,14 +61,41 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--preview-every", type=int, default=0, help="0: the preset's")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="1", help="seeds averaged (1: the watched run alone, as headless)")
     ap.add_argument("--repeat", type=int, default=1, help="alternate headless/app runs this many times")
-    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--smoke", action="store_true",
+                    help=f"a made-up {SMOKE_SIDE}x{SMOKE_SIDE} photo, a tiny net, {SMOKE['iterations']} steps, "
+                         "no warm-up: seconds")
+    ap.add_argument("--out", default=None, help=f"the JSON (default {OUT}, or bench_app_smoke.json)")
     ap.add_argument("--child", choices=("headless", "app", "warmup"), help=argparse.SUPPRESS)
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.smoke:
+        for k, v in SMOKE.items():
+            setattr(args, k, v)
+    if args.out is None:
+        args.out = str(OUT.with_name("bench_app_smoke.json") if args.smoke else OUT)
+    return args
+
+
+def smoke_photos(folder: Path) -> tuple[str, str]:
+    """A noisy photo and its clean reference, made up (nothing to read from disk)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:SMOKE_SIDE, 0:SMOKE_SIDE] / SMOKE_SIDE
+    clean = np.stack([0.5 + 0.4 * np.sin(6 * xx), 0.5 + 0.4 * np.cos(5 * yy), 0.3 + 0.5 * xx * yy], axis=-1)
+    noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1)
+    paths = []
+    for name, a in (("smoke_noisy.png", noisy), ("smoke_clean.png", clean)):
+        path = folder / name
+        Image.fromarray(np.round(a * 255).astype(np.uint8)).save(path)
+        paths.append(str(path))
+    return paths[0], paths[1]
 
 
 def build_config(args):
-    over = dict(iterations=args.iterations, seed=args.seed, device=args.device)
+    seeds = args.seeds if args.seeds == "auto" else int(args.seeds)
+    over = dict(iterations=args.iterations, seed=args.seed, device=args.device, seeds=seeds)
     if args.preview_every:
         over["preview_every"] = args.preview_every
     cfg = get_config(args.preset, **over)
@@ -138,14 +174,14 @@ def in_app(cfg, image_path: str, reference_path: str | None, size: int) -> dict:
     c = win.controller
     orig_start = c.start_with
 
-    def start_with(source):
+    def start_with(source, *more, **kw):
         # time the loop from inside the worker: right after the network is built
         def factory():
             run = source() if callable(source) else source
             sync(run.device)
             marks["t0"] = time.perf_counter()
             return run
-        orig_start(factory)
+        orig_start(factory, *more, **kw)
 
     c.start_with = start_with
 
@@ -199,6 +235,7 @@ def child(args) -> dict:
 
 
 def run_child(kind: str, argv: list[str]) -> dict:
+    # the children get the plain options (a smoke run's are spelled out, with its photos)
     cmd = [sys.executable, str(Path(__file__).resolve()), *argv, "--child", kind]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -213,13 +250,30 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps(child(args)), flush=True)
         return 0
+    if args.smoke:
+        with tempfile.TemporaryDirectory(prefix="bench_app_") as tmp:
+            args.image, args.reference = smoke_photos(Path(tmp))
+            return measure(args, child_argv(args))
+    return measure(args, argv)
+
+
+def child_argv(args) -> list[str]:
+    """The options of a smoke run, spelled out for its children."""
+    return ["--image", args.image, "--reference", args.reference, "--preset", args.preset,
+            "--iterations", str(args.iterations), "--size", str(args.size), "--channels", str(args.channels),
+            "--depth", str(args.depth), "--preview-every", str(args.preview_every), "--device", args.device,
+            "--seed", str(args.seed), "--seeds", str(args.seeds)]
+
+
+def measure(args, argv: list[str]) -> int:
     cfg = build_config(args)
     image = crop(load_image(args.image).array, args.size)
     h, w = image.shape[:2]
     print(f"config: {cfg.preset} {w}x{h}, {cfg.iterations} steps, net {cfg.net.channels_down}, "
-          f"preview every {cfg.preview_every}, device {cfg.device}", flush=True)
-    # warms the OS file cache and torch's first-import costs; the numbers come after
-    run_child("warmup", argv)
+          f"preview every {cfg.preview_every}, seeds {cfg.seeds}, device {cfg.device}", flush=True)
+    if not args.smoke:
+        # warms the OS file cache and torch's first-import costs; the numbers come after
+        run_child("warmup", argv)
 
     rows = []
     for i in range(args.repeat):
@@ -244,6 +298,7 @@ def main(argv=None) -> int:
     print(f"{'GUI p99 stall (ms)':24s}{p99:10.1f}")
 
     result = {
+        "smoke": bool(args.smoke),
         "config": {"preset": cfg.preset, "width": w, "height": h, "iterations": cfg.iterations,
                    "channels_down": cfg.net.channels_down, "preview_every": cfg.preview_every,
                    "device": rows[0][0]["device"]},

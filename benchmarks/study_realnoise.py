@@ -123,7 +123,8 @@ def run_case(case: dict, a) -> dict:
         np.savez_compressed(f"{a.keep}/{case['set']}_{case['name']}.npz", steps=np.asarray(curve["step"]),
                             ema=np.stack(kept), reference=ref.astype(np.float32), noisy=img.astype(np.float32))
     return {"image": case["name"], "set": case["set"], "seconds": time.perf_counter() - t0,
-            "true_sigma": float(np.std(img - ref)), "measured_sigma": measure_noise(img).sigma, "counts": {n: int(sets[n].sum()) for n in names},
+            "true_sigma": float(np.std(img - ref)), "measured_sigma": measure_noise(img).sigma,
+            "counts": {n: int(sets[n].sum()) for n in names},
             "held_fraction": float(held.mean()), **logs, "psnr": curve}
 
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.main_window import MainWindow
 from app.settings_panel import SettingsPanel
-from app.worker import RunController
+from app.controller import RunController
 from tests.helpers import TINY_QT as TINY, smooth_image, tiny_config
 from tests.test_main_window import _spy_display
 from tests.qt_helpers import Answers, window  # noqa: F401  (window: a pytest fixture)
@@ -268,7 +268,7 @@ def test_seeds_run_after_the_watched_one_and_the_result_is_their_mean(qtbot, win
 
 
 def test_a_stop_while_seeds_run_keeps_the_watched_seeds_result(qtbot, window, tmp_path, monkeypatch):
-    import app.worker as worker_mod
+    import app.seed_worker as seed_mod
     from engine.seeds import Seeds
 
     w = window
@@ -280,7 +280,7 @@ def test_a_stop_while_seeds_run_keeps_the_watched_seeds_result(qtbot, window, tm
                     w.controller._worker.request_stop()
                 yield item
 
-    monkeypatch.setattr(worker_mod, "Seeds", StoppedMidway)
+    monkeypatch.setattr(seed_mod, "Seeds", StoppedMidway)
     w.open_path(str(_png(tmp_path / "in.png")))
     cfg = _cfg(seeds=4)
     assert _run(qtbot, w, cfg) == "done"
@@ -291,12 +291,12 @@ def test_a_stop_while_seeds_run_keeps_the_watched_seeds_result(qtbot, window, tm
 
 
 def test_a_failing_extra_seed_keeps_the_watched_seeds_result(qtbot, window, tmp_path, monkeypatch):
-    import app.worker as worker_mod
+    import app.seed_worker as seed_mod
 
     def broken(*a, **k):
         raise MemoryError("no room for three more networks")
 
-    monkeypatch.setattr(worker_mod, "Seeds", broken)
+    monkeypatch.setattr(seed_mod, "Seeds", broken)
     w = window
     w.open_path(str(_png(tmp_path / "in.png")))
     cfg = _cfg(seeds=2)

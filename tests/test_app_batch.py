@@ -98,3 +98,75 @@ def test_the_menu_opens_it_and_quitting_during_a_batch_asks(qtbot, tmp_path, win
     qtbot.waitUntil(lambda: not bw.running, timeout=60_000)
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
     assert bw.last_code == 130
+
+
+# ---- a long batch is asked about; a refusal is said in the window -------------------------
+def test_a_batch_over_an_hour_asks_and_no_leaves_it_unstarted_with_the_reason(qtbot, tmp_path, make_window,
+                                                                              answers, monkeypatch):
+    from engine import tiling
+
+    monkeypatch.setattr(tiling, "LONG_PLAN_S", 0.0)      # any estimate is "over an hour" now
+    d = _folder(tmp_path, n=2, bad=False)
+    w = make_window(tiny_config("denoise", iterations=10, stop="never", **TINY_QT))
+    w.input_edit.setText(str(d))
+    answers.answer = QMessageBox.No
+    assert w.start()
+    qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    (q,) = answers.questions
+    assert "2 of 2 photos to restore" in q and "Start it?" in q
+    assert w.last_code == 2 and not list(d.glob("restored/*"))
+    text = w.status_label.text()
+    assert text.startswith("Not started: 2 of 2 photos") and "over an hour" in text and "Finished" not in text
+    assert keys.value(UNFINISHED, "", str) == "" and not w.resume_button.isEnabled()   # nothing to resume
+    assert w.start_button.isEnabled()
+
+
+def test_a_batch_over_an_hour_runs_when_the_user_agrees(qtbot, tmp_path, make_window, answers, monkeypatch):
+    from engine import tiling
+
+    monkeypatch.setattr(tiling, "LONG_PLAN_S", 0.0)
+    d = _folder(tmp_path, n=2, bad=False)
+    w = make_window(tiny_config("denoise", iterations=10, stop="never", **TINY_QT))
+    w.input_edit.setText(str(d))
+    answers.answer = QMessageBox.Yes
+    assert w.start()
+    qtbot.waitUntil(lambda: w.last_code is not None and not w.running, timeout=60_000)
+    assert len(answers.questions) == 1                    # asked once, then run with yes
+    assert w.last_code == 0 and [w.status_of(f"p{i}.png") for i in range(2)] == ["done"] * 2
+    assert w.status_label.text().startswith("Finished: 2 done")
+
+
+def test_the_engines_refusal_is_said_in_the_window(qtbot, tmp_path, make_window, monkeypatch):
+    import app.batch_window as bw_mod
+
+    class Refusing:
+        def __init__(self, opts, executor, on_event=None, stream=None):
+            self.stream = stream
+
+        def run(self) -> int:
+            self.stream.write("plan: 3 photos\nerror: the cluster has no room for a 3-thread unit\n")
+            return 2
+
+    monkeypatch.setattr(bw_mod, "Batch", Refusing)
+    d = _folder(tmp_path, n=1, bad=False)
+    w = make_window(tiny_config("denoise", iterations=10, **TINY_QT))
+    w.input_edit.setText(str(d))
+    assert w.start()
+    qtbot.waitUntil(lambda: not w.running, timeout=30_000)
+    assert w.last_code == 2
+    assert w.status_label.text() == "The batch did not start: the cluster has no room for a 3-thread unit"
+
+
+def test_a_long_batch_stopped_while_it_plans_is_not_asked_about(qtbot, tmp_path, make_window, answers,
+                                                               monkeypatch):
+    from engine import tiling
+
+    monkeypatch.setattr(tiling, "LONG_PLAN_S", 0.0)
+    d = _folder(tmp_path, n=1, bad=False)
+    w = make_window(tiny_config("denoise", iterations=10, stop="never", **TINY_QT))
+    w.input_edit.setText(str(d))
+    assert w.start()
+    w.stop()                                             # before the engine's refusal arrives
+    qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    assert answers.questions == [] and w.last_code == 2
+    assert w.status_label.text().startswith("Not started: 1 of 1 photos")

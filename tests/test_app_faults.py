@@ -18,7 +18,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.main_window import MainWindow
-from app.worker import RunController
+from app.controller import RunController
 from engine.run import Restoration
 from tests.helpers import TINY_QT as TINY, smooth_image, tiny_config
 from tests.qt_helpers import answers, window  # noqa: F401  (pytest fixtures)

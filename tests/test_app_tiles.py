@@ -305,7 +305,7 @@ def test_super_resolution_in_tiles_is_shown_at_the_result_size(qtbot, window, tm
 def test_tiles_stepped_side_by_side_as_one_group_fill_in_too(qtbot, window, tmp_path, monkeypatch):
     """On a GPU a job steps same-size tiles as one grouped network, their records side by
     side: the window follows one tile's curve at a time and paints every tile as it ends."""
-    from app import worker as worker_module
+    from app import controller as controller_module
     from engine.job import TiledRestoration
 
     groups = []
@@ -318,7 +318,7 @@ def test_tiles_stepped_side_by_side_as_one_group_fill_in_too(qtbot, window, tmp_
             groups.append(list(batch))
             super()._start_group(batch)
 
-    monkeypatch.setattr(worker_module, "TiledRestoration", Grouped)
+    monkeypatch.setattr(controller_module, "TiledRestoration", Grouped)
     monkeypatch.setattr("engine.group.fits_group", lambda *a, **k: 3)
     w = window
     _open_tiled(qtbot, w, tmp_path)

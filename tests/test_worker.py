@@ -10,7 +10,8 @@ import pytest
 import torch
 from PySide6.QtCore import QMetaMethod, QObject, QThread
 
-from app.worker import FORWARDED_SIGNALS, RunController, RunWorker
+from app.controller import RunController
+from app.worker import FORWARDED_SIGNALS, RunWorker
 from engine import degrade
 from engine.config import NetConfig
 from engine.estimate import estimate_cost
