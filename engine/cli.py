@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .cli_common import (  # noqa: F401
-    _check_destinations, _fmt_s, _Progress, check_name_lengths, describe_os_error, flag_overrides, parse_overrides,
+    _check_destinations, _Progress, check_name_lengths, describe_os_error, flag_overrides, parse_overrides,
     strict_json,
 )
 from .config import ARCHS, DEVICES, MAX_SEEDS, PICKS, STOPS, TASKS
@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.add_argument("--overwrite", action="store_true",
                    help="allow --output to be the --input file itself (replaces your original)")
-    from .batch import add_batch_arguments   # --input DIR|GLOB|LIST.txt --output DIR; --ray, --threads
+    from .batch_cli import add_batch_arguments   # --input DIR|GLOB|LIST.txt --output DIR; --ray, --threads
     add_batch_arguments(r)
 
     d = sub.add_parser("degrade", help="degrade a clean image as in the paper")
@@ -176,7 +176,7 @@ def cmd_restore(a: argparse.Namespace) -> int:
     check_run_flags(a)
     if a.task in CLASSIFIER_TASKS:
         if a.threads is not None:
-            from .batch import set_threads
+            from .batch_cli import set_threads
             set_threads(a.threads)
         return cmd_experiment(a)
     reject_experiment_flags(a)
@@ -184,11 +184,11 @@ def cmd_restore(a: argparse.Namespace) -> int:
         raise DIPError(f"--task {a.task} needs --input: the image to restore")
     overrides = flag_overrides(a, ("arch", "iterations", "lr", "seed", "device", "pick", "scale", "stop"))
     cfg = get_config(a.preset, task=a.task, **overrides)
-    from .batch import cmd_batch, wants_batch
-    if wants_batch(a):   # a folder, a pattern or a list of photos, or --ray: engine/batch.py
+    from .batch_cli import cmd_batch, wants_batch
+    if wants_batch(a):   # a folder, a pattern or a list of photos, or --ray: engine/batch_cli.py
         return cmd_batch(a, cfg, overrides)
     if a.threads is not None:   # one photo in this process: its torch threads (the same pixels as a unit's)
-        from .batch import set_threads
+        from .batch_cli import set_threads
         set_threads(a.threads)
     # everything that can be checked is checked before the first step: nothing is lost
     if a.task == "inpaint" and not a.mask:
@@ -232,7 +232,8 @@ def cmd_restore(a: argparse.Namespace) -> int:
             cfg = get_config(name, task=a.task, **overrides)
     from .seeds import Seeds, seed_count
     n_runs = a.runs or seed_count(cfg, h, w)
-    from .tiling import LONG_PLAN_S, format_seconds, plan_job
+    from .durations import format_duration
+    from .tiling import LONG_PLAN_S, plan_job
     plan = plan_job(cfg, (h, w), image.shape[2], mask=mask, device=cfg.device, tile=a.tile,
                     overlap=a.overlap, margin=a.crop_margin, runs=n_runs)
     too_long = plan.seconds > LONG_PLAN_S and not a.yes
@@ -241,7 +242,7 @@ def cmd_restore(a: argparse.Namespace) -> int:
     if plan.problem:
         raise DIPError(plan.problem)
     if too_long:
-        raise DIPError(f"this job is estimated at about {format_seconds(plan.seconds)}: add --yes to run it "
+        raise DIPError(f"this job is estimated at about {format_duration(plan.seconds)}: add --yes to run it "
                        f"(the plan above says how), or restore a region or a downscaled copy")
     if plan.tiled:
         return _restore_tiled(a, cfg, plan, loaded, mask, guide, reference, n_runs)

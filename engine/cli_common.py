@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .durations import format_duration
 from .errors import DIPError
 
 
@@ -66,19 +67,12 @@ class _Progress:
         eta = (self.total - step) / rate if rate > 0 else math.inf
         sug = f"  best {suggested[0]}" if suggested else ""
         line = (f"step {step}/{self.total}  loss {loss:.3e}  {rate:.2f} it/s  "
-                f"ETA {_fmt_s(eta)}{sug}{extra}")
+                f"ETA {format_duration(eta)}{sug}{extra}")
         if self.tty:
             sys.stderr.write("\r" + line.ljust(100)[:140] + ("\n" if done else ""))
         else:
             sys.stderr.write(line + "\n")
         sys.stderr.flush()
-
-
-def _fmt_s(s: float) -> str:
-    if not math.isfinite(s):
-        return "--"
-    s = int(s)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 def _plain(v: Any) -> Any:

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from .cli_common import _fmt_s, strict_json
+from .cli_common import strict_json
 from .config import RunConfig
+from .durations import format_duration
 from .errors import DIPError
 from .tiling import Plan
 
@@ -42,7 +43,7 @@ class TileProgress:
         psnr = f"  PSNR {rec.psnr['output']:.2f}" if rec.psnr else ""
         state = "done at" if done else "step"
         line = (f"{self.what} {u.index + 1}/{u.count}  {state} {rec.step}/{total_steps}{best}  loss {rec.loss:.3e}"
-                f"{psnr}  job {u.done}/{u.count} done, ETA {_fmt_s(u.eta)}")
+                f"{psnr}  job {u.done}/{u.count} done, ETA {format_duration(u.eta)}")
         if self.tty:
             sys.stderr.write("\r" + line.ljust(110)[:150] + ("\n" if done else ""))
         else:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import RunConfig
+from .durations import format_duration
 from .errors import ConfigError
 from .estimate import estimate_cost
 from .seeds import seeds_time_factor
@@ -169,26 +170,10 @@ class Plan:
             tail = "stops by itself" if self.auto_stop else "runs its steps"
         if self.factor > 1:
             what += f" -> {w * self.factor}x{h * self.factor}"
-        t = f"about {format_seconds(self.seconds)}"
+        t = f"about {format_duration(self.seconds)}"
         if self.auto_stop and self.seconds_max > 1.2 * self.seconds:
-            t += f", at most {format_seconds(self.seconds_max)}"
+            t += f", at most {format_duration(self.seconds_max)}"
         return f"{what}{runs} on {self.device_words}: {t}; {tail}"
-
-
-def format_seconds(s: float) -> str:
-    """'40 s', '3 min 20 s', '5 h 10 min': a plan's estimate, rounded as it deserves."""
-    s = max(0.0, float(s))
-    if s < 60:
-        return f"{max(1, round(s))} s"
-    if s < 600:
-        m, sec = divmod(int(round(s / 10) * 10), 60)
-        return f"{m} min {sec} s" if sec else f"{m} min"
-    if s < 3600:
-        return f"{round(s / 60)} min"
-    if s < 48 * 3600:
-        h, m = divmod(int(round(s / 600) * 10), 60)
-        return f"{h} h {m} min" if m else f"{h} h"
-    return f"{s / 86400:.1f} days"
 
 
 # --------------------------------------------------------------------------- geometry
