@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, TextIO
 
 from .batch_inputs import collect_inputs, find_mask, is_batch_input, output_names
 from .batch_print import BatchPrinter
-from .cli_common import NAME_MAX, _check_destinations, _same_file, strict_json
+from .cli_common import NAME_MAX, _check_destinations, _same_file, strict_json, write_result
 from .config import RunConfig
 from .errors import DIPError
 from .executors import LocalExecutor, Task
@@ -272,7 +272,6 @@ class Batch:
 
     def _plan_all(self) -> None:
         from .imageio import image_size
-        from .seeds import seed_count
         from .tiling import plan_job
 
         cfg, o = self.cfg, self.opts
@@ -300,7 +299,7 @@ class Batch:
                 image, mask = self._load(e)
                 plan = plan_job(cfg, image.shape[:2], image.shape[2], mask=mask,
                                 device=plan_device or cfg.device, tile=o.tile, overlap=o.overlap,
-                                margin=o.margin, runs=o.runs or seed_count(cfg, *image.shape[:2]))
+                                margin=o.margin, runs=o.runs or None)
                 if plan.problem:
                     raise DIPError(plan.problem)
                 if not plan.units:
@@ -422,7 +421,6 @@ class Batch:
             self._finish(e, info)
 
     def _finish(self, e: Entry, info: dict) -> None:
-        from . import imageio
         from .job import tiled_summary
 
         job, cfg = e.job, self.cfg
@@ -431,7 +429,6 @@ class Batch:
                           f"written; lower the learning rate (now {cfg.lr:g})")
             return
         result = job.result()
-        loaded = e.loaded
         e.seconds = job.elapsed
         report: dict[str, Any] = {
             "input": str(e.input), "output": str(e.output), "status": "done",
@@ -445,18 +442,16 @@ class Batch:
                      "units_stopped_early": sum(1 for i in job.unit_info if i and i["stopped_early"])},
             "config": cfg.to_dict(),
         }
-        writes = [(str(e.output), imageio.image_writer(str(e.output), result,
-                                                       like=loaded if result.shape[:2] == loaded.array.shape[:2]
-                                                       else None))]
+        metrics = None
         if self.opts.metrics:
             if self.single:
                 text = strict_json(report)
             else:
                 self._lines[self._key(e)] = json.dumps(json.loads(strict_json(report)), allow_nan=False)
                 text = self._jsonl()
-            writes.append((self.opts.metrics, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")))
+            metrics = (self.opts.metrics, text)
         try:
-            imageio.write_all(writes)   # the photo and its metrics line together, or neither
+            write_result(str(e.output), result, e.loaded, metrics)   # the photo and its metrics line, or neither
         except DIPError as exc:
             self._fail(e, str(exc))
             return

@@ -13,7 +13,7 @@ import numpy as np
 
 from .cli_common import (  # noqa: F401
     _check_destinations, _Progress, check_name_lengths, describe_os_error, flag_overrides, parse_overrides,
-    strict_json,
+    strict_json, write_result,
 )
 from .config import ARCHS, DEVICES, MAX_SEEDS, PICKS, STOPS, TASKS
 from .errors import DIPError
@@ -230,12 +230,12 @@ def cmd_restore(a: argparse.Namespace) -> int:
         name = default_preset(a.task, pick_device(cfg.device).type)
         if name != cfg.preset:
             cfg = get_config(name, task=a.task, **overrides)
-    from .seeds import Seeds, seed_count
-    n_runs = a.runs or seed_count(cfg, h, w)
+    from .seeds import Seeds
     from .durations import format_duration
     from .tiling import LONG_PLAN_S, plan_job
     plan = plan_job(cfg, (h, w), image.shape[2], mask=mask, device=cfg.device, tile=a.tile,
-                    overlap=a.overlap, margin=a.crop_margin, runs=n_runs)
+                    overlap=a.overlap, margin=a.crop_margin, runs=a.runs or None)
+    n_runs = plan.runs
     too_long = plan.seconds > LONG_PLAN_S and not a.yes
     if not a.quiet or plan.problem or too_long:
         print(f"plan: {plan.describe()}", file=sys.stderr)
@@ -290,8 +290,7 @@ def cmd_restore(a: argparse.Namespace) -> int:
                 "best_iterate": None if r.suggested is None else {"step": r.suggested[0], "kind": r.suggested_kind}}
                for r in seeds.runs]
     result = picks[0] if n_runs == 1 else np.mean(picks, axis=0).astype(np.float32)
-    writes = [(a.output, imageio.image_writer(a.output, result,
-                                               like=loaded if result.shape[:2] == image.shape[:2] else None))]
+    metrics = None
     if a.metrics:
         report: dict[str, Any] = {
             "task": cfg.task, "preset": cfg.preset, "architecture": cfg.net.arch,
@@ -328,9 +327,8 @@ def cmd_restore(a: argparse.Namespace) -> int:
             report["psnr"] = p
             report["psnr_protocol"] = psnr_protocol(cfg.task)
             report["ssim_written"] = ssim(result, ref)
-        text = strict_json(report)
-        writes.append((a.metrics, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")))
-    imageio.write_all(writes)  # the image and its report together, or neither
+        metrics = (a.metrics, strict_json(report))
+    write_result(a.output, result, loaded, metrics)
     if not a.quiet:
         what = {"last": f"last iterate (step {run.step})", "ema": f"moving average (step {run.step})"}
         if run.suggested is not None:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .cli_common import strict_json
+from .cli_common import strict_json, write_result
 from .config import RunConfig
 from .durations import format_duration
 from .errors import DIPError
@@ -53,7 +52,6 @@ class TileProgress:
 
 def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mask, guide, reference,
                   n_runs: int) -> int:
-    from . import imageio
     from .job import TiledRestoration, tiled_summary
     from .metrics import psnr_protocol, ssim, task_psnr
 
@@ -76,8 +74,7 @@ def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mas
         raise DIPError(f"{len(job.failed_units)} of {len(plan.units)} units did not fit their pixels (the first: "
                        f"unit {job.failed_units[0] + 1}): nothing written; lower the learning rate (now {cfg.lr:g})")
     result = job.result()
-    writes = [(a.output, imageio.image_writer(a.output, result,
-                                               like=loaded if result.shape[:2] == image.shape[:2] else None))]
+    metrics = None
     if a.metrics:
         report: dict[str, Any] = {
             "task": cfg.task, "preset": cfg.preset, "architecture": cfg.net.arch, "device": plan.device_words,
@@ -95,9 +92,8 @@ def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mas
                               "written": task_psnr(cfg.task, result, ref, scale=cfg.scale)}
             report["psnr_protocol"] = psnr_protocol(cfg.task)
             report["ssim_written"] = ssim(result, ref)
-        text = strict_json(report)
-        writes.append((a.metrics, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")))
-    imageio.write_all(writes)
+        metrics = (a.metrics, strict_json(report))
+    write_result(a.output, result, loaded, metrics)
     if not a.quiet:
         print(f"wrote {a.output} ({job.stop_reason})", file=sys.stderr)
         if a.metrics:

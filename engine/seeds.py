@@ -85,6 +85,8 @@ class Seeds(Controls):
         self.cfg = cfg
         self.runs = [Restoration(cfg.replace(seed=member_seed(cfg.seed, k)), image, mask=mask, guide=guide,
                                  reference=reference) for k in range(first, n)]
+        for r in self.runs:     # stop / pause / resume reach every member (engine/control.py)
+            self._adopt(r)
         h, w, _ = self.runs[0].out_shape
         self.concurrent = concurrent_members(self.runs[0].device, len(self.runs), h * w) \
             and torch.get_num_threads() > 1
@@ -101,21 +103,6 @@ class Seeds(Controls):
         if not self.concurrent:
             return sum(r.elapsed for r in self.runs)
         return self._wall + (time.perf_counter() - self._t0 if self._t0 is not None else 0.0)
-
-    def request_stop(self) -> None:
-        super().request_stop()
-        for r in self.runs:
-            r.request_stop()
-
-    def pause(self) -> None:
-        super().pause()
-        for r in self.runs:
-            r.pause()
-
-    def resume(self) -> None:
-        super().resume()
-        for r in self.runs:
-            r.resume()
 
     def steps(self) -> Iterator[tuple[int, StepRecord]]:
         self._stop.clear()
