@@ -3,17 +3,19 @@ they come from the same events) and the summary table."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .durations import format_duration
 
 if TYPE_CHECKING:
-    from .batch import Batch, Entry
     from .units import WorkUnit
 
 
 class BatchPrinter:
-    def __init__(self, batch: Batch, quiet: bool, stream: TextIO):
+    """``batch`` is the engine/batch.py Batch it prints for (its entries, counts, ETA), typed
+    loosely so that this room never imports the batch back."""
+
+    def __init__(self, batch: Any, quiet: bool, stream: TextIO):
         self.b = batch
         self.quiet = quiet
         self.stream = stream
@@ -51,14 +53,14 @@ class BatchPrinter:
         else:
             self.line(text)
 
-    def unit_done(self, e: Entry, wu: WorkUnit, info: dict) -> None:
+    def unit_done(self, e: Any, wu: WorkUnit, info: dict) -> None:
         if self.quiet:
             return
         if e.units > 1:
             self.line(f"{self._prefix(e.name, wu.unit.index, e.units)}  done at step {info.get('steps')}  "
                       f"({e.units_done}/{e.units} units of it done)")
 
-    def image(self, e: Entry) -> None:
+    def image(self, e: Any) -> None:
         if self.quiet and e.status != "failed":
             return
         if e.status == "done":
