@@ -152,7 +152,7 @@ def run_member(name: str, case: dict, crop_seed: int, ref_pick: int | None, ever
 
 def replay(m: dict, patience: int = 200, ratio: float = 0.5, gain_db: float = 0.02,
            discrepancy: bool = True, limit: int | None = None) -> tuple[int, int, str] | None:
-    """The engine's held-out rule (engine/run.py ``_account`` + ``_auto_stop``) on a member's
+    """The engine's held-out rule (engine/run.py ``account`` + ``rule_stops``) on a member's
     logged per-step values: (stop step, pick step, kind)."""
     tr = BestTracker("holdout", patience, ratio, gain_db)
     disc = Discrepancy(m["disc_target"]) if discrepancy and m["disc_target"] is not None else None

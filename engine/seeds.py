@@ -31,6 +31,7 @@ import torch
 
 from .config import MAX_SEEDS, RunConfig
 from .control import Controls
+from .device import torch_threads
 from .errors import DIPError
 from .run import Restoration, StepRecord
 
@@ -128,8 +129,6 @@ class Seeds(Controls):
             todo.put(k)
         lane_done = object()
         errors: list[BaseException] = []
-        # torch's thread count is per process and new threads take it: share it out
-        torch.set_num_threads(max(1, before // lanes))
 
         def lane() -> None:
             try:
@@ -146,30 +145,31 @@ class Seeds(Controls):
             finally:
                 q.put((-1, lane_done))
 
-        self._t0 = t0 = time.perf_counter()
-        threads = [threading.Thread(target=lane, name=f"seeds-{i}", daemon=True) for i in range(lanes)]
-        try:
-            for t in threads:
-                t.start()
-            running = lanes
-            while running:
-                k, rec = q.get()
-                if rec is lane_done:
-                    running -= 1
-                    continue
-                yield k, rec
-        finally:   # also when the consumer closes the generator: stop, drain, join
-            self.request_stop()
-            while any(t.is_alive() for t in threads):
-                try:
-                    q.get(timeout=0.05)
-                except queue.Empty:
-                    pass
-            for t in threads:
-                t.join()
-            torch.set_num_threads(before)
-            self._wall += time.perf_counter() - t0
-            self._t0 = None
+        # torch's thread count is per process and new threads take it: share it out
+        with torch_threads(before // lanes):
+            self._t0 = t0 = time.perf_counter()
+            threads = [threading.Thread(target=lane, name=f"seeds-{i}", daemon=True) for i in range(lanes)]
+            try:
+                for t in threads:
+                    t.start()
+                running = lanes
+                while running:
+                    k, rec = q.get()
+                    if rec is lane_done:
+                        running -= 1
+                        continue
+                    yield k, rec
+            finally:   # also when the consumer closes the generator: stop, drain, join
+                self.request_stop()
+                while any(t.is_alive() for t in threads):
+                    try:
+                        q.get(timeout=0.05)
+                    except queue.Empty:
+                        pass
+                for t in threads:
+                    t.join()
+                self._wall += time.perf_counter() - t0
+                self._t0 = None
         if errors:
             raise errors[0]
 
