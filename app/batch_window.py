@@ -33,8 +33,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGridL
                                QVBoxLayout, QWidget)
 
 from engine import tiling
-from engine.batch import Batch, BatchOptions, make_executor
+from engine.batch import Batch, BatchOptions
+from engine.executors import make_executor
 from engine.config import RunConfig
+from engine.durations import format_clock
 from engine.errors import DIPError
 
 from . import settings_store as keys
@@ -432,7 +434,7 @@ class BatchWindow(QWidget):
                 steps = ev.get("steps") or []
                 self._set(r, 3, str(steps[0]) if len(steps) == 1 else
                           f"{min(steps)}-{max(steps)} ({len(steps)} units)" if steps else "")
-                self._set(r, 4, _duration(ev.get("seconds", 0.0)))
+                self._set(r, 4, format_clock(ev.get("seconds", 0.0)))
             elif st == "skipped":
                 self._outputs[idx] = ev["output"]
                 self._set(r, 2, "already done")
@@ -454,7 +456,7 @@ class BatchWindow(QWidget):
             self._set(r, 2, f"{where}step {ev['step']}/{ev['total']} ({100 * frac:.0f}%){best}")
             started = self._started.get(ev["job"])
             if started is not None:
-                self._set(r, 4, _duration(time.monotonic() - started))
+                self._set(r, 4, format_clock(time.monotonic() - started))
 
     def status_of(self, name: str) -> str:
         """The status column of the image named ``name`` (tests)."""
@@ -481,7 +483,7 @@ class BatchWindow(QWidget):
 def plan_words(ev: dict) -> str:
     """A batch's plan event in words."""
     return (f"{ev['to_run']} of {ev['images']} photos to restore ({ev['units']} units) on {ev['where']}: "
-            f"about {_duration(ev['seconds'])}")
+            f"about {format_clock(ev['seconds'])}")
 
 
 def refusal(log: str) -> str:
@@ -491,6 +493,3 @@ def refusal(log: str) -> str:
     return "; ".join(errors) or (lines[-1] if lines else "")
 
 
-def _duration(s: float) -> str:
-    s = int(max(0.0, s))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

@@ -9,7 +9,9 @@ from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QVB
 from engine.estimate import Estimate
 
 from .run_cost import CostShown
-from .settings_format import format_bytes, format_duration
+from engine.durations import format_duration
+
+from .settings_format import format_bytes
 
 WALL_TIME_TIP = ("Estimated seconds per step times the number of steps: a rough guide, measured "
                  "on a small CPU; GPU times are a scaled guess.")

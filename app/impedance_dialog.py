@@ -24,7 +24,7 @@ from engine.experiments import IMPEDANCE_KINDS, ImpedanceDemo, impedance_seconds
 
 from .plots import LogLossAxis
 from .qimage import array_to_qimage
-from .settings_format import format_duration
+from engine.durations import format_duration
 
 DEMO_SIDE = 96        # the longer side of the copy the four nets fit
 DEMO_STEPS = 600

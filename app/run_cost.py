@@ -15,7 +15,7 @@ from typing import Callable
 from engine.config import RunConfig
 from engine.device import device_memory_bytes, pick_device
 from engine.errors import ConfigError, DIPError
-from engine.estimate import Estimate, estimate_cost
+from engine.estimate import Estimate, estimate_cost, wall_seconds
 from engine.inputs import input_channels as engine_input_channels
 from engine.nets import count_parameters
 from engine.presets import presets_for
@@ -163,7 +163,12 @@ class RunCost:
             est = self.estimate(cfg)
         except COST_ERRORS:
             return None
-        return None if est is None else est.seconds_per_step * cfg.iterations * self.seeds(cfg)[1]
+        return None if est is None else self._whole_seconds(cfg, est)
+
+    def _whole_seconds(self, cfg: RunConfig, est) -> float:
+        """The whole photo's run, set-up included, every seed counted (engine.estimate.wall_seconds,
+        the rule the tiled plans use too)."""
+        return wall_seconds(est.seconds_per_step, cfg.iterations, self.device_type(cfg.device), self.seeds(cfg)[1])
 
     def time_sentence(self, cfg: RunConfig) -> str | None:
         """The expected time in the words the panel shows (the plan's sentence for a photo in
@@ -177,9 +182,8 @@ class RunCost:
             return None
         if est is None:
             return None
-        seeds, factor = self.seeds(cfg)
-        return wall_time_sentence(est.seconds_per_step * cfg.iterations * factor, self.device_type(cfg.device),
-                                  cfg.stop == "auto", seeds)
+        return wall_time_sentence(self._whole_seconds(cfg, est), self.device_type(cfg.device),
+                                  cfg.stop == "auto", self.seeds(cfg)[0])
 
     def faster_preset(self, cfg: RunConfig, seconds: float,
                       preset_config: Callable[[str], RunConfig]) -> tuple[str, float] | None:
@@ -218,8 +222,8 @@ class RunCost:
         step = StepCost(est, device, memory, hw)
         if plan is not None and plan.problem:
             return self._plan_shown(cfg, plan, device, memory, step, preset_config)
-        seeds, factor = self.seeds(cfg)
-        seconds = est.seconds_per_step * cfg.iterations * factor
+        seeds = self.seeds(cfg)[0]
+        seconds = self._whole_seconds(cfg, est)
         long_run = seconds > LONG_RUN_SECONDS
         # a region or a smaller copy only helps when there is image to spare; for
         # super-resolution a smaller input throws away the detail the run is asked to build

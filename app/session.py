@@ -14,21 +14,13 @@ from typing import Any, Callable
 import numpy as np
 
 from engine.config import RunConfig
+from engine.durations import format_clock
 from engine.tiling import LONG_PLAN_S, Plan
 
 from .curves import RunCurves
 from .document import Document
 from .job_plan import problem_words
 from .runs import RunRecord
-
-
-def format_eta(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
 
 
 # ---------------------------------------------------------------------- before a run
@@ -59,7 +51,7 @@ def long_plan_question(plan: Plan | None) -> str | None:
 def progress_text(step: int, total: int, rate: float, paused: bool) -> str:
     text = f"step {step} of {total}"
     if rate > 0:
-        text += f" \u00b7 {rate:.2f} steps/s \u00b7 ETA {format_eta((total - step) / rate)}"
+        text += f" \u00b7 {rate:.2f} steps/s \u00b7 ETA {format_clock((total - step) / rate)}"
     if paused:
         text += " \u00b7 paused"
     return text

@@ -5,6 +5,7 @@ Plain functions with no Qt, so the rounding rules can be read and tested on thei
 from __future__ import annotations
 
 from engine.config import NetConfig
+from engine.durations import format_duration
 
 
 def _uniform(values: list) -> bool:
@@ -45,22 +46,6 @@ def format_bytes(n: float) -> str:
     return f"{gb:.1f} GB" if gb >= 0.1 else f"{n / 1024 ** 2:.0f} MB"
 
 
-def format_duration(seconds: float) -> str:
-    """'40 s', '3 min', '1.5 h', '4 days': rounded as far as a rough estimate deserves."""
-    s = max(0.0, float(seconds))
-    if s < 10:
-        return f"{max(1, round(s))} s"
-    if s < 57.5:
-        return f"{round(s / 5) * 5} s"
-    minutes = round(s / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours = s / 3600
-    if hours < 10:
-        return f"{max(1.0, round(hours * 2) / 2):g} h"
-    if hours < 48:
-        return f"{round(hours)} h"
-    return f"{round(s / 86400)} days"
 
 
 def _device_words(device_type: str) -> str:

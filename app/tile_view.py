@@ -15,13 +15,14 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar
 
+from engine.durations import format_clock
 from engine.tiling import Plan
 
 from .canvas import ImageCanvas
 from .document import Document
 from .plots import RunPlots
 from .result_painter import ResultPainter
-from .session import RunSession, format_eta
+from .session import RunSession
 from .tile_overlay import TileOverlay
 from .tile_worker import TILED_STEP, box_tuple
 from .ui_port import UiPort
@@ -150,7 +151,7 @@ class TileView(QObject):
         if info.get("best") is not None:
             text += f" \u00b7 best {info['best']}"
         if info["eta"] > 0:
-            text += f" \u00b7 job ETA {format_eta(info['eta'])}"
+            text += f" \u00b7 job ETA {format_clock(info['eta'])}"
         if self.controller.state == "paused":
             text += " \u00b7 paused"
         bar.setFormat(text)

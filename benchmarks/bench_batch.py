@@ -1,6 +1,7 @@
 """A folder in one command: the local executor against Ray, on this machine.
 
     python benchmarks/bench_batch.py [--crops 8] [--size 64] [--steps 400] [--images F16,...]
+    python benchmarks/bench_batch.py --smoke --out PATH   # seconds: 2 made-up 48 px crops, 5 steps, local modes
 
 Eight small crops (centre crops of CBM3D9 images, sigma 25 noise) are restored by the
 same ``restore --input DIR --output DIR`` command, each mode in its own process, its wall
@@ -34,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import (OUT_DIR, BenchError, Column, centre_crop, data_dir, environment, fnum, log, markdown_table,
-                    package_version, select_images, text_table, write_json)
+from common import (OUT_DIR, SMOKE_HELP, BenchError, Column, centre_crop, data_dir, environment, fnum, log,
+                    markdown_table, package_version, select_images, smoke_data, text_table, write_json)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -159,14 +160,22 @@ def main(argv: list[str] | None = None) -> int:
                     help="which of local (this machine's threads), local1, ray, ray2 (two nodes) to run; local1 "
                          "is always run (the reference pixels)")
     ap.add_argument("--out", default=str(OUT_DIR / "batch.json"))
+    ap.add_argument("--smoke", action="store_true", help=SMOKE_HELP + ": 2 made-up 48 px crops, 5 steps, one seed, "
+                    "the local modes only")
     a = ap.parse_args(argv)
+    if a.smoke:
+        a.data, a.images, a.crops, a.size, a.steps, a.modes = str(smoke_data(["CBM3D9"])), None, 2, 48, 5, "local"
     try:
         src = data_dir(a.data) / "CBM3D9"
         tmp = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+        if a.smoke:
+            import atexit
+            import shutil
+            atexit.register(shutil.rmtree, tmp, True)
         crops = make_crops(src, tmp / "in", a.images, a.crops, a.size)
         names = [p.name for p in crops]
         common = ["--task", "denoise", "--input", str(tmp / "in"), "--iterations", str(a.steps), "--stop", "never",
-                  "--quiet"]
+                  "--quiet"] + (["--runs", "1"] if a.smoke else [])
         import torch
         threads = torch.get_num_threads()
         load0 = os.getloadavg()[0]

@@ -3,6 +3,7 @@ noise-impedance fits: a table per task, printed and written as JSON, and the REA
 
     python benchmarks/bench_experiments.py [--data FOLDER] [--images House,Peppers] [--size 64]
                                            [--steps 300] [--figure docs/experiments.png]
+    python benchmarks/bench_experiments.py --smoke --out PATH   # seconds: one 32 px made-up image, 3 steps
 
 Phi is the small CNN of tests/tiny_classifier.py, trained here on synthetic stripes,
 checkerboards and blobs in a few seconds (no weights are downloaded anywhere); it takes
@@ -29,8 +30,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import (DEFAULT_DATA, OUT_DIR, ROOT, BenchError, Column, environment, fnum, log, markdown_table,
-                    text_table, write_json)
+from common import (DEFAULT_DATA, OUT_DIR, ROOT, SMOKE_HELP, BenchError, Column, environment, fnum, log, markdown_table,
+                    smoke_data, text_table, write_json)
 
 IMPEDANCE_LEVEL = 0.005
 PRE_LAYERS = ("features.1", "features.7")
@@ -207,7 +208,12 @@ def main(argv=None) -> int:
     ap.add_argument("--impedance-steps", type=int, default=400)
     ap.add_argument("--figure", default=str(ROOT / "docs" / "experiments.png"))
     ap.add_argument("--out", default=str(OUT_DIR / "experiments.json"))
+    ap.add_argument("--smoke", action="store_true", help=SMOKE_HELP + ": one 32 px made-up image, 3 steps per run, "
+                    "the classifier trained 20 steps, the figure beside --out")
     a = ap.parse_args(argv)
+    if a.smoke:
+        a.data, a.images, a.size = str(smoke_data(["CBM3D9"], n=1, side=32)), "smoke1", 32
+        a.steps, a.impedance_steps, a.figure = 3, 5, str(Path(a.out).with_suffix(".png"))
     import torch
 
     torch.set_num_threads(1)
@@ -215,7 +221,7 @@ def main(argv=None) -> int:
     from tests.tiny_classifier import save_torchscript, train_tiny
 
     t0 = time.perf_counter()
-    net, acc = train_tiny()
+    net, acc = train_tiny(steps=20) if a.smoke else train_tiny()
     phi = save_torchscript(net, str(Path(a.out).with_name("tiny_classifier.pt")))
     log(f"tiny classifier: accuracy {acc:.2f} on fresh synthetic images, trained in {time.perf_counter() - t0:.1f}s")
     images = _images(Path(a.data), a.images, a.size)

@@ -3,6 +3,7 @@ the other (engine.run.Restoration), on the same tiles with the same seeds.
 
     python benchmarks/bench_grouped.py [--device cpu|cuda] [--preset denoise-fast]
                                        [--tiles 64,128] [--members 1,2,4,8] [--steps 20]
+    python benchmarks/bench_grouped.py --smoke --out PATH     # seconds: the same code, tiny cases
 
 For each tile side and member count N: N synthetic tiles (noisy, different content), one
 config (``--preset``, ``stop never``) with seeds 0..N-1. 'sequential' runs each tile's
@@ -23,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from common import OUT_DIR, BenchError, Column, environment, fint, fnum, log, text_table, write_json
+from common import OUT_DIR, SMOKE_HELP, BenchError, Column, environment, fint, fnum, log, text_table, write_json
 
 
 def _tiles(n: int, side: int, seed: int = 0) -> list[Any]:
@@ -138,7 +139,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (cuDNN autotuning)")
     ap.add_argument("--threads", type=int, help="torch threads (default torch's)")
     ap.add_argument("--out", default=str(OUT_DIR / "grouped.json"), help="JSON report")
-    return ap.parse_args(argv)
+    ap.add_argument("--smoke", action="store_true", help=SMOKE_HELP + ": 64 px tiles, 2 members, 1 step")
+    a = ap.parse_args(argv)
+    if a.smoke:
+        a.tiles, a.members, a.steps, a.warmup = "64", "2", 1, 0
+    return a
 
 
 def main(argv: list[str] | None = None) -> int:

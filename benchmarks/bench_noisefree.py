@@ -3,6 +3,7 @@ previous default run to its step bound (issue 14).
 
     python benchmarks/bench_noisefree.py --set text|sr|drop [--images a,b] [--preset NAME]
         [--override KEY=JSON ...] [--previous] [--bound-from FILE] [--threads 2] [--out FILE] [--markdown]
+    python benchmarks/bench_noisefree.py --smoke [--set text|sr|drop] --out PATH     # seconds
 
 Each case of benchmarks/noisefree_cases.py (shared images and photos outside the shared sets)
 is restored with the task's preset and ``stop='auto'``, as a user's run: the table gives the
@@ -24,13 +25,13 @@ from pathlib import Path
 
 import torch
 
-from common import (OUT_DIR, Column, data_dir, environment, fnum, log, markdown_table, mean, parse_override,
-                    text_table, write_json)
+from common import (OUT_DIR, SMOKE_HELP, Column, data_dir, environment, fnum, log, markdown_table, mean,
+                    parse_override, text_table, write_json)
 
 from engine.metrics import region_psnr, task_psnr
 from engine.presets import get_config
 from engine.run import Restoration
-from noisefree_cases import SETS, cases_for
+from noisefree_cases import SETS, cases_for, smoke_cases
 
 # what inpaint-fast and sr-fast were before issue 14 (a constant rate; the held-out pixels'
 # plateau as the stop; the moving average written)
@@ -64,7 +65,7 @@ def seconds_per_step(cfg, case, steps: int = 60) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--set", choices=SETS, required=True)
+    ap.add_argument("--set", choices=SETS)
     ap.add_argument("--images")
     ap.add_argument("--preset")
     ap.add_argument("--override", action="append", default=[])
@@ -74,11 +75,22 @@ def main(argv=None) -> int:
     ap.add_argument("--data")
     ap.add_argument("--out")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help=SMOKE_HELP + ": one 48 px case of the set (default "
+                    "drop), at most 20 steps, one thread")
     a = ap.parse_args(argv)
+    if not a.set and not a.smoke:
+        ap.error("--set is required")
+    if a.smoke:
+        a.threads = 1
     torch.set_num_threads(a.threads)
     overrides = dict(parse_override(o) for o in a.override)
     names = a.images.split(",") if a.images else None
-    cases = cases_for(a.set, data_dir(a.data), names)
+    if a.smoke:
+        a.set = a.set or "drop"
+        overrides.setdefault("iterations", 20)
+        cases = smoke_cases(a.set)
+    else:
+        cases = cases_for(a.set, data_dir(a.data), names)
     bound = {}
     if a.bound_from:
         bound = {c["name"]: c for c in json.loads(Path(a.bound_from).read_text())["cases"]}

@@ -4,6 +4,7 @@ baselines and the paper's numbers.
     python benchmarks/bench_quality.py --task denoise  [--set CBM3D9]  [--crop 128] ...
     python benchmarks/bench_quality.py --task superres [--set Set5] [--scale 4|8] ...
     python benchmarks/bench_quality.py --task inpaint  [--set Heide11] ...
+    python benchmarks/bench_quality.py --smoke [--task T] --out PATH   # seconds: a 48 px made-up image
 
 Protocol (../shared/datasets/README.md): denoise adds N(0, 25/255) and clips, scores all
 channels; superres makes the LR input with Pillow LANCZOS and scores the Y channel with
@@ -30,8 +31,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from common import (OUT_DIR, BenchError, Column, centre_crop, data_dir, environment, fat, fint,
-                    fmt_seconds, fnum, log, markdown_table, mean, package_version, select_images,
+from common import (OUT_DIR, SMOKE_HELP, BenchError, Column, centre_crop, data_dir, environment, fat, fint,
+                    fmt_seconds, fnum, log, markdown_table, mean, package_version, select_images, smoke_data,
                     text_table, write_json)
 
 from engine import degrade
@@ -84,7 +85,7 @@ PAPER: dict[str, dict[str, Any]] = {
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", required=True, choices=("denoise", "superres", "inpaint"))
+    ap.add_argument("--task", choices=("denoise", "superres", "inpaint"))
     ap.add_argument("--set", dest="image_set", help="image set folder under the datasets folder "
                     "(default: CBM3D9 / Set5 / Heide11)")
     ap.add_argument("--data", help="datasets folder (default ../shared/datasets beside the project root)")
@@ -112,7 +113,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "default: the preset's seeds (engine/seeds.py)")
     ap.add_argument("--ttq-target", help="JSON of an earlier bench_quality run: add a time-to-quality "
                     "table (seconds to come within 0.1 dB of that run's oracle on each image)")
+    ap.add_argument("--smoke", action="store_true", help=SMOKE_HELP + ": one 48 px made-up image, the task's "
+                    "fast preset, 20 steps, one seed, no baselines (the task: denoise unless given)")
     a = ap.parse_args(argv)
+    if a.smoke:
+        a.task = a.task or "denoise"
+        sets = [f"Set5_DIP_x{a.scale}GT" if a.task == "superres" else DEFAULT_SET[a.task]]
+        a.data, a.image_set, a.images, a.mask_beside = str(smoke_data(sets, n=1)), sets[0], None, False
+        a.crop, a.iterations, a.runs, a.baselines = 48, 20, 1, "none"
+        a.preset = a.preset or {"denoise": "denoise-fast", "inpaint": "inpaint-fast", "superres": "sr-fast"}[a.task]
+        a.override = [*a.override, "preview_every=5"]
+    elif a.task is None:
+        ap.error("--task is required")
     if a.crop is not None and a.crop < 8:
         ap.error("--crop must be at least 8")
     if a.iterations is not None and a.iterations < 1:

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_speed.py [--sizes 128,256,512] [--presets denoise,jpeg,...]
                                      [--archs skip,hourglass,unet,resnet] [--steps 5] [--device cpu]
+    python benchmarks/bench_speed.py --smoke --out PATH    # seconds: denoise-fast at 48 px, 2 steps, one process
 
 For every preset (its own network) and every architecture (the --arch-preset's settings
 with that network) at every size, two subprocesses run:
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from common import (OUT_DIR, BenchError, Column, environment, fnum, log, markdown_table,
+from common import (OUT_DIR, SMOKE_HELP, BenchError, Column, environment, fnum, log, markdown_table,
                     text_table, write_json)
 
 DEFAULT_PRESETS = "denoise,jpeg,inpaint-hole,inpaint-hole-deep,sr4,flash"
@@ -277,7 +278,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", default=str(OUT_DIR / "speed.json"), help="JSON report")
     ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--smoke", action="store_true", help=SMOKE_HELP + ": denoise-fast at 48 px on the CPU, one "
+                    "thread, both loops interleaved in one child, 2 steps after 1")
     a = ap.parse_args(argv)
+    if a.smoke and not a.child:
+        a.sizes, a.presets, a.archs, a.modes = "48", "denoise-fast", "", "interleaved"
+        a.steps, a.warmup, a.device, a.threads = 2, 1, "cpu", 1
     if a.steps < 1 or a.warmup < 0:
         ap.error("--steps must be >= 1 and --warmup >= 0")
     return a

@@ -4,6 +4,7 @@
     python benchmarks/bench_tiles.py quality --set inpaint --images barbara --tile 256
     python benchmarks/bench_tiles.py crop    [--margins 32,64,128]
     python benchmarks/bench_tiles.py big     [--mp 12]
+    python benchmarks/bench_tiles.py --smoke --out PATH   # seconds: ``quality`` on a 96 px made-up photo, 64 px tiles
 
 ``quality``: each full image of a shared set, degraded as the paper does (sigma 25 / 50 %
 of pixels dropped), restored once whole (``--tile off``) and once in tiles, each in its own
@@ -33,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import (OUT_DIR, BenchError, Column, data_dir, environment, fint, fnum, log, markdown_table,
-                    mean, select_images, text_table, write_json)
+from common import (OUT_DIR, SMOKE_HELP, BenchError, Column, data_dir, environment, fint, fnum, log, markdown_table,
+                    mean, select_images, smoke_data, text_table, write_json)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,6 +123,7 @@ def cmd_quality(a) -> None:
                 log(f"{path.stem}: {mode}")
                 spec = {"image": str(path), "task": a.set, "preset": preset, "threads": a.threads,
                         "tile": "off" if mode == "whole" else a.tile, "warm": mode == "warm",
+                        "overrides": getattr(a, "overrides", {}),
                         "out": str(Path(tmp) / f"{path.stem}-{mode}.npy")}
                 res[mode] = _child(spec)
             if "whole" not in res or "tiled" not in res:
@@ -166,8 +168,8 @@ def cmd_quality(a) -> None:
     print(text_table(cols, rows + [avg]))
     print()
     print(markdown_table(cols, rows + [avg], bold_rows=[len(rows)]))
-    p = write_json(OUT_DIR / f"tiles_quality_{a.set}.json", {"env": environment("cpu"), "preset": preset,
-                                                                "rows": rows, "average": avg})
+    p = write_json(getattr(a, "out", None) or OUT_DIR / f"tiles_quality_{a.set}.json",
+                   {"env": environment("cpu"), "preset": preset, "rows": rows, "average": avg})
     print(f"\nwrote {p}")
 
 
@@ -417,6 +419,16 @@ def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "_one":
         sys.path.insert(0, str(ROOT))
         print(json.dumps(_one(json.loads(sys.argv[2]))))
+        return
+    if "--smoke" in sys.argv[1:]:
+        sm = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+        sm.add_argument("--smoke", action="store_true", help=SMOKE_HELP + ": quality on one 96 px made-up photo, "
+                        "whole against 64 px tiles, 4 steps each, one thread")
+        sm.add_argument("--out", help="the JSON report")
+        a = sm.parse_args()
+        a.cmd, a.set, a.images, a.tile, a.preset, a.threads = "quality", "denoise", None, 64, "denoise-fast", 1
+        a.modes, a.data, a.overrides = "whole,tiled", str(smoke_data(["CBM3D9"], n=1, side=96)), {"iterations": 4}
+        cmd_quality(a)
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)

@@ -81,6 +81,49 @@ def centre_crop(img: Any, size: int | None, multiple: int = 1) -> Any:
     return img[top:top + ch, left:left + cw].copy()
 
 
+# ------------------------------------------------------------------------------ smoke runs
+
+SMOKE_HELP = ("seconds, not minutes: tiny made-up images, a few steps, nothing read from ../shared "
+              "(tests/test_bench_smoke.py runs it, so the script cannot rot unseen)")
+SMOKE_SIDE = 48
+
+
+def smoke_photo(seed: int, h: int = SMOKE_SIDE, w: int = SMOKE_SIDE) -> Any:
+    """A made-up clean colour photo (float32 H x W x 3 in [0, 1]): smooth shading, a disc's
+    sharp edge and fine stripes, so a restoration has edges and texture to keep; another
+    seed, another picture."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    y, x = y / h, x / w
+    a, b, c = rng.random(3)
+    img = np.stack([0.25 + 0.5 * a * x, 0.7 - 0.4 * b * y, 0.45 + 0.2 * np.sin(7 * x + 6 * c)], -1)
+    cy, cx = 0.3 + 0.4 * rng.random(2)
+    disc = (y - cy) ** 2 + (x - cx) ** 2 < 0.06
+    img[disc] = 0.3 * img[disc] + 0.55
+    img += (0.06 * np.sin(2 * np.pi * (5 + 3 * a) * (x + y)))[:, :, None]
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def smoke_data(sets: Sequence[str], n: int = 2, side: int = SMOKE_SIDE) -> Path:
+    """A datasets folder for --smoke: each of ``sets`` a folder of ``n`` made-up photos
+    (smoke1.png, smoke2.png, ...), in a temporary folder removed when the process ends."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from engine.imageio import save_image
+
+    root = Path(tempfile.mkdtemp(prefix="bench-smoke-"))
+    atexit.register(shutil.rmtree, root, True)
+    for k, name in enumerate(sets):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            save_image(root / name / f"smoke{i + 1}.png", smoke_photo(100 * k + i, side, side))
+    return root
+
+
 # ------------------------------------------------------------------------------ environment
 
 def environment(device: str | None = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from common import ROOT, centre_crop
+from common import ROOT, centre_crop, smoke_photo
 
 from bench_quality import image_seed, load_clean, make_case
 from engine import degrade
@@ -125,3 +125,22 @@ def cases_for(which: str, data: Path, names: list[str] | None = None) -> list[di
     else:
         return drop_cases(data, names=names)
     return [c for c in out if not names or any(c["name"].startswith(n) for n in names)]
+
+
+def smoke_cases(which: str) -> list[dict[str, Any]]:
+    """One case of the set on a 48 px made-up photo (text and a scribble / x4 from 12 px / half
+    the pixels dropped), built as the set's own cases are: for --smoke runs."""
+    clean = smoke_photo(7)
+    if which == "text":
+        image, known = draw_text(clean, [((4, 14), "Hi")], 14, [(2, 40), (24, 30), (46, 38)])
+        case = dict(name="smoke + text", image=image * known[:, :, None], mask=known, reference=clean,
+                    task="inpaint", region=~known)
+    elif which == "sr":
+        case = dict(name="smoke x4", image=degrade.downscale(clean, 4), mask=None, reference=clean,
+                    task="superres", region=None)
+    else:
+        image, mask = degrade.drop_pixels(clean, 0.5, seed=image_seed("smoke", 0))
+        case = dict(name="smoke drop", image=image, mask=mask, reference=clean, task="inpaint",
+                    region=~np.asarray(mask, bool))
+    return [case]
+

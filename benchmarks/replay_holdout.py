@@ -2,7 +2,8 @@
 pixels (``stop_rule=holdout``, ``holdout_shape`` strokes or pixels, ``stop=never``).
 
     python benchmarks/replay_holdout.py LOG [LOG ...] [--baseline CHANGE_LOG] [--markdown]
-        [--patience 100,200] [--ratio 0.25,0.5] [--gain 0,0.02,0.05]
+        [--patience 100,200] [--ratio 0.25,0.5] [--gain 0,0.02,0.05] [--out FILE]
+    python benchmarks/replay_holdout.py --smoke --out PATH   # seconds: a 30-step log of a 48 px case, replayed
 
 For every case: the fill's peak (PSNR of the filled pixels of the moving average, the best
 logged step), the visible-change stop (change300 >= 40 dB at a multiple of 75 steps, as
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-import common  # noqa: F401  (the project root on sys.path)
+from common import SMOKE_HELP, write_json
 
 from engine.stopping import BestTracker
 
@@ -112,7 +113,7 @@ def table(header, rows, markdown):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("logs", nargs="+")
+    ap.add_argument("logs", nargs="*")
     ap.add_argument("--baseline")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--patience", default="100,200")
@@ -120,7 +121,14 @@ def main(argv=None) -> int:
     ap.add_argument("--gain", default="0,0.02,0.05")
     ap.add_argument("--detail", default="100,0.25,0.02;200,0.5,0.02",
                     help="settings (patience,ratio,gain;...) shown per case")
+    ap.add_argument("--out", help="the cases and their rules as JSON")
+    ap.add_argument("--smoke", action="store_true", help=SMOKE_HELP + ": study_noisefree.py's log of one 48 px "
+                    "case with held-out strokes, 30 steps, replayed with short look-aheads")
     a = ap.parse_args(argv)
+    if a.smoke:
+        a.logs, a.patience, a.detail = [_smoke_log()], "10,20", "10,0.25,0.02;20,0.5,0.02"
+    elif not a.logs:
+        ap.error("give study_noisefree.py logs (or --smoke)")
     grid = [(int(p), float(r), float(g)) for p in a.patience.split(",") for r in a.ratio.split(",")
             for g in a.gain.split(",")]
     detail = [tuple(t(x) for t, x in zip((int, float, float), s.split(","))) for s in a.detail.split(";")]
@@ -158,7 +166,27 @@ def main(argv=None) -> int:
                             f"{sum(r['stop'] is not None for r in rs)}/{len(rs)}"])
     print(table(["log", "patience/ratio/gain", "mean vs peak", "worst vs peak", "mean vs change", "worst vs change",
                  "mean stop step", "mean change step", "stopped"], summary, a.markdown))
+    if a.out:
+        write_json(a.out, {"logs": a.logs, "rows": [{**i, "rules": [{"patience": k[0], "ratio": k[1], "gain": k[2],
+                                                                      **v} for k, v in i["rules"].items()]}
+                                                     for i in cases], "summary": summary})
     return 0
+
+
+def _smoke_log() -> str:
+    """A study_noisefree.py log made here: one tiny inpainting case, held-out strokes, no stop."""
+    import atexit
+    import os
+    import tempfile
+
+    import study_noisefree
+
+    fd, path = tempfile.mkstemp(prefix="replay-smoke-", suffix=".json")
+    os.close(fd)
+    atexit.register(os.remove, path)
+    study_noisefree.main(["--set", "text", "--steps", "30", "--every", "5", "--label", "smoke", "--out", path,
+                          "--override", "stop_rule=holdout", "--override", "holdout_shape=strokes", "--smoke-cases"])
+    return path
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ member at the threads this process has (the study runs at 1 thread: the machine 
     OMP_NUM_THREADS=1 python benchmarks/study_denoise.py [--images F16,House] [--photos astronaut,coffee]
         [--members s0,s1,s1T,...] [--every 10] [--time] [--out FILE] [--snapshots DIR]
     python benchmarks/study_denoise.py --analyse benchmarks/out/study_denoise.json [--snapshots DIR]
+    python benchmarks/study_denoise.py --smoke --out PATH     # seconds: s0 and s1 on a 48 px made-up image
 
 Images: CBM3D9 (shared datasets, 128 px centre crops) and scikit-image's photos (written to
 ``/tmp/skdata/photos`` as benchmarks/README.md does), noise sigma 25 seeded per image exactly
@@ -40,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import OUT_DIR, centre_crop, data_dir, environment, log, select_images, write_json
+from common import SMOKE_HELP, OUT_DIR, centre_crop, data_dir, environment, log, select_images, smoke_data, write_json
 
 from bench_quality import image_seed, load_clean, make_case  # the benchmark's exact cases
 from engine.metrics import task_psnr
@@ -69,6 +70,8 @@ MEMBERS: dict[str, tuple[dict, str | None]] = {
 DEFAULT_MEMBERS = "s0,s0bf,s1,s1T,s1Tbf,s0cos"
 # a member is continued up to the pick of these (when run before it on the image)
 REFERENCES = ("s0", "s0bf")
+# overrides every member takes on top of its own (--smoke: a step bound)
+COMMON: dict = {}
 
 
 def geom(x: np.ndarray, kind: str | None) -> np.ndarray:
@@ -98,7 +101,7 @@ def photo_paths(names: str) -> list[Path]:
 def run_member(name: str, case: dict, crop_seed: int, ref_pick: int | None, every: int) -> tuple[dict, dict]:
     """One member on one image: (log for the JSON, arrays for the snapshot file)."""
     over, g = MEMBERS[name]
-    over = dict(over)
+    over = {**over, **COMMON}
     cfg = get_config(PRESET, task="denoise", device="cpu", preview_every=every, snapshot_every=10**6,
                      **over)
     run = Restoration(cfg, geom(case["image"], g))
@@ -149,7 +152,7 @@ def run_member(name: str, case: dict, crop_seed: int, ref_pick: int | None, ever
 
 def replay(m: dict, patience: int = 200, ratio: float = 0.5, gain_db: float = 0.02,
            discrepancy: bool = True, limit: int | None = None) -> tuple[int, int, str] | None:
-    """The engine's held-out rule (engine/run.py ``_account`` + ``_auto_stop``) on a member's
+    """The engine's held-out rule (engine/run.py ``account`` + ``rule_stops``) on a member's
     logged per-step values: (stop step, pick step, kind)."""
     tr = BestTracker("holdout", patience, ratio, gain_db)
     disc = Discrepancy(m["disc_target"]) if discrepancy and m["disc_target"] is not None else None
@@ -379,7 +382,18 @@ def main(argv=None):
                     "and add them to it (and to its snapshot files)")
     ap.add_argument("--out", default=str(OUT_DIR / "study_denoise.json"))
     ap.add_argument("--snapshots", default="/tmp/study_denoise_snaps")
+    ap.add_argument("--smoke", action="store_true", help=SMOKE_HELP + ": members s0 and s1 on one 48 px made-up "
+                    "image, at most 30 steps each, snapshots in a temporary folder")
     a = ap.parse_args(argv)
+    if a.smoke:
+        import atexit
+        import shutil
+        import tempfile
+        a.data, a.images, a.photos, a.crop = str(smoke_data(["CBM3D9"], n=1)), None, "", 48
+        a.members, a.every, a.time, a.analyse, a.add = "s0,s1", 5, False, None, None
+        a.snapshots = tempfile.mkdtemp(prefix="study-denoise-smoke-")
+        atexit.register(shutil.rmtree, a.snapshots, True)
+        COMMON["iterations"] = 30
     import torch
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     snap_dir = Path(a.snapshots)

@@ -3,6 +3,7 @@
     python benchmarks/study_noisefree.py --set text|sr|drop [--images kate,coffee] [--preset NAME]
         [--steps N] [--every 25] [--override KEY=JSON ...] [--label NAME] [--threads 1] [--coarse K]
     python benchmarks/study_noisefree.py --replay FILE [FILE ...] [--reference LABEL]
+    python benchmarks/study_noisefree.py --smoke [--set drop] --out PATH   # seconds: a 48 px case, then its replay
 
 Runs each case (benchmarks/noisefree_cases.py) for a fixed number of steps (``stop='never'``)
 and logs, every ``--every`` steps, the PSNR of the output and of its moving average against the
@@ -33,13 +34,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import (OUT_DIR, Column, data_dir, environment, fnum, log, markdown_table, parse_override, text_table,
-                    write_json)
+from common import (OUT_DIR, SMOKE_HELP, Column, data_dir, environment, fnum, log, markdown_table, parse_override,
+                    text_table, write_json)
 
 from engine.metrics import region_psnr, task_psnr
 from engine.presets import get_config
 from engine.run import Restoration
-from noisefree_cases import SETS, cases_for, resize
+from noisefree_cases import SETS, cases_for, resize, smoke_cases
 
 LOOKBACKS = (100, 200, 300, 400, 500)
 
@@ -111,7 +112,7 @@ def run_study(a) -> int:
     torch.set_num_threads(a.threads)
     overrides = dict(parse_override(o) for o in a.override)
     names = a.images.split(",") if a.images else None
-    cases = cases_for(a.set, data_dir(a.data), names)
+    cases = smoke_cases(a.set) if a.smoke or a.smoke_cases else cases_for(a.set, data_dir(a.data), names)
     label = a.label or (",".join(f"{k}={v}" for k, v in overrides.items()) or "default")
     out = Path(a.out or OUT_DIR / f"study_noisefree_{a.set}_{label.replace('/', '_')}.json")
     report = {"set": a.set, "label": label, "preset": a.preset, "overrides": overrides,
@@ -213,6 +214,19 @@ def replay(a) -> int:
     return 0
 
 
+def smoke(a) -> int:
+    """The study on one tiny case, its log in a temporary file, then the replay of that log."""
+    import tempfile
+
+    a.set, a.steps, a.every = a.set or "drop", a.steps or 40, 5
+    out = a.out
+    with tempfile.TemporaryDirectory() as tmp:
+        a.out = str(Path(tmp) / "study.json")
+        run_study(a)
+        a.replay, a.out = [a.out], out
+        return replay(a)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", choices=SETS)
@@ -231,7 +245,12 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--lookbacks", type=lambda s: [int(x) for x in s.split(",")], default=list(LOOKBACKS))
     ap.add_argument("--thresholds", type=lambda s: [float(x) for x in s.split(",")], default=[35, 38, 40, 42, 45])
+    ap.add_argument("--smoke", action="store_true", help=SMOKE_HELP + ": one 48 px case of the set (default drop), "
+                    "40 steps, then the replay of that log (its JSON to --out)")
+    ap.add_argument("--smoke-cases", action="store_true", help=argparse.SUPPRESS)   # the study alone, tiny cases
     a = ap.parse_args(argv)
+    if a.smoke and not a.replay:
+        return smoke(a)
     if a.replay:
         return replay(a)
     if not a.set:

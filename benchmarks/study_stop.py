@@ -5,6 +5,7 @@ rules offline on those curves. One run per image serves every rule and every loo
 
     python benchmarks/study_stop.py --task denoise --preset denoise-fast --crop 128 --steps 1500 \
         [--images F16,House] [--override lr=0.02] [--out FILE]
+    python benchmarks/study_stop.py --smoke --out PATH     # seconds: a 48 px made-up image, 40 steps
 
 The replay's PSNR is taken at the logged step nearest the rule's pick (cadence
 ``--every``); bench_quality.py runs the real rule end to end.
@@ -17,7 +18,7 @@ import time
 
 import numpy as np
 
-from common import OUT_DIR, centre_crop, data_dir, environment, log, select_images, write_json
+from common import SMOKE_HELP, OUT_DIR, centre_crop, data_dir, environment, log, select_images, smoke_data, write_json
 
 from bench_quality import DEFAULT_SET, image_seed, load_clean, make_case  # the benchmark's exact cases
 from engine.metrics import task_psnr
@@ -106,7 +107,15 @@ def main(argv=None):
     ap.add_argument("--override", action="append", default=[], metavar="KEY=JSON")
     ap.add_argument("--replay", help="replay rules on a JSON written earlier instead of running")
     ap.add_argument("--out")
+    ap.add_argument("--smoke", action="store_true", help=SMOKE_HELP + ": one 48 px made-up image, 40 steps")
     a = ap.parse_args(argv)
+    if a.smoke:
+        name = f"Set5_DIP_x{a.scale}GT" if a.task == "superres" else DEFAULT_SET[a.task]
+        a.data, a.set, a.images, a.crop, a.steps, a.every = str(smoke_data([name], n=1)), name, None, 48, 40, 5
+        if a.task == "superres" and a.preset == "denoise-fast":
+            a.preset = "sr-fast"
+        elif a.task == "inpaint" and a.preset == "denoise-fast":
+            a.preset = "inpaint-fast"
     overrides = {k: json.loads(v) for k, v in (o.split("=", 1) for o in a.override)}
     if a.replay:
         results = json.load(open(a.replay))["images"]

@@ -18,148 +18,23 @@ becomes ``.png``).
 """
 from __future__ import annotations
 
-import argparse
-import glob
 import json
 import os
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 
-from .cli_common import NAME_MAX, _check_destinations, _fmt_s, _same_file, strict_json
+from .batch_inputs import collect_inputs, find_mask, is_batch_input, output_names
+from .batch_print import BatchPrinter
+from .cli_common import NAME_MAX, _check_destinations, _same_file, strict_json, write_result
 from .config import RunConfig
 from .errors import DIPError
-from .executors import LocalExecutor, RayExecutor, Task
+from .executors import LocalExecutor, Task
 from .units import WorkUnit
 
-LIST_SUFFIXES = (".txt", ".lst")
-GLOB_CHARS = "*?["
 STATUSES = ("queued", "running", "done", "skipped", "failed", "interrupted")
-
-
-def add_batch_arguments(r: argparse.ArgumentParser) -> None:
-    """The batch and executor flags of ``restore`` (engine/cli.py)."""
-    r.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                   help="run the units as Ray tasks: without ADDRESS a Ray on this machine; auto: the cluster of "
-                        "RAY_ADDRESS; ray://HOST:PORT: a remote cluster (needs pip install \"dip-studio[cluster]\")")
-    r.add_argument("--threads", type=int, metavar="N",
-                   help="CPU threads per unit (a Ray task asks for as many CPUs); default: all of this machine's "
-                        "locally, 1 on Ray. The same seed and threads give the same pixels on any machine, so "
-                        "--threads 1 writes the same files locally and on Ray")
-    r.add_argument("--gpus-per-unit", type=float, metavar="F",
-                   help="Ray on a cluster with GPUs: the share of a GPU each unit asks for (e.g. 0.25 runs four "
-                        "small units per GPU; default 1)")
-
-
-def is_batch_input(spec: str | None) -> bool:
-    """A folder, a glob pattern or a list file (.txt/.lst), as opposed to one photo."""
-    if not spec:
-        return False
-    p = Path(spec)
-    if p.is_dir():
-        return True
-    if p.suffix.lower() in LIST_SUFFIXES and p.is_file():
-        return True
-    return any(c in spec for c in GLOB_CHARS) and not p.exists()
-
-
-def set_threads(n: int) -> None:
-    """``--threads`` for one photo run in this process."""
-    if not 1 <= n <= 256:
-        raise DIPError(f"--threads must be 1..256, got {n}")
-    import torch
-    torch.set_num_threads(n)
-
-
-def wants_batch(a: argparse.Namespace) -> bool:
-    return is_batch_input(a.input) or getattr(a, "ray", None) is not None
-
-
-# ------------------------------------------------------------------ finding the photos
-
-def _is_image_name(p: Path) -> bool:
-    from .imageio import OPEN_EXTENSIONS
-    return p.suffix.lower() in OPEN_EXTENSIONS and not p.name.startswith(".")
-
-
-def _drop_masks(paths: list[Path]) -> list[Path]:
-    """Masks lying beside their photos are not photos to restore."""
-    from .imageio import MASK_SUFFIXES
-
-    stems = {(p.parent, p.stem) for p in paths}
-    out = []
-    for p in paths:
-        is_mask = any(p.stem.endswith(s) and (p.parent, p.stem[:-len(s)]) in stems for s in MASK_SUFFIXES)
-        if not is_mask:
-            out.append(p)
-    return out
-
-
-def collect_inputs(spec: str) -> list[Path]:
-    """The photos of a folder (not its subfolders), a glob pattern, or a list file (one path a
-    line, relative to the list's folder; blank lines and # comments skipped), in order.
-    Masks beside photos and hidden files are left out; a listed path that does not exist is
-    kept (it fails with its reason, the others go on)."""
-    p = Path(spec)
-    if p.is_dir():
-        found = _drop_masks(sorted(q for q in p.iterdir() if q.is_file() and _is_image_name(q)))
-        what = f"the folder {p}"
-    elif p.suffix.lower() in LIST_SUFFIXES and p.is_file():
-        try:
-            lines = p.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as e:
-            raise DIPError(f"cannot read the list {p}: {e}") from None
-        found = []
-        for line in lines:
-            line = line.strip()
-            if line and not line.startswith("#"):
-                q = Path(line).expanduser()
-                found.append(q if q.is_absolute() else p.parent / q)
-        what = f"the list {p}"
-    else:
-        found = _drop_masks(sorted(Path(q) for q in glob.glob(spec) if Path(q).is_file() and _is_image_name(Path(q))))
-        what = f"the pattern {spec}"
-    if not found:
-        raise DIPError(f"no photos in {what} (looked for {', '.join(('.png', '.jpg', '.tif', '...'))})")
-    # a photo listed twice is one photo: restored (and reported) once
-    unique: dict[str, Path] = {}
-    for q in found:
-        unique.setdefault(os.path.normcase(os.path.abspath(q)), q)
-    return list(unique.values())
-
-
-def output_name(photo: Path) -> str:
-    from .imageio import SAVE_FORMATS
-    return photo.name if photo.suffix.lower() in SAVE_FORMATS else photo.stem + ".png"
-
-
-def output_names(photos: list[Path]) -> list[str]:
-    """Each photo's result name, decided before the first step: its own name (a format that
-    cannot be written becomes .png). Where two photos would share a name (a.gif beside a.png)
-    the one that keeps its own name keeps it and the other gets its whole name plus .png
-    (a.gif.png), so neither replaces the other whichever sorts first."""
-    names = [output_name(p) for p in photos]
-    own = {n.lower() for p, n in zip(photos, names) if n == p.name}
-    return [n if n == p.name or n.lower() not in own and names.count(n) == 1 else p.name + ".png"
-            for p, n in zip(photos, names)]
-
-
-def find_mask(photo: Path, mask_dir: Path | None) -> Path | None:
-    """``mask_dir/photo.png`` (any mask extension, or photo_mask.png ...) or the mask beside the photo."""
-    from .imageio import MASK_EXTENSIONS, MASK_SUFFIXES, sibling_mask
-
-    if mask_dir is None:
-        return sibling_mask(photo)
-    for suffix in ("",) + MASK_SUFFIXES:
-        for ext in ((photo.suffix,) if not suffix and photo.suffix.lower() in MASK_EXTENSIONS else ()) \
-                + MASK_EXTENSIONS:
-            cand = mask_dir / (photo.stem + suffix + ext)
-            if cand.is_file():
-                return cand
-    return None
 
 
 # ------------------------------------------------------------------ the batch
@@ -228,7 +103,7 @@ class Batch:
         self.interrupted = False
         self._lines: dict[str, str] = {}      # input -> its JSON line (kept from an earlier run, or new)
         self._other_lines: list[str] = []      # lines of photos not in this batch: kept as they were
-        self._progress = _Printer(self, opts.quiet, self.stream)
+        self._progress = BatchPrinter(self, opts.quiet, self.stream)
         self._t0 = time.monotonic()
         self.threads = 1
 
@@ -396,7 +271,6 @@ class Batch:
 
     def _plan_all(self) -> None:
         from .imageio import image_size
-        from .seeds import seed_count
         from .tiling import plan_job
 
         cfg, o = self.cfg, self.opts
@@ -424,7 +298,7 @@ class Batch:
                 image, mask = self._load(e)
                 plan = plan_job(cfg, image.shape[:2], image.shape[2], mask=mask,
                                 device=plan_device or cfg.device, tile=o.tile, overlap=o.overlap,
-                                margin=o.margin, runs=o.runs or seed_count(cfg, *image.shape[:2]))
+                                margin=o.margin, runs=o.runs or None)
                 if plan.problem:
                     raise DIPError(plan.problem)
                 if not plan.units:
@@ -455,7 +329,8 @@ class Batch:
         return image, mask
 
     def _too_long(self) -> bool:
-        from .tiling import LONG_PLAN_S, format_seconds
+        from .durations import format_duration
+        from .tiling import LONG_PLAN_S
 
         todo = [e for e in self.entries if e.plan is not None]
         units = sum(len(e.plan.units) for e in todo)
@@ -469,9 +344,9 @@ class Batch:
             what = (f"{todo[0].plan.describe()}" if self.single else
                     f"{len(todo)} of {len(self.entries)} photos to restore ({skipped} already done), {units} units")
             self._progress.line(f"plan: {what}; on {self.executor.describe()}, {self.threads} thread"
-                                f"{'s' if self.threads != 1 else ''} per unit: about {format_seconds(seconds)}")
+                                f"{'s' if self.threads != 1 else ''} per unit: about {format_duration(seconds)}")
         if too_long:
-            self._progress.line(f"error: this batch is estimated at about {format_seconds(seconds)}: add --yes to "
+            self._progress.line(f"error: this batch is estimated at about {format_duration(seconds)}: add --yes to "
                                 f"run it")
             return True
         return False
@@ -545,7 +420,6 @@ class Batch:
             self._finish(e, info)
 
     def _finish(self, e: Entry, info: dict) -> None:
-        from . import imageio
         from .job import tiled_summary
 
         job, cfg = e.job, self.cfg
@@ -554,7 +428,6 @@ class Batch:
                           f"written; lower the learning rate (now {cfg.lr:g})")
             return
         result = job.result()
-        loaded = e.loaded
         e.seconds = job.elapsed
         report: dict[str, Any] = {
             "input": str(e.input), "output": str(e.output), "status": "done",
@@ -568,18 +441,16 @@ class Batch:
                      "units_stopped_early": sum(1 for i in job.unit_info if i and i["stopped_early"])},
             "config": cfg.to_dict(),
         }
-        writes = [(str(e.output), imageio.image_writer(str(e.output), result,
-                                                       like=loaded if result.shape[:2] == loaded.array.shape[:2]
-                                                       else None))]
+        metrics = None
         if self.opts.metrics:
             if self.single:
                 text = strict_json(report)
             else:
                 self._lines[self._key(e)] = json.dumps(json.loads(strict_json(report)), allow_nan=False)
                 text = self._jsonl()
-            writes.append((self.opts.metrics, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")))
+            metrics = (self.opts.metrics, text)
         try:
-            imageio.write_all(writes)   # the photo and its metrics line together, or neither
+            write_result(str(e.output), result, e.loaded, metrics)   # the photo and its metrics line, or neither
         except DIPError as exc:
             self._fail(e, str(exc))
             return
@@ -629,120 +500,3 @@ class Batch:
                 done_real += e.job.elapsed
         ratio = done_real / done_plan if done_plan > 0 and done_real > 0 else 1.0
         return ratio * left / self.executor.slots(self.threads)
-
-
-class _Printer:
-    """The progress lines (the same whichever executor ran the unit: they come from the
-    same events) and the summary table."""
-
-    def __init__(self, batch: Batch, quiet: bool, stream: TextIO):
-        self.b = batch
-        self.quiet = quiet
-        self.stream = stream
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
-        self.last = 0.0
-        self.open_line = False
-
-    def line(self, text: str) -> None:
-        if self.open_line:
-            self.stream.write("\n")
-            self.open_line = False
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def _prefix(self, name: str, unit: int, count: int) -> str:
-        c = self.b.counts()
-        n = len(self.b.entries)
-        where = f" tile {unit + 1}/{count}" if count > 1 else ""
-        return f"[{c['done'] + c['skipped'] + c['failed'] + 1}/{n}] {name}{where}" if n > 1 else f"{name}{where}"
-
-    def progress(self, p: dict) -> None:
-        if self.quiet:
-            return
-        now = time.monotonic()
-        if now - self.last < (0.2 if self.tty else 10.0):
-            return
-        self.last = now
-        best = f"  best {p['best']}" if p.get("best") else ""
-        text = (f"{self._prefix(p['name'], p['unit'], p['count'])}  step {p['step']}/{p['total']}{best}  "
-                f"loss {p['loss']:.3e}  batch ETA {_fmt_s(self.b.eta())}")
-        if self.tty:
-            self.stream.write("\r" + text.ljust(110)[:150])
-            self.open_line = True
-            self.stream.flush()
-        else:
-            self.line(text)
-
-    def unit_done(self, e: Entry, wu: WorkUnit, info: dict) -> None:
-        if self.quiet:
-            return
-        if e.units > 1:
-            self.line(f"{self._prefix(e.name, wu.unit.index, e.units)}  done at step {info.get('steps')}  "
-                      f"({e.units_done}/{e.units} units of it done)")
-
-    def image(self, e: Entry) -> None:
-        if self.quiet and e.status != "failed":
-            return
-        if e.status == "done":
-            steps = f"step {e.steps[0]}" if len(e.steps) == 1 else f"{len(e.steps)} units"
-            self.line(f"wrote {e.output} ({steps}, {_fmt_s(e.seconds)})")
-        elif e.status == "skipped":
-            self.line(f"skipped {e.name}: {e.reason}")
-        elif e.status == "failed":
-            self.line(f"failed {e.name}: {e.reason}")
-
-    def summary(self) -> None:
-        b = self.b
-        if not b.entries or (b.single and not b.interrupted):
-            return
-        rows = [("image", "status", "steps", "time", "note")]
-        for e in b.entries:
-            steps = "" if not e.steps else (str(e.steps[0]) if len(e.steps) == 1
-                                            else f"{min(e.steps)}-{max(e.steps)} ({len(e.steps)} units)")
-            time_s = _fmt_s(e.seconds) if e.status == "done" else ""
-            rows.append((e.name, e.status, steps, time_s, e.reason))
-        widths = [min(40, max(len(r[i]) for r in rows)) for i in range(4)]
-        out = [("  ".join(str(r[i])[:40].ljust(widths[i]) for i in range(4)) + "  " + r[4]).rstrip() for r in rows]
-        c = b.counts()
-        wall = time.monotonic() - b._t0
-        tail = f"{len(b.entries)} photos: {c['done']} done, {c['skipped']} skipped, {c['failed']} failed"
-        if c["interrupted"]:
-            tail += f", {c['interrupted']} interrupted"
-        self.line("\n".join(out) + "\n" + tail + f" in {_fmt_s(wall)}" + (
-            "; interrupted: run the same command again to resume" if b.interrupted else ""))
-
-
-# ------------------------------------------------------------------ the command
-
-def make_executor(ray: str | None, gpus_per_unit: float = 1.0, stop: threading.Event | None = None):
-    if ray is None:
-        return LocalExecutor(stop=stop)
-    address = None if ray == "local" else ray
-    return RayExecutor(address, gpus_per_unit=gpus_per_unit, stop=stop)
-
-
-def cmd_batch(a: argparse.Namespace, cfg: RunConfig, overrides: dict[str, Any]) -> int:
-    """``restore`` with a folder, a pattern or a list (or one photo with --ray)."""
-    from .presets import get_config
-
-    if a.guide or a.reference:
-        flag = "--guide" if a.guide else "--reference"
-        raise DIPError(f"{flag} works with one photo run in this process; not with a folder of photos or --ray")
-    if a.task == "flash":
-        raise DIPError("flash/no-flash needs a flash photo per photo: restore them one at a time")
-    if a.mask and a.task != "inpaint":
-        raise DIPError(f"--mask is only used by --task inpaint, not {a.task}: drop it or change the task")
-    if a.preset is None:   # no preset named: the fast one on a CPU, the paper's on a GPU (of this machine)
-        from .device import pick_device
-        from .presets import default_preset
-        name = default_preset(a.task, pick_device(cfg.device).type)
-        if name != cfg.preset:
-            cfg = get_config(name, task=a.task, **overrides)
-    opts = BatchOptions(cfg=cfg, inputs=a.input, output=a.output, mask=a.mask, metrics=a.metrics, tile=a.tile,
-                        overlap=a.overlap, margin=a.crop_margin, runs=a.runs, threads=a.threads, yes=a.yes,
-                        quiet=a.quiet, overwrite=a.overwrite)
-    executor = make_executor(a.ray, 1.0 if a.gpus_per_unit is None else a.gpus_per_unit)
-    try:
-        return Batch(opts, executor).run()
-    finally:
-        executor.close()

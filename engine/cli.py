@@ -12,8 +12,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .cli_common import (  # noqa: F401
-    _check_destinations, _fmt_s, _Progress, check_name_lengths, describe_os_error, flag_overrides, parse_overrides,
-    strict_json,
+    _check_destinations, _Progress, check_name_lengths, describe_os_error, flag_overrides, parse_overrides,
+    strict_json, write_result,
 )
 from .config import ARCHS, DEVICES, MAX_SEEDS, PICKS, STOPS, TASKS
 from .errors import DIPError
@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.add_argument("--overwrite", action="store_true",
                    help="allow --output to be the --input file itself (replaces your original)")
-    from .batch import add_batch_arguments   # --input DIR|GLOB|LIST.txt --output DIR; --ray, --threads
+    from .batch_cli import add_batch_arguments   # --input DIR|GLOB|LIST.txt --output DIR; --ray, --threads
     add_batch_arguments(r)
 
     d = sub.add_parser("degrade", help="degrade a clean image as in the paper")
@@ -176,7 +176,7 @@ def cmd_restore(a: argparse.Namespace) -> int:
     check_run_flags(a)
     if a.task in CLASSIFIER_TASKS:
         if a.threads is not None:
-            from .batch import set_threads
+            from .batch_cli import set_threads
             set_threads(a.threads)
         return cmd_experiment(a)
     reject_experiment_flags(a)
@@ -184,11 +184,11 @@ def cmd_restore(a: argparse.Namespace) -> int:
         raise DIPError(f"--task {a.task} needs --input: the image to restore")
     overrides = flag_overrides(a, ("arch", "iterations", "lr", "seed", "device", "pick", "scale", "stop"))
     cfg = get_config(a.preset, task=a.task, **overrides)
-    from .batch import cmd_batch, wants_batch
-    if wants_batch(a):   # a folder, a pattern or a list of photos, or --ray: engine/batch.py
+    from .batch_cli import cmd_batch, wants_batch
+    if wants_batch(a):   # a folder, a pattern or a list of photos, or --ray: engine/batch_cli.py
         return cmd_batch(a, cfg, overrides)
     if a.threads is not None:   # one photo in this process: its torch threads (the same pixels as a unit's)
-        from .batch import set_threads
+        from .batch_cli import set_threads
         set_threads(a.threads)
     # everything that can be checked is checked before the first step: nothing is lost
     if a.task == "inpaint" and not a.mask:
@@ -230,18 +230,19 @@ def cmd_restore(a: argparse.Namespace) -> int:
         name = default_preset(a.task, pick_device(cfg.device).type)
         if name != cfg.preset:
             cfg = get_config(name, task=a.task, **overrides)
-    from .seeds import Seeds, seed_count
-    n_runs = a.runs or seed_count(cfg, h, w)
-    from .tiling import LONG_PLAN_S, format_seconds, plan_job
+    from .seeds import Seeds
+    from .durations import format_duration
+    from .tiling import LONG_PLAN_S, plan_job
     plan = plan_job(cfg, (h, w), image.shape[2], mask=mask, device=cfg.device, tile=a.tile,
-                    overlap=a.overlap, margin=a.crop_margin, runs=n_runs)
+                    overlap=a.overlap, margin=a.crop_margin, runs=a.runs or None)
+    n_runs = plan.runs
     too_long = plan.seconds > LONG_PLAN_S and not a.yes
     if not a.quiet or plan.problem or too_long:
         print(f"plan: {plan.describe()}", file=sys.stderr)
     if plan.problem:
         raise DIPError(plan.problem)
     if too_long:
-        raise DIPError(f"this job is estimated at about {format_seconds(plan.seconds)}: add --yes to run it "
+        raise DIPError(f"this job is estimated at about {format_duration(plan.seconds)}: add --yes to run it "
                        f"(the plan above says how), or restore a region or a downscaled copy")
     if plan.tiled:
         return _restore_tiled(a, cfg, plan, loaded, mask, guide, reference, n_runs)
@@ -289,8 +290,7 @@ def cmd_restore(a: argparse.Namespace) -> int:
                 "best_iterate": None if r.suggested is None else {"step": r.suggested[0], "kind": r.suggested_kind}}
                for r in seeds.runs]
     result = picks[0] if n_runs == 1 else np.mean(picks, axis=0).astype(np.float32)
-    writes = [(a.output, imageio.image_writer(a.output, result,
-                                               like=loaded if result.shape[:2] == image.shape[:2] else None))]
+    metrics = None
     if a.metrics:
         report: dict[str, Any] = {
             "task": cfg.task, "preset": cfg.preset, "architecture": cfg.net.arch,
@@ -327,9 +327,8 @@ def cmd_restore(a: argparse.Namespace) -> int:
             report["psnr"] = p
             report["psnr_protocol"] = psnr_protocol(cfg.task)
             report["ssim_written"] = ssim(result, ref)
-        text = strict_json(report)
-        writes.append((a.metrics, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")))
-    imageio.write_all(writes)  # the image and its report together, or neither
+        metrics = (a.metrics, strict_json(report))
+    write_result(a.output, result, loaded, metrics)
     if not a.quiet:
         what = {"last": f"last iterate (step {run.step})", "ema": f"moving average (step {run.step})"}
         if run.suggested is not None:

@@ -8,10 +8,12 @@ import math
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from .durations import format_clock
 from .errors import DIPError
 
 
@@ -66,19 +68,12 @@ class _Progress:
         eta = (self.total - step) / rate if rate > 0 else math.inf
         sug = f"  best {suggested[0]}" if suggested else ""
         line = (f"step {step}/{self.total}  loss {loss:.3e}  {rate:.2f} it/s  "
-                f"ETA {_fmt_s(eta)}{sug}{extra}")
+                f"ETA {format_clock(eta)}{sug}{extra}")
         if self.tty:
             sys.stderr.write("\r" + line.ljust(100)[:140] + ("\n" if done else ""))
         else:
             sys.stderr.write(line + "\n")
         sys.stderr.flush()
-
-
-def _fmt_s(s: float) -> str:
-    if not math.isfinite(s):
-        return "--"
-    s = int(s)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 def _plain(v: Any) -> Any:
@@ -117,7 +112,6 @@ PATH_FLAGS = ("input", "output", "mask", "guide", "reference", "metrics", "class
 def check_name_lengths(a: Any) -> None:
     """Every path flag's names fit a file system (``NAME_MAX`` bytes each), said before
     anything is read: the OS would say "[Errno 36] File name too long" somewhere later."""
-    from pathlib import Path
 
     for key in PATH_FLAGS:
         value = getattr(a, key, None)
@@ -160,3 +154,20 @@ def _check_destinations(outputs: list[tuple[str, str, dict[str, str] | None]],
                                f"choose another --output, or add --overwrite")
             raise DIPError(f"{flag} {path} is the {iflag} file: choose another name for {flag}")
         imageio.check_writable(path, {"--mask-out": "mask"}.get(flag, flag.lstrip("-")), formats)
+
+
+def write_result(path: str | os.PathLike, result: np.ndarray, loaded: Any = None,
+                 metrics: tuple[str | os.PathLike, str] | None = None) -> None:
+    """A command's result and its metrics (``(path, text)``) written together or not at all
+    (engine/imageio.write_all), so a report never describes a file that is not there. The
+    result keeps its source's file mode (grey, 16 bits, alpha, ICC profile: ``loaded``)
+    where it has the source's size."""
+    from . import imageio
+
+    like = loaded if loaded is not None and result.shape[:2] == loaded.array.shape[:2] else None
+    writes = [(path, imageio.image_writer(path, result, like=like))]
+    if metrics is not None:
+        text = metrics[1]
+        writes.append((metrics[0], lambda tmp: Path(tmp).write_text(text, encoding="utf-8")))
+    imageio.write_all(writes)
+

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .cli_common import _check_destinations, _Progress, flag_overrides, strict_json
+from .cli_common import _check_destinations, _Progress, flag_overrides, strict_json, write_result
 from .config import CLASSIFIER_TASKS
 from .errors import DIPError
 
@@ -136,11 +135,7 @@ def cmd_experiment(a: argparse.Namespace) -> int:
                                 "is": "the unit's value (channel: spatial mean; flat output: the logit)"}
         if clf.class_names and cfg.layer is None and cfg.unit < len(clf.class_names):
             report["activation"]["class"] = clf.class_names[cfg.unit]
-    writes = [(a.output, imageio.image_writer(a.output, result, like=loaded))]
-    if a.metrics:
-        text = strict_json(report)
-        writes.append((a.metrics, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")))
-    imageio.write_all(writes)
+    write_result(a.output, result, loaded, (a.metrics, strict_json(report)) if a.metrics else None)
     if not a.quiet:
         if task == "preimage":
             print(f"feature distance {curve[0][1]:.4g} at the start, {final:.4g} written", file=sys.stderr)

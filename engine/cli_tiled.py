@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .cli_common import _fmt_s, strict_json
+from .cli_common import strict_json, write_result
 from .config import RunConfig
+from .durations import format_clock
 from .errors import DIPError
 from .tiling import Plan
 
@@ -42,7 +42,7 @@ class TileProgress:
         psnr = f"  PSNR {rec.psnr['output']:.2f}" if rec.psnr else ""
         state = "done at" if done else "step"
         line = (f"{self.what} {u.index + 1}/{u.count}  {state} {rec.step}/{total_steps}{best}  loss {rec.loss:.3e}"
-                f"{psnr}  job {u.done}/{u.count} done, ETA {_fmt_s(u.eta)}")
+                f"{psnr}  job {u.done}/{u.count} done, ETA {format_clock(u.eta)}")
         if self.tty:
             sys.stderr.write("\r" + line.ljust(110)[:150] + ("\n" if done else ""))
         else:
@@ -52,7 +52,6 @@ class TileProgress:
 
 def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mask, guide, reference,
                   n_runs: int) -> int:
-    from . import imageio
     from .job import TiledRestoration, tiled_summary
     from .metrics import psnr_protocol, ssim, task_psnr
 
@@ -75,8 +74,7 @@ def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mas
         raise DIPError(f"{len(job.failed_units)} of {len(plan.units)} units did not fit their pixels (the first: "
                        f"unit {job.failed_units[0] + 1}): nothing written; lower the learning rate (now {cfg.lr:g})")
     result = job.result()
-    writes = [(a.output, imageio.image_writer(a.output, result,
-                                               like=loaded if result.shape[:2] == image.shape[:2] else None))]
+    metrics = None
     if a.metrics:
         report: dict[str, Any] = {
             "task": cfg.task, "preset": cfg.preset, "architecture": cfg.net.arch, "device": plan.device_words,
@@ -94,9 +92,8 @@ def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mas
                               "written": task_psnr(cfg.task, result, ref, scale=cfg.scale)}
             report["psnr_protocol"] = psnr_protocol(cfg.task)
             report["ssim_written"] = ssim(result, ref)
-        text = strict_json(report)
-        writes.append((a.metrics, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")))
-    imageio.write_all(writes)
+        metrics = (a.metrics, strict_json(report))
+    write_result(a.output, result, loaded, metrics)
     if not a.quiet:
         print(f"wrote {a.output} ({job.stop_reason})", file=sys.stderr)
         if a.metrics:

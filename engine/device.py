@@ -1,7 +1,9 @@
-"""Choosing the device and turning its failures into messages a user can act on."""
+"""Choosing the device, its CPU threads, and turning its failures into messages a user can act on."""
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Iterator
 
 import torch
 
@@ -10,6 +12,19 @@ from .errors import ConfigError, OutOfMemory
 # What device_memory_bytes answers when the system will not say: a common laptop's RAM,
 # so the "too large" warning still fires for the truly huge requests.
 FALLBACK_MEMORY = 8 * 1024 ** 3
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[int]:
+    """torch's CPU thread count set to ``n`` (at least 1) for the block, then given back:
+    the count is per process and new threads inherit it, so whoever changes it for a while
+    (a unit of work, seeds side by side) must leave it as it found it. Yields what it was."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield before
+    finally:
+        torch.set_num_threads(before)
 
 
 def available_devices() -> list[str]:

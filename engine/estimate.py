@@ -96,3 +96,16 @@ def _meta_net(key: str, in_channels: int, out_channels: int) -> tuple[DIPNet, in
     with torch.device("meta"):
         net = build_net(NetConfig(**json.loads(key)), in_channels, out_channels)
     return net, count_params(net)
+
+
+# a run's fixed cost before its first step: building its net, task and input
+SETUP_S = {"cpu": 0.5, "cuda": 2.0, "mps": 1.0}
+
+
+def wall_seconds(seconds_per_step: float, steps: int, device_type: str, seeds: float = 1.0) -> float:
+    """The wall time of one run of ``steps`` steps (its setup included), times ``seeds``: the
+    time of its seeds as a multiple of one seed's (engine/seeds.seeds_time_factor). The one
+    rule for an expected time: each unit of a plan (engine/tiling.py), the settings panel's
+    whole run."""
+    return float(seeds) * (SETUP_S.get(device_type, 1.0) + int(steps) * float(seconds_per_step))
+

@@ -376,3 +376,10 @@ class RayExecutor:
         if self._owns and self.ray.is_initialized():
             self.ray.shutdown()
         self._owns = False
+
+
+def make_executor(ray: str | None, gpus_per_unit: float = 1.0, stop: threading.Event | None = None):
+    if ray is None:
+        return LocalExecutor(stop=stop)
+    address = None if ray == "local" else ray
+    return RayExecutor(address, gpus_per_unit=gpus_per_unit, stop=stop)

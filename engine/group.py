@@ -105,8 +105,8 @@ class GroupRun(Controls):
             runs.append(Restoration(cfg, img, mask, guide, ref))
         first = runs[0]
         for r in runs[1:]:
-            if (r.out_shape, tuple(r.z.shape), r._top, r._left) != \
-                    (first.out_shape, tuple(first.z.shape), first._top, first._left):
+            if (r.out_shape, tuple(r.z.shape), r.crop_origin) != \
+                    (first.out_shape, tuple(first.z.shape), first.crop_origin):
                 raise ConfigError("the members of a group must have the same output size and channels")
             if r.device != first.device:
                 raise ConfigError("the members of a group must run on one device")
@@ -176,9 +176,7 @@ class GroupRun(Controls):
                         out = self._group_step()
                     dt = time.perf_counter() - t0
                     for i, rec in out:
-                        run = self.members[i].run
-                        run._elapsed += dt
-                        rec.elapsed = run._elapsed
+                        rec.elapsed = self.members[i].run.add_elapsed(dt)
                     if self._frozen_slots() >= max(1, math.ceil(self.repack_fraction * len(self.slots))) \
                             and not self.done:
                         self.repack()
@@ -211,10 +209,11 @@ class GroupRun(Controls):
         active = [not self.members[i].done for i in self.slots]
         first = runs[0]
         h, w, c = first.out_shape
-        zs = [r._jittered_input() if on else r.z for r, on in zip(runs, active)]
+        zs = [r.jittered_input() if on else r.z for r, on in zip(runs, active)]
         with forward_precision(first.bf16, self.device):
             raw = net(torch.cat(zs, dim=1))
-        out = (raw.float() if first.bf16 else raw)[:, :, first._top:first._top + h, first._left:first._left + w]
+        top, left = first.crop_origin
+        out = (raw.float() if first.bf16 else raw)[:, :, top:top + h, left:left + w]
         outs = [out[:, j * c:(j + 1) * c] for j in range(n)]
         losses = {j: runs[j].task.loss(outs[j]) for j in range(n) if active[j]}
 
@@ -235,8 +234,8 @@ class GroupRun(Controls):
         rows = []
         for j, loss in losses.items():
             o = outs[j].detach()
-            prev_step = runs[j]._out_step
-            row, flags = runs[j]._scalars(o, loss)
+            prev_step = runs[j].last_output_step
+            row, flags = runs[j].observations(o, loss)
             rows.append(row)
             seen[j] = (o, flags, prev_step)
         values = torch.stack(rows).tolist()
@@ -244,7 +243,7 @@ class GroupRun(Controls):
         records: list[tuple[int, StepRecord]] = []
         accepted, rejected = [], []
         for (j, (o, flags, prev_step)), vals in zip(seen.items(), values):
-            rec, ok = runs[j]._account(o, vals, *flags, prev_step)
+            rec, ok = runs[j].account(o, vals, *flags, prev_step)
             (accepted if ok else rejected).append(j)
             records.append((j, rec))
         self._settle_checkpoints(accepted, rejected)
@@ -255,9 +254,7 @@ class GroupRun(Controls):
             r = m.run
             if j in rejected:
                 self._check_divergence(m)
-            if not m.done and r.cfg.stop == "auto" and r._auto_stop(m.began):
-                r.stopped_early = True
-                r.stop_reason = r._reason()
+            if not m.done and r.cfg.stop == "auto" and r.rule_stops(m.began):
                 m.done = True
             if not m.done and r.step >= r.cfg.iterations:
                 r.stop_reason = f"reached the step limit ({r.cfg.iterations})"
@@ -266,7 +263,7 @@ class GroupRun(Controls):
                 m.net_state = member_state(self.net, j)
             last = m.done or self._stop.is_set()
             rec.final = last
-            r._observe(rec, force_preview=last)
+            r.observe(rec, force_preview=last)
             result.append((self.slots[j], rec))
         return result
 

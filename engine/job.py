@@ -27,8 +27,8 @@ from .control import Controls
 from .degrade import resize
 from .errors import DIPError, ImageError
 from .run import Restoration
-from .seeds import member_seed
 from .tiling import Box, Plan, Unit, unit_weights
+from .units import crop, unit_config
 
 UNIT_MEMORY_MB = 48      # a unit's snapshot history: it is dropped when the unit ends
 GROUP_MAX = 16           # units stepped at once as one grouped network, at most
@@ -99,28 +99,8 @@ class TiledRestoration(Controls):
         self._group = None                        # the running (or interrupted) GroupRun
         self._group_units: list[int] = []
 
-    # ---- control (any thread) ----------------------------------------------------------
-    def request_stop(self) -> None:
-        super().request_stop()
-        with self._lock:
-            for r in (self._run, self._group):
-                if r is not None:
-                    r.request_stop()
-
-    def pause(self) -> None:
-        super().pause()
-        with self._lock:
-            for r in (self._run, self._group):
-                if r is not None:
-                    r.pause()
-
-    def resume(self) -> None:
-        super().resume()
-        with self._lock:
-            for r in (self._run, self._group):
-                if r is not None:
-                    r.resume()
-
+    # ---- control (any thread): request_stop, pause, resume (engine/control.py), passed on to
+    # the running unit's run or group, which the loop adopts ----
     @property
     def run(self) -> Restoration | None:
         """The running unit's Restoration (None between units)."""
@@ -242,6 +222,7 @@ class TiledRestoration(Controls):
         with self._lock:
             for r in (self._run, self._group):
                 if r is not None:
+                    self._release(r)
                     r.close()
             self._run = self._group = None
 
@@ -324,17 +305,15 @@ class TiledRestoration(Controls):
 
         units = [self.plan.units[i] for i in batch]
         crops = [u.box for u in units]
-        group = GroupRun([self._unit_cfg(u, 0) for u in units], [self._crop(self.image, b) for b in crops],
-                         masks=[self._crop(self.mask, b) for b in crops],
-                         guides=[self._crop(self.guide, b) for b in crops],
-                         references=[self._crop(self.reference, u.out_box(self.factor)) for u in units])
+        group = GroupRun([unit_config(self.cfg, u, 0, UNIT_MEMORY_MB) for u in units],
+                         [crop(self.image, b) for b in crops],
+                         masks=[crop(self.mask, b) for b in crops],
+                         guides=[crop(self.guide, b) for b in crops],
+                         references=[crop(self.reference, u.out_box(self.factor)) for u in units])
         self.param_count = group.param_count
         with self._lock:
             self._group, self._group_units = group, batch
-            if self._stop.is_set():
-                group.request_stop()
-            if not self._running.is_set():
-                group.pause()
+        self._adopt(group)
         for i in batch:
             self.states[i] = "running"
 
@@ -362,16 +341,9 @@ class TiledRestoration(Controls):
             return False            # interrupted: the group stays for a continue
         with self._lock:
             self._group, self._group_units = None, []
+        self._release(group)
         group.close()
         return True
-
-    def _unit_cfg(self, unit: Unit, seed_index: int) -> RunConfig:
-        seed = member_seed(unit.seed, seed_index)   # the same seeds as engine/seeds.py gives
-        budget = min(self.cfg.memory_budget_mb, UNIT_MEMORY_MB)
-        return self.cfg.replace(seed=seed, memory_budget_mb=budget)
-
-    def _crop(self, a: np.ndarray | None, box: Box) -> np.ndarray | None:
-        return None if a is None else np.ascontiguousarray(a[box.slices()])
 
     def _run_unit(self, unit: Unit):
         """Run (or continue) ``unit``'s seeds; True once it is done and blended in."""
@@ -382,17 +354,15 @@ class TiledRestoration(Controls):
         while self.states[i] != "done":
             run = self._run
             if run is None:
-                run = Restoration(self._unit_cfg(unit, self._seed_index), self._crop(self.image, unit.box),
-                                  mask=self._crop(self.mask, unit.box), guide=self._crop(self.guide, unit.box),
-                                  reference=self._crop(self.reference, out_box),
+                run = Restoration(unit_config(self.cfg, unit, self._seed_index, UNIT_MEMORY_MB),
+                                  crop(self.image, unit.box),
+                                  mask=crop(self.mask, unit.box), guide=crop(self.guide, unit.box),
+                                  reference=crop(self.reference, out_box),
                                   init_weights=self._neighbour_weights(unit) if self._seed_index == 0 else None)
                 self.param_count = run.param_count
                 with self._lock:
                     self._run = run
-                    if self._stop.is_set():
-                        run.request_stop()
-                    if not self._running.is_set():
-                        run.pause()
+                self._adopt(run)
             gen = run.steps()
             for rec in gen:
                 if rec.final and (run.stopped_early or run.step >= run.total_steps):   # its own end
@@ -426,6 +396,7 @@ class TiledRestoration(Controls):
         self._elapsed_done += run.elapsed
         with self._lock:
             self._run = None
+        self._release(run)
         run.close()
         self._seed_index += 1
         if self._seed_index == self.runs:

@@ -275,33 +275,54 @@ class Restoration(Controls):
                 try:
                     with self._kernel_autotune():
                         rec = self._one_step()
-                    if auto and self._auto_stop(began):
-                        self.stopped_early = True
-                        self.stop_reason = self._reason()
+                    if auto and self.rule_stops(began):
                         self._stop.set()
                     last = self.step >= self.cfg.iterations or self._stop.is_set()
                     rec.final = last
                     if last and self.stop_reason is None and self.step >= self.cfg.iterations:
                         # said with the final record, which its consumer reads (not "None")
                         self.stop_reason = f"reached the step limit ({self.cfg.iterations})"
-                    self._observe(rec, force_preview=last)
+                    self.observe(rec, force_preview=last)
                 except Exception as exc:
                     if is_oom(exc):
                         raise oom_error(self.device, (h, w), self.param_count) from None
                     raise
-                self._elapsed += time.perf_counter() - t0
-                rec.elapsed = self._elapsed
+                rec.elapsed = self.add_elapsed(time.perf_counter() - t0)
                 yield rec
         finally:  # also when the consumer closes the generator (the app's Stop)
             if self.stop_reason is None:
                 self.stop_reason = ("stopped on request" if self.step < self.cfg.iterations
                                     else f"reached the step limit ({self.cfg.iterations})")
 
-    def _auto_stop(self, began: int) -> bool:
-        """The stopping rule says stop (``began``: the step this ``steps()`` call started at)."""
+    # ---- the step protocol: what a loop stepping this run's net elsewhere calls, in order
+    # (engine/group.py steps N runs' nets as one grouped network and does the rest here) ----
+    @property
+    def crop_origin(self) -> tuple[int, int]:
+        """(top, left) of the output in the net's padded frame."""
+        return self._top, self._left
+
+    @property
+    def last_output_step(self) -> int:
+        """The step of the output :meth:`observations` feeds to the variance window; read it
+        before calling them (it is the ``prev_step`` of :meth:`account`)."""
+        return self._out_step
+
+    def add_elapsed(self, seconds: float) -> float:
+        """Count ``seconds`` of stepping; returns the run's seconds so far."""
+        self._elapsed += seconds
+        return self._elapsed
+
+    def rule_stops(self, began: int) -> bool:
+        """The stopping rule says stop (``began``: the step this ``steps()`` call started at);
+        if so the run is marked stopped early, with the rule's reason."""
         if self.change is not None:
-            return self.change.should_stop(began)
-        return self.tracker.should_stop(self.step, began) and not self._waiting()
+            stop = self.change.should_stop(began)
+        else:
+            stop = self.tracker.should_stop(self.step, began) and not self._waiting()
+        if stop:
+            self.stopped_early = True
+            self.stop_reason = self._reason()
+        return stop
 
     def _waiting(self) -> bool:
         """The held-out rule would stop, but the fit has not reached the noise level yet (or,
@@ -359,7 +380,7 @@ class Restoration(Controls):
         self._state_list = None
 
     def _one_step(self) -> StepRecord:
-        z = self._jittered_input()
+        z = self.jittered_input()
         h, w, _ = self.out_shape
         with forward_precision(self.bf16, self.device):
             raw = self.net(z)
@@ -379,9 +400,9 @@ class Restoration(Controls):
         self.opt.step()
 
         out = out.detach()
-        prev_step = self._out_step
-        row, seen = self._scalars(out, loss)
-        rec, accepted = self._account(out, row.tolist(), *seen, prev_step)
+        prev_step = self.last_output_step
+        row, seen = self.observations(out, loss)
+        rec, accepted = self.account(out, row.tolist(), *seen, prev_step)
         if not accepted:
             self._backtrack()
             return rec
@@ -389,7 +410,7 @@ class Restoration(Controls):
         self._ckpt, self._stage = self._stage, self._ckpt
         return rec
 
-    def _jittered_input(self) -> torch.Tensor:
+    def jittered_input(self) -> torch.Tensor:
         """z + N(0, sigma_p^2) from the run's own generator (z itself without jitter)."""
         z = self.z
         if self.cfg.sigma_p > 0:
@@ -398,7 +419,7 @@ class Restoration(Controls):
             z = z + noise * self.cfg.sigma_p
         return z
 
-    def _scalars(self, out: torch.Tensor, loss: torch.Tensor) -> tuple[torch.Tensor, tuple[bool, ...]]:
+    def observations(self, out: torch.Tensor, loss: torch.Tensor) -> tuple[torch.Tensor, tuple[bool, ...]]:
         """The step's observations as one device tensor (loss, window variance, held-out error
         of the output and of the EMA, the change watch's measure), so they come back in a
         single sync; and which of the last four are real. The variance window takes the
@@ -417,7 +438,7 @@ class Restoration(Controls):
         row = torch.stack([loss.detach().float()] + [zero if v is None else v.float() for v in seen])
         return row, tuple(v is not None for v in seen)
 
-    def _account(self, out: torch.Tensor, vals: list[float], has_var: bool, has_vo: bool, has_ve: bool,
+    def account(self, out: torch.Tensor, vals: list[float], has_var: bool, has_vo: bool, has_ve: bool,
                  has_change: bool, prev_step: int) -> tuple[StepRecord, bool]:
         """Everything a step changes once its scalars are on the host: the record, the
         stopping rule's candidates, acceptance, EMA, the discrepancy wait. False when the
@@ -522,7 +543,7 @@ class Restoration(Controls):
                             f"steps rejected at step {self.step}); lower the learning rate or use another preset")
         return None
 
-    def _observe(self, rec: StepRecord, force_preview: bool) -> None:
+    def observe(self, rec: StepRecord, force_preview: bool) -> None:
         """Previews, metrics and snapshots: host copies only at their cadence."""
         if self._out is None:
             return

@@ -31,6 +31,7 @@ import torch
 
 from .config import MAX_SEEDS, RunConfig
 from .control import Controls
+from .device import torch_threads
 from .errors import DIPError
 from .run import Restoration, StepRecord
 
@@ -85,6 +86,8 @@ class Seeds(Controls):
         self.cfg = cfg
         self.runs = [Restoration(cfg.replace(seed=member_seed(cfg.seed, k)), image, mask=mask, guide=guide,
                                  reference=reference) for k in range(first, n)]
+        for r in self.runs:     # stop / pause / resume reach every member (engine/control.py)
+            self._adopt(r)
         h, w, _ = self.runs[0].out_shape
         self.concurrent = concurrent_members(self.runs[0].device, len(self.runs), h * w) \
             and torch.get_num_threads() > 1
@@ -101,21 +104,6 @@ class Seeds(Controls):
         if not self.concurrent:
             return sum(r.elapsed for r in self.runs)
         return self._wall + (time.perf_counter() - self._t0 if self._t0 is not None else 0.0)
-
-    def request_stop(self) -> None:
-        super().request_stop()
-        for r in self.runs:
-            r.request_stop()
-
-    def pause(self) -> None:
-        super().pause()
-        for r in self.runs:
-            r.pause()
-
-    def resume(self) -> None:
-        super().resume()
-        for r in self.runs:
-            r.resume()
 
     def steps(self) -> Iterator[tuple[int, StepRecord]]:
         self._stop.clear()
@@ -141,8 +129,6 @@ class Seeds(Controls):
             todo.put(k)
         lane_done = object()
         errors: list[BaseException] = []
-        # torch's thread count is per process and new threads take it: share it out
-        torch.set_num_threads(max(1, before // lanes))
 
         def lane() -> None:
             try:
@@ -159,30 +145,31 @@ class Seeds(Controls):
             finally:
                 q.put((-1, lane_done))
 
-        self._t0 = t0 = time.perf_counter()
-        threads = [threading.Thread(target=lane, name=f"seeds-{i}", daemon=True) for i in range(lanes)]
-        try:
-            for t in threads:
-                t.start()
-            running = lanes
-            while running:
-                k, rec = q.get()
-                if rec is lane_done:
-                    running -= 1
-                    continue
-                yield k, rec
-        finally:   # also when the consumer closes the generator: stop, drain, join
-            self.request_stop()
-            while any(t.is_alive() for t in threads):
-                try:
-                    q.get(timeout=0.05)
-                except queue.Empty:
-                    pass
-            for t in threads:
-                t.join()
-            torch.set_num_threads(before)
-            self._wall += time.perf_counter() - t0
-            self._t0 = None
+        # torch's thread count is per process and new threads take it: share it out
+        with torch_threads(before // lanes):
+            self._t0 = t0 = time.perf_counter()
+            threads = [threading.Thread(target=lane, name=f"seeds-{i}", daemon=True) for i in range(lanes)]
+            try:
+                for t in threads:
+                    t.start()
+                running = lanes
+                while running:
+                    k, rec = q.get()
+                    if rec is lane_done:
+                        running -= 1
+                        continue
+                    yield k, rec
+            finally:   # also when the consumer closes the generator: stop, drain, join
+                self.request_stop()
+                while any(t.is_alive() for t in threads):
+                    try:
+                        q.get(timeout=0.05)
+                    except queue.Empty:
+                        pass
+                for t in threads:
+                    t.join()
+                self._wall += time.perf_counter() - t0
+                self._t0 = None
         if errors:
             raise errors[0]
 

@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import RunConfig
+from .durations import format_duration
 from .errors import ConfigError
-from .estimate import estimate_cost
-from .seeds import seeds_time_factor
+from .estimate import estimate_cost, wall_seconds
+from .seeds import seed_count, seeds_time_factor
 
 # one tile's training step (the estimate's peak, the process included) on a CPU: with the
 # photo's own arrays (~0.4 GB at 12 MP) the process stays within about 2 GB
@@ -48,7 +49,6 @@ CROP_MIN_SIDE = 800              # inpainting crops around the mask above this l
 CROP_MARGIN = 32
 CELL = 16                        # mask parts closer than the margin share a crop: found on a 16 px grid
 LONG_PLAN_S = 3600.0             # a CLI job estimated past this asks for --yes
-SETUP_S = {"cpu": 0.5, "cuda": 2.0, "mps": 1.0}   # building one unit's net, task and input
 # Where a self-stopping run of each task usually ends, as a fraction of its step bound
 # (benchmarks/README.md: denoise-fast stops at about 650 of 3000 at 128 px; inpaint-fast's
 # visible-change stop at 800-1000 of 3000 on dropped pixels, 1500-2200 on text; sr-fast at
@@ -169,26 +169,10 @@ class Plan:
             tail = "stops by itself" if self.auto_stop else "runs its steps"
         if self.factor > 1:
             what += f" -> {w * self.factor}x{h * self.factor}"
-        t = f"about {format_seconds(self.seconds)}"
+        t = f"about {format_duration(self.seconds)}"
         if self.auto_stop and self.seconds_max > 1.2 * self.seconds:
-            t += f", at most {format_seconds(self.seconds_max)}"
+            t += f", at most {format_duration(self.seconds_max)}"
         return f"{what}{runs} on {self.device_words}: {t}; {tail}"
-
-
-def format_seconds(s: float) -> str:
-    """'40 s', '3 min 20 s', '5 h 10 min': a plan's estimate, rounded as it deserves."""
-    s = max(0.0, float(s))
-    if s < 60:
-        return f"{max(1, round(s))} s"
-    if s < 600:
-        m, sec = divmod(int(round(s / 10) * 10), 60)
-        return f"{m} min {sec} s" if sec else f"{m} min"
-    if s < 3600:
-        return f"{round(s / 60)} min"
-    if s < 48 * 3600:
-        h, m = divmod(int(round(s / 600) * 10), 60)
-        return f"{h} h {m} min" if m else f"{h} h"
-    return f"{s / 86400:.1f} days"
 
 
 # --------------------------------------------------------------------------- geometry
@@ -356,12 +340,14 @@ def check_tiling_args(overlap: int | None, margin: int | None) -> None:
 def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
              mask: np.ndarray | None = None, device: str | None = None,
              tile: int | str = "auto", overlap: int | None = None, margin: int | None = None,
-             runs: int = 1, memory_bytes: int | None = None) -> Plan:
+             runs: int | None = 1, memory_bytes: int | None = None) -> Plan:
     """How a job of ``cfg`` on an image of ``image_hw`` will run here, and what it costs.
 
     ``tile``: "auto" (tiles only when one run of the whole image would not fit the tile
     budget; crops around the mask for large inpainting images), "off" (one run), or a side
     in input pixels. ``memory_bytes`` is the device's memory (defaults to what it reports).
+    ``runs``: seeds averaged per unit; None: the config's (engine/seeds.seed_count, resolved
+    here once for the job: callers read ``plan.runs``).
     """
     from .device import describe, device_memory_bytes, pick_device
 
@@ -374,7 +360,7 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
     total = int(memory_bytes) if memory_bytes is not None else device_memory_bytes(kind)
     budget = CPU_TILE_BYTES if kind == "cpu" else GPU_TILE_FRACTION * total
     factor = cfg.scale if cfg.task == "superres" else 1
-    runs = max(1, int(runs))
+    runs = seed_count(cfg, h, w) if runs is None else max(1, int(runs))
     auto_stop = cfg.stop == "auto" and cfg.task != "enhance"
 
     def step(th: int, tw: int):
@@ -446,8 +432,8 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
         e = cache[key]
         worst = max(worst, e.bytes)
         seeds = seeds_time_factor(runs, kind, u.box.height * u.box.width * factor * factor)
-        per_unit.append(seeds * (SETUP_S.get(kind, 1.0) + typical * e.seconds_per_step))
-        per_unit_max.append(seeds * (SETUP_S.get(kind, 1.0) + bound * e.seconds_per_step))
+        per_unit.append(wall_seconds(e.seconds_per_step, typical, kind, seeds))
+        per_unit_max.append(wall_seconds(e.seconds_per_step, bound, kind, seeds))
     c = 3 if channels == 3 else 1
     oh, ow = h * factor, w * factor
     # image + guide/reference (f32), the result and its weights, the mask

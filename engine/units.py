@@ -10,7 +10,7 @@ plain-data record of it. Blending the results into the photo happens on the driv
 one process.
 
 Same pixels everywhere: a unit is seeded by its place (``Unit.seed``) and carries its CPU
-thread count, which :func:`run_unit` sets (``torch.set_num_threads``) for the unit's
+thread count, which :func:`run_unit` sets (engine/device.torch_threads) for the unit's
 duration; on a CPU the same seed and the same threads give the same pixels in any process
 on any machine with the same torch build (one thread against two differs by a few levels
 of 255: invisible, but not equal).
@@ -48,6 +48,10 @@ class WorkUnit:
     unit_budget_mb: int | None = None   # snapshot memory of the unit's run (None: the config's)
     device: str | None = None           # overrides the config's device (e.g. "cpu" on a cluster without GPUs)
 
+    def config(self, cfg: RunConfig) -> RunConfig:
+        """The config of this unit's first seed (its others follow it, engine/seeds.py)."""
+        return unit_config(cfg, self.unit, 0, self.unit_budget_mb, self.device)
+
     @property
     def label(self) -> str:
         return f"{self.name} unit {self.unit.index + 1}/{self.count}"
@@ -57,19 +61,24 @@ class UnitStopped(Exception):
     """A stop request ended a unit before its own end: it has no result."""
 
 
-def unit_config(cfg: RunConfig, wu: WorkUnit) -> RunConfig:
-    """The config of the unit's run: its seed (its other seeds follow it, engine/seeds.py), its
-    snapshot budget, its device."""
-    kw: dict[str, Any] = {"seed": wu.unit.seed}
-    if wu.unit_budget_mb is not None:
-        kw["memory_budget_mb"] = min(cfg.memory_budget_mb, wu.unit_budget_mb)
-    if wu.device is not None:
-        kw["device"] = wu.device
+def unit_config(cfg: RunConfig, unit: Unit, seed_index: int = 0, budget_mb: int | None = None,
+                device: str | None = None) -> RunConfig:
+    """The config of one run of ``unit``, wherever it runs (an executor here, or
+    engine/job.py in one process): seed ``seed_index`` of the unit's seeds (the same seeds
+    engine/seeds.py gives), the snapshot budget capped at ``budget_mb``, the device."""
+    from .seeds import member_seed
+
+    kw: dict[str, Any] = {"seed": member_seed(unit.seed, seed_index)}
+    if budget_mb is not None:
+        kw["memory_budget_mb"] = min(cfg.memory_budget_mb, budget_mb)
+    if device is not None:
+        kw["device"] = device
     return cfg.replace(**kw)
 
 
-def _crop(a: np.ndarray | None, box) -> np.ndarray | None:
-    # a copy: arrays from Ray's object store are read-only
+def crop(a: np.ndarray | None, box) -> np.ndarray | None:
+    """A unit's pixels of ``a`` (None stays None): a copy, since arrays from Ray's object
+    store are read-only and a run must own what it fits."""
     return None if a is None else np.array(a[box.slices()], copy=True, order="C")
 
 
@@ -79,20 +88,17 @@ def unit_steps(cfg: RunConfig | dict, wu: WorkUnit, image: np.ndarray, mask: np.
     """Run ``wu`` and yield progress events (plain dicts: the same on every executor); the
     generator's return value is ``(result, info)``: the unit's result (None when it did not
     fit its pixels) and its record. ``stop`` set: :class:`UnitStopped` after the step in flight."""
-    import torch
-
+    from .device import torch_threads
     from .seeds import Seeds
 
     if isinstance(cfg, dict):
         cfg = RunConfig.from_dict(cfg)
     unit = wu.unit
     box, out_box = unit.box, unit.out_box(wu.factor)
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(wu.threads)))
-    try:
+    with torch_threads(wu.threads):
         # --runs N: the unit's seeds (side by side on a CPU), their picks averaged
-        seeds = Seeds(unit_config(cfg, wu), _crop(image, box), max(1, wu.runs), mask=_crop(mask, box),
-                      guide=_crop(guide, box), reference=_crop(reference, out_box))
+        seeds = Seeds(wu.config(cfg), crop(image, box), max(1, wu.runs), mask=crop(mask, box),
+                      guide=crop(guide, box), reference=crop(reference, out_box))
         try:
             last, ended = 0.0, [False] * len(seeds)
             for k, rec in seeds.steps():
@@ -124,8 +130,6 @@ def unit_steps(cfg: RunConfig | dict, wu: WorkUnit, image: np.ndarray, mask: np.
             steps_total = sum(r.step for r in seeds.runs)
         finally:
             seeds.close()
-    finally:
-        torch.set_num_threads(before)
     info["steps_all_seeds"] = steps_total
     return result, info
 
@@ -135,21 +139,18 @@ def group_steps(cfg: RunConfig | dict, wus: list[WorkUnit], arrays: list[tuple],
     the same mathematics as separate runs; faster where one small unit leaves a GPU idle).
     Yields ``("progress", event)`` and, as each member ends, ``("done", j, result, info)``
     for ``wus[j]`` (result None: it did not fit). One seed per unit."""
-    import torch
-
+    from .device import torch_threads
     from .group import GroupRun
 
     if isinstance(cfg, dict):
         cfg = RunConfig.from_dict(cfg)
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(wus[0].threads)))
-    try:
+    with torch_threads(wus[0].threads):
         crops = []
         for wu, (image, mask, guide, reference) in zip(wus, arrays):
             box = wu.unit.box
-            crops.append((_crop(image, box), _crop(mask, box), _crop(guide, box),
-                          _crop(reference, wu.unit.out_box(wu.factor))))
-        group = GroupRun([unit_config(cfg, wu) for wu in wus], [c[0] for c in crops], masks=[c[1] for c in crops],
+            crops.append((crop(image, box), crop(mask, box), crop(guide, box),
+                          crop(reference, wu.unit.out_box(wu.factor))))
+        group = GroupRun([wu.config(cfg) for wu in wus], [c[0] for c in crops], masks=[c[1] for c in crops],
                          guides=[c[2] for c in crops], references=[c[3] for c in crops])
         try:
             last = [0.0] * len(wus)
@@ -175,8 +176,6 @@ def group_steps(cfg: RunConfig | dict, wus: list[WorkUnit], arrays: list[tuple],
                     yield ("done", j) + _member_result(cfg, wus[j], m, group)
         finally:
             group.close()
-    finally:
-        torch.set_num_threads(before)
 
 
 def _member_result(cfg: RunConfig, wu: WorkUnit, m, group) -> tuple[np.ndarray | None, dict]:

@@ -126,17 +126,17 @@ def test_ctrl_c_before_any_photo_leaves_no_empty_metrics_file(photos, tmp_path):
 
 
 def test_a_read_only_output_folder_is_refused_before_the_first_step(photos, tmp_path, capsys, monkeypatch):
-    from engine import imageio
+    from engine import atomic, imageio
 
     out = tmp_path / "ro"
     out.mkdir()
-    real = imageio._temp_in
+    real = atomic._temp_in
 
     def read_only(folder, p):     # the suite may run as root, which writes anywhere: the folder says no
         if Path(folder) == out:
             raise PermissionError(13, "Permission denied")
         return real(folder, p)
-    monkeypatch.setattr(imageio, "_temp_in", read_only)
+    monkeypatch.setattr(atomic, "_temp_in", read_only)
     events = []
     cfg = tiny_config("denoise", iterations=6, stop="never", **TINY_QT)
     opts = BatchOptions(cfg=cfg, inputs=str(photos), output=str(out), threads=1)

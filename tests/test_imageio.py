@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from engine import imageio
 from engine.errors import ImageError, MaskError
 from engine.imageio import (
     Loaded,
@@ -291,7 +290,7 @@ def test_pillow_decompression_bomb_becomes_image_error(tmp_path, monkeypatch):
 def test_zero_size_image(tmp_path, monkeypatch):
     src = tmp_path / "empty.png"
     Image.fromarray(_rgb_u8(4, 4)).save(src)  # Pillow refuses to write 0 x N: fake the header
-    monkeypatch.setattr(imageio.Image, "open", lambda p: Image.new("L", (0, 5)))
+    monkeypatch.setattr(Image, "open", lambda p: Image.new("L", (0, 5)))
     with pytest.raises(ImageError, match="no pixels"):
         load_image(src)
 
