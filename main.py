@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) > 1 or (argv and argv[0].startswith("-")):
         print(USAGE, file=sys.stderr)
         return 2
+    from app.main_window import build_window
     from app.start import run_app
-    return run_app(argv[0] if argv else None)
+    return run_app(build_window, argv[0] if argv else None)
 
 
 def _by_ctrl_c(exc: BaseException) -> bool:

@@ -13,7 +13,6 @@ from typing import Callable
 import numpy as np
 
 from engine.config import RunConfig
-from engine.seeds import seed_count
 from engine.tiling import Plan, plan_job
 
 MAX_KEPT = 32
@@ -45,8 +44,7 @@ class PlanCache:
         plan = self._plans.get(key)
         if plan is None:
             mask = self.mask_source() if masked else None
-            plan = plan_job(cfg, image_hw, channels, mask=mask, device=device, tile=tile,
-                            runs=seed_count(cfg, *image_hw))
+            plan = plan_job(cfg, image_hw, channels, mask=mask, device=device, tile=tile, runs=None)
             self.computed += 1
             if len(self._plans) >= MAX_KEPT:
                 self._plans.clear()

@@ -573,5 +573,5 @@ class MainWindow(QMainWindow):
 
 
 def build_window() -> MainWindow:
-    """The program's start (app/start.py) builds the window through this one name."""
+    """The window the program's start (app/start.run_app, called by main.py) opens."""
     return MainWindow()

@@ -19,7 +19,7 @@ from engine.estimate import Estimate, estimate_cost, wall_seconds
 from engine.inputs import input_channels as engine_input_channels
 from engine.nets import count_parameters
 from engine.presets import presets_for
-from engine.seeds import seed_count, seeds_time_factor
+from engine.seeds import seeds_time_factor
 from engine.tiling import Plan
 
 from .job_plan import PlanCache, problem_words
@@ -150,7 +150,10 @@ class RunCost:
         hw = self.output_hw(cfg)
         if self.image_hw is None or hw is None:
             return 1, 1.0
-        n = seed_count(cfg, *self.image_hw)
+        try:
+            n = self.plan(cfg).runs    # the plan resolves the config's seeds (engine.tiling.plan_job)
+        except COST_ERRORS:
+            return 1, 1.0              # no plan, no run: what it would cost is said elsewhere
         more = seeds_time_factor(n - 1, self.device_type(cfg.device), hw[0] * hw[1]) if n > 1 else 0.0
         return n, 1.0 + more
 

@@ -1,21 +1,24 @@
 """The program's start: the QApplication (names, icon, desktop-file id), the main window with
 its first image (an autosave to restore, the path given, or the bundled sample), and the
-smoke checks' timed quit (``DIP_STUDIO_QUIT_AFTER``)."""
+smoke checks' timed quit (``DIP_STUDIO_QUIT_AFTER``).
+
+The window is built by the function it is given (main.py passes app.main_window.build_window):
+no module in app/ but the window itself imports main_window, so the floors stay one way."""
 from __future__ import annotations
 
 import logging
 import os
 import sys
+from typing import Callable
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMainWindow
 
 import resources
 from . import settings_store as keys
 from .desktop_entry import APP_ID
 from .app_info import APP_TITLE, SAMPLE_IMAGE, SAMPLE_REFERENCE
-from .main_window import MainWindow, build_window
 
 log = logging.getLogger(__name__)
 # seconds after which the app reports what it shows and quits by itself: the smoke checks
@@ -23,9 +26,10 @@ log = logging.getLogger(__name__)
 QUIT_AFTER_ENV = "DIP_STUDIO_QUIT_AFTER"
 
 
-def run_app(path: str | None = None) -> int:
-    """Open the GUI on ``path`` (an image or a project; else the bundled sample with its
-    clean reference); returns the exit code of the event loop."""
+def run_app(build_window: Callable[[], QMainWindow], path: str | None = None) -> int:
+    """Open the GUI that ``build_window`` builds (app.main_window's) on ``path`` (an image or a
+    project; else the bundled sample with its clean reference); returns the exit code of the
+    event loop."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(keys.ORGANIZATION)
     app.setApplicationName(keys.APPLICATION)
@@ -59,7 +63,7 @@ def app_icon() -> QIcon:
     return icon
 
 
-def _report_and_quit(app: QApplication, win: MainWindow) -> None:
+def _report_and_quit(app: QApplication, win: QMainWindow) -> None:
     # one line a smoke check can test: the window is up and shows the sample (or the given image)
     image = win.doc.image
     shown = "no image" if image is None else f"{win.doc.name or 'an image'} {image.shape[1]}x{image.shape[0]}"
