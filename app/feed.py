@@ -17,7 +17,6 @@ thread is inside the engine's loop the whole time. A clock read per step is all 
 """
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any, Callable, Protocol
 
@@ -167,15 +166,14 @@ class Feed:
         self.sink.preview.emit(step, output, ema)
 
 
-class RunControls(Controls):
-    """The worker's stop and pause (any thread), passed on to the runs it drives: the run once
-    it is built, the seeds averaged after it while they run. A run attached while paused starts
-    paused. ``rearm`` after a ``steps()`` call ends lets the next one (Continue) run."""
+class WorkerControls(Controls):
+    """The worker's stop and pause (any thread), passed on to the runs it drives through the
+    engine's own adoption (engine.control.Controls): the run once it is built, the seeds
+    averaged after it while they run; one attached after a pause starts paused. ``rearm``
+    after a ``steps()`` call ends lets the next one (Continue) run."""
 
     def __init__(self) -> None:
         self._init_controls()
-        self._lock = threading.Lock()    # orders pause/stop against a run being attached
-        self._children: list[Controls] = []
 
     @property
     def stop_requested(self) -> bool:
@@ -184,30 +182,8 @@ class RunControls(Controls):
     def rearm(self) -> None:
         self._stop.clear()
 
-    def request_stop(self) -> None:
-        super().request_stop()
-        with self._lock:
-            for c in self._children:
-                c.request_stop()   # also releases its pause
-
-    def pause(self) -> None:
-        with self._lock:
-            super().pause()
-            for c in self._children:
-                c.pause()
-
-    def resume(self) -> None:
-        with self._lock:
-            super().resume()
-            for c in self._children:
-                c.resume()
-
     def attach(self, child: Controls) -> None:
-        with self._lock:
-            self._children.append(child)
-            if self.paused:
-                child.pause()
+        self._adopt(child)
 
     def detach(self, child: Controls) -> None:
-        with self._lock:
-            self._children = [c for c in self._children if c is not child]
+        self._release(child)

@@ -22,7 +22,7 @@ import numpy as np
 from engine.config import RunConfig
 from engine.seeds import Seeds, seed_count
 
-from .feed import SEEDS_INTERVAL_S, RunControls, Sink, Throttle
+from .feed import SEEDS_INTERVAL_S, WorkerControls, Sink, Throttle
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def other_seeds(cfg: RunConfig, image: np.ndarray, mask: np.ndarray | None = Non
     return None if n == 1 else (lambda: Seeds(cfg, image, n, mask, guide, reference, first=1))
 
 
-def average_seeds(sink: Sink, stop: RunControls, first: np.ndarray, make: SeedsFactory,
+def average_seeds(sink: Sink, stop: WorkerControls, first: np.ndarray, make: SeedsFactory,
                   pick: str) -> tuple[np.ndarray, int]:
     """The mean of ``first`` (the watched seed's pick) and the picks of the seeds ``make``
     builds, and how many picks it holds (1: stopped, a seed did not fit, or one failed: the
@@ -56,7 +56,7 @@ def average_seeds(sink: Sink, stop: RunControls, first: np.ndarray, make: SeedsF
     return mean, count
 
 
-def _run_seeds(sink: Sink, stop: RunControls, first: np.ndarray, make: SeedsFactory,
+def _run_seeds(sink: Sink, stop: WorkerControls, first: np.ndarray, make: SeedsFactory,
                pick: str) -> tuple[np.ndarray, int]:
     seeds = make()
     try:

@@ -25,7 +25,7 @@ import time
 
 from engine.job import TiledRestoration, UnitProgress
 
-from .feed import Feed, RunControls, Sink
+from .feed import Feed, WorkerControls, Sink
 from .qimage import display_qimage
 
 TILED_STEP = -1   # the "step" of a tiled job's result (it has no single step)
@@ -43,7 +43,7 @@ def unit_info(job: TiledRestoration, u: UnitProgress, rec, best: int | None, rat
             "states": list(job.states)}
 
 
-def iterate_tiled(sink: Sink, stop: RunControls, job: TiledRestoration) -> None:
+def iterate_tiled(sink: Sink, stop: WorkerControls, job: TiledRestoration) -> None:
     feed = Feed(sink)
     current: int | None = None
     stopping = False

@@ -6,7 +6,7 @@ averaged after it (app/seed_worker.py). Each loop feeds the worker's signals thr
 throttled :class:`~app.feed.Feed`: plain NumPy/Python data (never a tensor), batched, and the
 shown preview already a QImage made in this thread.
 
-Control goes straight to the runs (``RunControls`` passes ``request_stop``/``pause``/``resume``
+Control goes straight to the runs (``WorkerControls`` passes ``request_stop``/``pause``/``resume``
 on to each run it drives; all thread-safe), never through the worker's event queue, which is
 busy while a run goes.
 
@@ -29,7 +29,7 @@ from engine.errors import DIPError
 from engine.job import TiledRestoration
 from engine.run import Restoration
 
-from .feed import Feed, RunControls
+from .feed import Feed, WorkerControls
 from .qimage import display_qimage
 from .seed_worker import SeedsFactory, average_seeds
 from .tile_worker import iterate_tiled
@@ -88,7 +88,7 @@ class RunWorker(QObject):
         else:
             self._run = None
             self._factory = source
-        self.controls = RunControls()
+        self.controls = WorkerControls()
         if self._run is not None:
             self.controls.attach(self._run)
         self._busy = False

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from app.feed import RunControls, Throttle
+from app.feed import WorkerControls, Throttle
 from app.seed_worker import FINAL, average_seeds, other_seeds
 from app.tile_worker import TILED_STEP, iterate_tiled
 from app.worker import FORWARDED_SIGNALS
@@ -108,7 +108,7 @@ class Child(Controls):
 
 
 def test_controls_reach_the_runs_attached_and_a_paused_one_starts_paused():
-    c = RunControls()
+    c = WorkerControls()
     first = Child()
     c.attach(first)
     c.pause()
@@ -138,7 +138,7 @@ def test_the_tiled_loop_feeds_a_plain_sink_and_obeys_the_controls(qtbot):
     job = _tiled_job()
     n = len(job.plan.units)
     assert n > 1
-    sink, stop = Recorder(), RunControls()
+    sink, stop = Recorder(), WorkerControls()
     stop.attach(job)
     tiles = sink.tile_image
 
@@ -171,7 +171,7 @@ def test_the_seeds_loop_feeds_a_plain_sink_and_a_stop_keeps_the_first_pick(qtbot
     for _ in first.steps():
         pass
     pick = first.result("last")
-    sink, stop = Recorder(), RunControls()
+    sink, stop = Recorder(), WorkerControls()
     mean, count = average_seeds(sink, stop, pick, make, "last")
     assert count == 3 and sink.of("seeds")[0] == (1, 3, 0) and sink.of("seeds")[-1] == (3, 3, FINAL)
     assert not np.array_equal(mean, pick)

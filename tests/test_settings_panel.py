@@ -10,7 +10,7 @@ from app.settings_panel import (LONG_RUN_SECONDS, SettingsPanel, available_devic
 from engine.config import TASKS
 from engine.errors import ConfigError
 from engine.seeds import AUTO_SEEDS, seeds_time_factor
-from engine.estimate import estimate_cost
+from engine.estimate import estimate_cost, wall_seconds
 from engine.nets import build_net, count_params
 from engine.presets import DEFAULT_PRESET, get_config
 
@@ -319,8 +319,9 @@ def test_wall_time_sentence_follows_size_and_steps(qtbot, panel):
     # a small image averages the preset's seeds: the watched one, then the others side by side
     seeds = 1 + seeds_time_factor(AUTO_SEEDS - 1, "cpu", 64 * 64)
     assert 1 < seeds < AUTO_SEEDS
-    one = estimate_cost(cfg, 64, 64, "cpu").seconds_per_step * cfg.iterations
-    assert small == pytest.approx(one * seeds)
+    step = estimate_cost(cfg, 64, 64, "cpu").seconds_per_step
+    one = step * cfg.iterations
+    assert small == pytest.approx(wall_seconds(step, cfg.iterations, "cpu", seeds))   # set-up included
     first = panel.wall_time_label.text()
     assert "this CPU" in first and first.startswith("At most about")   # the automatic stop is on
     assert "stops sooner" in first and f"{AUTO_SEEDS} seeds averaged" in first
@@ -334,7 +335,9 @@ def test_wall_time_sentence_follows_size_and_steps(qtbot, panel):
     before = panel.wall_time_label.text()
     panel.iterations_spin.setValue(cfg.iterations // 10)
     qtbot.waitUntil(lambda: panel.wall_time_label.text() != before, timeout=10000)
-    assert panel.expected_seconds() == pytest.approx(large / 10, rel=0.01)
+    step = estimate_cost(cfg, 256, 256, "cpu").seconds_per_step
+    assert large == pytest.approx(wall_seconds(step, cfg.iterations, "cpu"))
+    assert panel.expected_seconds() == pytest.approx(wall_seconds(step, cfg.iterations // 10, "cpu"))
 
     panel.auto_stop_check.setChecked(False)   # every step runs: no longer an upper bound
     qtbot.waitUntil(lambda: panel.wall_time_label.text().startswith("About "), timeout=10000)
