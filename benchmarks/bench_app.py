@@ -157,6 +157,7 @@ def in_app(cfg, image_path: str, reference_path: str | None, size: int) -> dict:
 
     marks: dict[str, float] = {}
     gaps: list[float] = []
+    ends: list[float] = []      # when each gap ended: where in the run a stall came
     last_tick = [0.0]
     ticking = [False]
 
@@ -164,6 +165,7 @@ def in_app(cfg, image_path: str, reference_path: str | None, size: int) -> dict:
         now = time.perf_counter()
         if ticking[0]:
             gaps.append(now - last_tick[0])
+            ends.append(now)
         last_tick[0] = now
 
     timer = QTimer()
@@ -220,7 +222,9 @@ def in_app(cfg, image_path: str, reference_path: str | None, size: int) -> dict:
     return {"steps": n, "seconds": dt, "steps_per_s": n / dt, "device": device,
             "curve_points": shown, "ticks": len(gaps),
             "max_stall_ms": float(g.max()), "p99_stall_ms": float(np.percentile(g, 99)),
-            "mean_tick_ms": float(g.mean())}
+            "mean_tick_ms": float(g.mean()),
+            # seconds after the network was built: 0 is the first step, "seconds" the last
+            "max_stall_at_s": float(ends[int(np.argmax(g))] - marks["t0"]) if gaps else 0.0}
 
 
 def child(args) -> dict:
@@ -280,7 +284,8 @@ def measure(args, argv: list[str]) -> int:
         hl = run_child("headless", argv)
         print(f"  headless #{i + 1}: {hl['steps_per_s']:.3f} steps/s", flush=True)
         ap = run_child("app", argv)
-        print(f"  app      #{i + 1}: {ap['steps_per_s']:.3f} steps/s, max stall {ap['max_stall_ms']:.1f} ms",
+        print(f"  app      #{i + 1}: {ap['steps_per_s']:.3f} steps/s, max stall {ap['max_stall_ms']:.1f} ms "
+              f"({ap['max_stall_at_s']:.1f} s into {ap['seconds']:.1f})",
               flush=True)
         rows.append((hl, ap))
 
