@@ -93,16 +93,21 @@ def test_impedance_dialog_says_its_duration_then_plots_four_curves(qtbot, window
     dialog.close()
 
 
-def test_actmax_run_shows_a_rising_activation_and_the_loss_plot_copes(qtbot, window, phi, tmp_path):
+def _run_actmax(qtbot, window, phi, tmp_path, iterations: int) -> None:
+    """An activation-maximisation run of unit 2 on a 32 px image, to its end."""
     path = tmp_path / "any.png"
     save_image(str(path), sample_image(1))
     assert window.open_path(str(path))
     window.panel.set_task("actmax")
     window.panel.classifier_fields.set_classifier(phi)
-    window.panel.set_config(get_config("actmax-fast", classifier=phi, unit=2, iterations=30, lr=0.01,
+    window.panel.set_config(get_config("actmax-fast", classifier=phi, unit=2, iterations=iterations, lr=0.01,
                                        preview_every=10, snapshot_every=10))
     with qtbot.waitSignal(window.controller.finished, timeout=60_000):
         assert window.start_run()
+
+
+def test_actmax_run_shows_a_rising_activation_and_the_loss_plot_copes(qtbot, window, phi, tmp_path):
+    _run_actmax(qtbot, window, phi, tmp_path, 30)
     curve = window.panel.classifier_fields.curve
     qtbot.waitUntil(lambda: len(curve.values) == 30, timeout=10_000)
     assert curve.values[-1] > curve.values[0] + 1.0          # the activation, not the (negative) loss
@@ -112,15 +117,7 @@ def test_actmax_run_shows_a_rising_activation_and_the_loss_plot_copes(qtbot, win
 
 def test_actmax_run_records_and_exports_its_negative_loss(qtbot, window, phi, tmp_path):
     # the plot floors the loss for its log axis; what is recorded and exported is the raw curve
-    path = tmp_path / "any.png"
-    save_image(str(path), sample_image(1))
-    assert window.open_path(str(path))
-    window.panel.set_task("actmax")
-    window.panel.classifier_fields.set_classifier(phi)
-    window.panel.set_config(get_config("actmax-fast", classifier=phi, unit=2, iterations=20, lr=0.01,
-                                       preview_every=10, snapshot_every=10))
-    with qtbot.waitSignal(window.controller.finished, timeout=60_000):
-        assert window.start_run()
+    _run_actmax(qtbot, window, phi, tmp_path, 20)
     qtbot.waitUntil(lambda: len(window.doc.runs) == 1, timeout=10_000)
     rec = window.doc.runs.records[0]
     assert len(rec.curve_loss) == 20 and (rec.curve_loss < 0).any()
