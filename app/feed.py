@@ -31,7 +31,10 @@ PREVIEW_INTERVAL_S = 0.2    # preview images (the expensive part for the GUI)
 SEEDS_INTERVAL_S = 0.25     # the seeds phase's progress
 
 
-class Emitter(Protocol):
+class SignalLike(Protocol):
+    """A Qt signal, or a test's recorder of one (not app/events.Emitter: that one is the plain
+    models' event)."""
+
     def emit(self, *args: Any) -> None: ...
 
 
@@ -39,20 +42,20 @@ class Sink(Protocol):
     """The run's signals (RunWorker declares them; RunController forwards them), and which
     live image the screen shows: only that one is converted."""
 
-    losses: Emitter
-    preview: Emitter
-    display: Emitter
-    psnr: Emitter
-    suggested: Emitter
-    progress: Emitter
-    change: Emitter
-    snapshot: Emitter
-    result: Emitter
-    summary: Emitter
-    finished: Emitter
-    unit: Emitter
-    tile_image: Emitter
-    seeds: Emitter
+    losses: SignalLike
+    preview: SignalLike
+    display: SignalLike
+    psnr: SignalLike
+    suggested: SignalLike
+    progress: SignalLike
+    change: SignalLike
+    snapshot: SignalLike
+    result: SignalLike
+    summary: SignalLike
+    finished: SignalLike
+    unit: SignalLike
+    tile_image: SignalLike
+    seeds: SignalLike
     show_ema: bool
 
 

@@ -153,33 +153,31 @@ class RunSession:
 
     def reset(self) -> None:
         """Nothing of a run is on screen (a new work image)."""
+        self._forget_run()
+        self.compare_key = None
+
+    def begin(self, cfg: RunConfig, image: np.ndarray) -> RunConfig:
+        """A new run of ``cfg`` on ``image``; returns the config the worker runs. What the canvas
+        compares against stays (the same image)."""
+        if cfg.stop == "auto":
+            # stopping at the best iterate means presenting it: the rule's pick, whatever
+            # the preset writes on the command line (the user can still pick another)
+            cfg = cfg.replace(pick="auto")
+        self._forget_run()
+        self.cfg = cfg
+        self.run_input = image
+        return cfg
+
+    def _forget_run(self) -> None:
         self.cfg = None
         self.record_id = None
         self.live = self.images = None
         self.shown_step = None
         self.run_input = None
         self.showing_result = False
-        self.compare_key = None
         self.plotted = None
         self.tiled = False
         self.curves.clear()
-
-    def begin(self, cfg: RunConfig, image: np.ndarray) -> RunConfig:
-        """A new run of ``cfg`` on ``image``; returns the config the worker runs."""
-        if cfg.stop == "auto":
-            # stopping at the best iterate means presenting it: the rule's pick, whatever
-            # the preset writes on the command line (the user can still pick another)
-            cfg = cfg.replace(pick="auto")
-        self.live = self.images = None
-        self.shown_step = None
-        self.cfg = cfg
-        self.record_id = None
-        self.plotted = None
-        self.run_input = image
-        self.showing_result = False
-        self.tiled = False
-        self.curves.clear()
-        return cfg
 
     def ready_image(self, step: int, key: str):
         """The worker's QImage of ``key`` at ``step``, or None (then the canvas converts)."""

@@ -34,33 +34,20 @@ from realnoise_cases import _load, cases_for, smoke_cases
 import engine.noise as N
 
 
-def _flat_patches(a: np.ndarray):
-    """Patch order (flattest first), plane-removed variances (K x C), means (K x C), smoothed copy."""
-    a = a.astype(np.float64)
-    s = N._smoothed(a)
-    gy, gx = np.gradient(s.mean(axis=2))
-    energy = N._patches((gx * gx + gy * gy)[:, :, None], N.STRIDE).sum(axis=(1, 2, 3))
-    flat = N._patches(a, N.STRIDE).reshape(len(energy), N.PATCH * N.PATCH, a.shape[2])
-    q = N._plane_basis()
-    resid = flat - q @ np.einsum("pk,npc->nkc", q, flat)
-    return np.argsort(energy), (resid ** 2).sum(axis=1) / (N.PATCH ** 2 - 3), flat.mean(axis=1), s
-
-
 def flat_share(a: np.ndarray, share: float, stat=np.median) -> float:
-    order, var, _, _ = _flat_patches(a)
-    k = order[:max(1, int(round(share * len(order))))]
-    return float(np.mean(np.sqrt(stat(var[k], axis=0))))
+    var = (N.flattest_patches(a, share).resid ** 2).sum(axis=1) / (N.PATCH ** 2 - 3)
+    return float(np.mean(np.sqrt(stat(var, axis=0))))
 
 
 def brightness(a: np.ndarray, share: float = 0.3) -> float:
-    order, var, mu, s = _flat_patches(a)
-    k = order[:max(4, int(round(share * len(order))))]
+    flat = N.flattest_patches(a, share)
+    var, mu, s = (flat.resid ** 2).sum(axis=1) / (N.PATCH ** 2 - 3), flat.mean, flat.smoothed
     out = []
     for c in range(a.shape[2]):
-        design = np.stack([mu[k, c], np.ones(len(k))], 1)
-        coef = np.linalg.lstsq(design, var[k, c], rcond=None)[0]
-        keep = np.abs(var[k, c] - design @ coef) <= np.quantile(np.abs(var[k, c] - design @ coef), 0.8)
-        coef = np.linalg.lstsq(design[keep], var[k, c][keep], rcond=None)[0]
+        design = np.stack([mu[:, c], np.ones(len(mu))], 1)
+        coef = np.linalg.lstsq(design, var[:, c], rcond=None)[0]
+        keep = np.abs(var[:, c] - design @ coef) <= np.quantile(np.abs(var[:, c] - design @ coef), 0.8)
+        coef = np.linalg.lstsq(design[keep], var[keep, c], rcond=None)[0]
         out.append(np.mean(np.clip(coef[0] * s[:, :, c] + coef[1], 0, None)))
     return float(np.mean(np.sqrt(out)))
 

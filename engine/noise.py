@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -131,6 +132,25 @@ def _plane_basis() -> np.ndarray:
     return q                                             # P*P x 3, orthonormal
 
 
+class FlatPatches(NamedTuple):
+    resid: np.ndarray      # K x PATCH*PATCH x C: the pixels less their fitted plane (shading)
+    mean: np.ndarray       # K x C: each patch's mean (its brightness)
+    smoothed: np.ndarray   # H x W x C: the smoothed copy the patches were ranked on
+
+
+def flattest_patches(a: np.ndarray, share: float = FLAT_SHARE) -> FlatPatches:
+    """The ``share`` of the PATCH x PATCH patches (every STRIDE px) of an H x W x C float64
+    array where the picture is flattest: ranked by the gradient energy of a smoothed copy (the
+    picture's structure, not its noise), flattest first."""
+    s = _smoothed(a)
+    gy, gx = np.gradient(s.mean(axis=2))
+    energy = _patches((gx * gx + gy * gy)[:, :, None], STRIDE).sum(axis=(1, 2, 3))
+    keep = np.argsort(energy)[:max(1, int(round(share * energy.size)))]
+    flat = _patches(a, STRIDE)[keep].reshape(len(keep), PATCH * PATCH, a.shape[2])   # K x P*P x C
+    q = _plane_basis()
+    return FlatPatches(flat - q @ np.einsum("pk,npc->nkc", q, flat), flat.mean(axis=1), s)
+
+
 def measure_noise(image: np.ndarray) -> NoiseProfile:
     """The :class:`NoiseProfile` of an H x W x C image in [0, 1] (H, W >= PATCH)."""
     a = np.asarray(image)
@@ -140,22 +160,14 @@ def measure_noise(image: np.ndarray) -> NoiseProfile:
     h, w, c = a.shape
     if h < PATCH or w < PATCH:
         return NoiseProfile(0.0, (), 0, 0)
-    stride = STRIDE
-    s = _smoothed(a)
-    gy, gx = np.gradient(s.mean(axis=2))
-    energy = _patches((gx * gx + gy * gy)[:, :, None], stride).sum(axis=(1, 2, 3))
-    n_keep = max(1, int(round(FLAT_SHARE * energy.size)))
-    keep = np.argsort(energy)[:n_keep]
-    pt = _patches(a, stride)[keep]                       # K x P x P x C
-    q = _plane_basis()
-    flat = pt.reshape(len(keep), PATCH * PATCH, c)
-    resid = flat - q @ np.einsum("pk,npc->nkc", q, flat)  # the plane (shading) removed
+    flat = flattest_patches(a)
+    resid, n_keep = flat.resid, len(flat.resid)
     dof = PATCH * PATCH - 3
     var = (resid ** 2).sum(axis=1) / dof                 # K x C
     # a patch whose edge slipped in is an outlier: the median, not the mean; the median of a
     # chi-square is under its mean by about 2/(9 dof) in relative terms
     sigma = float(np.mean(np.sqrt(np.median(var, axis=0) / (1 - 2 / (9 * dof)) ** 3)))
-    r = resid.reshape(len(keep), PATCH, PATCH, c)
+    r = resid.reshape(n_keep, PATCH, PATCH, c)
     rho = []
     denom = float((r * r).sum())
     for d in range(1, MAX_LAG + 1):

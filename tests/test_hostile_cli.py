@@ -703,18 +703,18 @@ def test_degrade_help_states_the_scales(capsys):
 
 # ---------------------------------------------------------------- Ctrl-C (a real process)
 
-@pytest.mark.parametrize("delay", [0.1, 0.6, 1.5])
-def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path, delay):
+def interrupted_restore(code: str, args: list[str], tmp_path: Path, delay: float,
+                        env: dict | None = None) -> tuple[int, str]:
+    """Run ``python -c code *args restore ... in.png -> out.png`` (a denoise that never ends by
+    itself) in ``tmp_path``; ``code`` prints 'up' once the interpreter is up, so Ctrl-C
+    (SIGINT), sent ``delay`` s later, lands in the imports or the run. (exit status, stderr)."""
     src = tmp_path / "in.png"
     src.write_bytes(_PNG)
-    out = tmp_path / "out.png"
-    # the wrapper says when the interpreter is up, so the signal lands in main.py's imports or run
-    code = ("import runpy, sys; sys.argv = sys.argv[1:]; print('up', flush=True); "
-            "runpy.run_path(sys.argv[0], run_name='__main__')")
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(ROOT / "main.py"), "restore", "--task", "denoise", "--input", str(src),
-         "--output", str(out), "--iterations", "1000000", "--stop", "never", "--device", "cpu", "--yes", *TINY],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [sys.executable, "-c", code, *args, "restore", "--task", "denoise", "--input", str(src),
+         "--output", str(tmp_path / "out.png"), "--iterations", "1000000", "--stop", "never", "--device", "cpu",
+         "--yes", *TINY],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "up"
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
@@ -723,7 +723,16 @@ def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path, delay):
     except subprocess.TimeoutExpired:
         proc.kill()
         raise
-    assert proc.returncode == 130, err
+    return proc.returncode, err
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.6, 1.5])
+def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path, delay):
+    # the wrapper says when the interpreter is up, so the signal lands in main.py's imports or run
+    code = ("import runpy, sys; sys.argv = sys.argv[1:]; print('up', flush=True); "
+            "runpy.run_path(sys.argv[0], run_name='__main__')")
+    returncode, err = interrupted_restore(code, [str(ROOT / "main.py")], tmp_path, delay)
+    assert returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert err.strip().splitlines()[-1].startswith("interrupted"), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import signal
 import subprocess
 import sys
-import time
 import tomllib
 from importlib.resources import files
 from pathlib import Path
@@ -24,7 +22,7 @@ import resources
 from app import desktop_entry
 from app.version import version
 from tests.qt_helpers import answers, window  # noqa: F401 - fixtures
-from tests.test_hostile_cli import _PNG, TINY
+from tests.test_hostile_cli import interrupted_restore
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -132,24 +130,11 @@ def test_installed_layout_finds_its_own_packages_and_samples(tmp_path):
 def test_the_installed_scripts_ctrl_c_is_one_line_and_exit_130(tmp_path):
     """`dip` calls dip_studio.main:launch, the same start as `python main.py`."""
     site = _installed_layout(tmp_path)
-    src = tmp_path / "in.png"
-    src.write_bytes(_PNG)
     # 'up' once the script's module is imported: the signal lands in launch()'s imports or run
     code = ("import sys; sys.argv = ['dip', *sys.argv[1:]]; from dip_studio.main import launch; "
             "print('up', flush=True); launch()")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "restore", "--task", "denoise", "--input", str(src), "--output",
-         str(tmp_path / "out.png"), "--iterations", "1000000", "--stop", "never", "--device", "cpu", "--yes", *TINY],
-        cwd=tmp_path, env=_env(PYTHONPATH=str(site)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "up"
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    try:
-        _, err = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
-    assert proc.returncode == 130, err
+    returncode, err = interrupted_restore(code, [], tmp_path, 1.0, env=_env(PYTHONPATH=str(site)))
+    assert returncode == 130, err
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted"), err
     assert not (tmp_path / "out.png").exists()
 
