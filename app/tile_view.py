@@ -197,8 +197,9 @@ class TileView(QObject):
             partial = info.get("partial") or []
             kept = "".join(f", {word} {i + 1} kept at step {step}" for i, step in partial)
             bar.setFormat(f"stopped: {done} of {n} {word}s done{kept}")
-            what = "them" if not partial else ("them and the best so far of the one running" if done else
-                                               f"the best so far of the running {word}")
+            running = f"the running {word}" + ("s" if len(partial) > 1 else "")   # lanes: two at once
+            what = "them" if not partial else (f"them and the best so far of {running}" if done else
+                                               f"the best so far of {running}")
             text = (f"Stopped with {done} of {n} {word}s done{kept}: Save writes {what} with the input "
                     "elsewhere; Continue goes on from there")
         else:

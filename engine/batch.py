@@ -298,7 +298,7 @@ class Batch:
                 image, mask = self._load(e)
                 plan = plan_job(cfg, image.shape[:2], image.shape[2], mask=mask,
                                 device=plan_device or cfg.device, tile=o.tile, overlap=o.overlap,
-                                margin=o.margin, runs=o.runs or None)
+                                margin=o.margin, runs=o.runs or None, lanes=False)
                 if plan.problem:
                     raise DIPError(plan.problem)
                 if not plan.units:

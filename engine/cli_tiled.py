@@ -1,6 +1,7 @@
-"""``restore`` for a photo at its real size: the plan's units run one after the other
-(engine/job.py), with one progress line that says which tile, its step and best, and the
-whole job's ETA. Reached from engine/cli.py once the plan says tiles or crops."""
+"""``restore`` for a photo at its real size: the plan's units run one after the other, or
+two side by side on a CPU (engine/job.py, engine/lanes.py), with one progress line that
+says which tile, its step and best, and the whole job's ETA. Reached from engine/cli.py once
+the plan says tiles or crops."""
 from __future__ import annotations
 
 import argparse

@@ -1,5 +1,7 @@
-"""A job: the units of a plan (engine/tiling.py) run one after the other, their results
-blended into the photo as each finishes.
+"""A job: the units of a plan (engine/tiling.py) run one after the other (on a CPU, two
+side by side in lanes, one torch thread each: engine/lanes.py; on a GPU, same-size units
+stepped as one group: engine/group.py), their results blended into the photo as each
+finishes.
 
 :class:`TiledRestoration` looks like a :class:`~engine.run.Restoration` to whoever drives
 it (``steps()``, ``request_stop``/``pause``/``resume``, ``result``, ``elapsed``), so the
@@ -8,8 +10,8 @@ yields is the running unit's own ``StepRecord`` (its step, loss, tile-sized prev
 ``rec.unit`` saying which unit, where it goes in the result, and how far the job is.
 
 Memory stays bounded by the unit: the job keeps the photo's arrays (input, the blended
-result and its weights) and one unit's run at a time, whose snapshot history is kept small
-and freed when the unit ends. A stop request ends the job after the running step; the
+result and its weights) and one unit's run at a time (one per lane), whose snapshot history
+is kept small and freed when the unit ends. A stop request ends the job after the running step; the
 finished units are kept and so is the interrupted unit's best so far (``result()`` is the
 photo with them in and the input elsewhere), and calling ``steps()`` again continues the
 interrupted unit from where it was, then the rest.
@@ -26,6 +28,7 @@ from .config import RunConfig
 from .control import Controls
 from .degrade import resize
 from .errors import DIPError, ImageError
+from .lanes import LaneRun
 from .run import Restoration
 from .tiling import Box, Plan, Unit, unit_weights
 from .units import crop, unit_config
@@ -52,7 +55,7 @@ class TiledRestoration(Controls):
 
     def __init__(self, cfg: RunConfig, plan: Plan, image: np.ndarray, mask: np.ndarray | None = None,
                  guide: np.ndarray | None = None, reference: np.ndarray | None = None, runs: int = 1,
-                 warm_start: bool = False, group: int | None = None):
+                 warm_start: bool = False, group: int | None = None, lanes: int | None = None):
         self.cfg = RunConfig.from_dict(cfg.validate().to_dict())
         self.plan = plan
         image = np.asarray(image, dtype=np.float32)
@@ -98,12 +101,22 @@ class TiledRestoration(Controls):
         self.group_size = 1 if (self.runs > 1 or self.warm_start) else max(1, int(group))
         self._group = None                        # the running (or interrupted) GroupRun
         self._group_units: list[int] = []
+        # on a CPU, units in lanes side by side (engine/lanes.py), as the plan priced them;
+        # one seed per unit and cold starts only, as groups
+        plain = self.group_size == 1 and self.runs == 1 and not self.warm_start
+        self.lanes = max(1, int(plan.lanes if lanes is None else lanes)) if plain else 1
+        self._lane_run: LaneRun | None = None     # the running (or interrupted) units in lanes
 
     # ---- control (any thread): request_stop, pause, resume (engine/control.py), passed on to
     # the running unit's run or group, which the loop adopts ----
     @property
     def run(self) -> Restoration | None:
-        """The running unit's Restoration (None between units)."""
+        """The running unit's Restoration (None between units; in lanes, the first running)."""
+        lr = self._lane_run
+        if lr is not None:
+            running = lr.running()
+            m = lr.members.get(running[0]) if running else None
+            return None if m is None else m.run
         return self._run
 
     @property
@@ -118,6 +131,16 @@ class TiledRestoration(Controls):
     def elapsed(self) -> float:
         run = self._run
         return self._elapsed_done + (run.elapsed if run is not None else 0.0)
+
+    def _in_flight_seconds(self) -> float:
+        """The seconds the running unit(s) have cost so far (in lanes: their share)."""
+        run = self._run
+        spent = run.elapsed if run is not None else 0.0
+        lr = self._lane_run
+        if lr is not None:
+            members = [lr.members.get(i) for i in lr.running()]
+            spent += sum(m.elapsed for m in members if m is not None) / self.lanes
+        return spent
 
     @property
     def stopped_early(self) -> bool:
@@ -134,9 +157,7 @@ class TiledRestoration(Controls):
         actual = sum(self.unit_info[i]["seconds"] for i in done if self.unit_info[i])
         ratio = actual / planned if planned > 0 and actual > 0 else 1.0
         left = sum(plan.unit_seconds[i] for i, s in enumerate(self.states) if s != "done")
-        run = self._run
-        spent = run.elapsed if run is not None else 0.0
-        return max(0.0, ratio * left - spent)
+        return max(0.0, ratio * left - self._in_flight_seconds())
 
     # ---- results -----------------------------------------------------------------------
     def composite(self, box: Box | None = None) -> np.ndarray:
@@ -185,6 +206,13 @@ class TiledRestoration(Controls):
                 out.append((self.plan.units[i], np.mean(picks, axis=0) if len(picks) > 1 else picks[0],
                             run.step if run is not None else 0))
         group = self._group
+        lr = self._lane_run
+        if lr is not None:
+            for i in lr.running():
+                member = lr.members.get(i)
+                pick = None if member is None else self._pick_so_far(member)
+                if pick is not None:
+                    out.append((self.plan.units[i], pick, member.step))
         if group is not None:
             for i, member in zip(self._group_units, group.members):
                 pick = None if self.states[i] == "done" or member.error is not None else self._pick_so_far(member)
@@ -220,11 +248,11 @@ class TiledRestoration(Controls):
 
     def close(self) -> None:
         with self._lock:
-            for r in (self._run, self._group):
+            for r in (self._run, self._group, self._lane_run):
                 if r is not None:
                     self._release(r)
                     r.close()
-            self._run = self._group = None
+            self._run = self._group = self._lane_run = None
 
     # ---- the loop ----------------------------------------------------------------------
     def steps(self):
@@ -240,6 +268,10 @@ class TiledRestoration(Controls):
                 continue
             if self._group is not None:
                 finished = yield from self._run_group()
+            elif self._lane_run is not None or (self.lanes > 1 and self._run is None):
+                if self._lane_run is None and self.finished:
+                    break
+                finished = yield from self._run_lanes()
             else:
                 pending = [i for i, st in enumerate(self.states) if st != "done"]
                 if not pending:
@@ -344,6 +376,69 @@ class TiledRestoration(Controls):
         self._release(group)
         group.close()
         return True
+
+    # ---- units in lanes side by side (a CPU) ---------------------------------------------
+    def _run_lanes(self):
+        """Step the units not done in lanes, each blended in as it ends. True once all are."""
+        units, n = self.plan.units, len(self.plan.units)
+        lr = self._lane_run
+        if lr is None:
+            pending = [i for i, st in enumerate(self.states) if st != "done"]
+            lr = LaneRun(self._unit_run, pending, self.lanes)
+            with self._lock:
+                self._lane_run = lr
+            self._adopt(lr)
+        for i in lr.ended():                          # ended as a consumer closed the last call
+            self._book_lane(lr, i)
+        gen = lr.steps()
+        t0 = time.perf_counter()
+        try:
+            for out in gen:
+                self._elapsed_done += time.perf_counter() - t0
+                for i in lr.ended(errors_only=True):      # diverged: the input stays there
+                    self._book_lane(lr, i)
+                for i, rec in out:
+                    member = lr.members.get(i)
+                    state = "running"
+                    if member is not None and member.done and rec.final:
+                        self._book_lane(lr, i)
+                        state = "done"
+                    rec.unit = UnitProgress(i, n, units[i].out_box(self.factor), state, self.done_units,
+                                            self.elapsed, self.eta())
+                    yield rec
+                t0 = time.perf_counter()
+        finally:
+            gen.close()                               # the lanes are joined: nothing moves now
+            for i in lr.ended():                      # also what ended unseen: a stop keeps it
+                self._book_lane(lr, i)
+        if not lr.done:
+            return False            # interrupted: the lanes' runs stay for a continue
+        with self._lock:
+            self._lane_run = None
+        self._release(lr)
+        lr.close()
+        return True
+
+    def _unit_run(self, i: int) -> Restoration:
+        """Unit ``i``'s run, built when a lane takes it (in that lane's thread)."""
+        unit = self.plan.units[i]
+        self.states[i] = "running"
+        run = Restoration(unit_config(self.cfg, unit, 0, UNIT_MEMORY_MB), crop(self.image, unit.box),
+                          mask=crop(self.mask, unit.box), guide=crop(self.guide, unit.box),
+                          reference=crop(self.reference, unit.out_box(self.factor)))
+        self.param_count = run.param_count
+        return run
+
+    def _book_lane(self, lr: LaneRun, i: int) -> None:
+        """A unit in a lane ended: record it (its seconds: its share of the lanes' wall
+        time, as the plan priced it) and blend it in (or keep the input if it failed)."""
+        unit, member = self.plan.units[i], lr.members[i]
+        info = self._info(unit, member)
+        info["lane_seconds"], info["seconds"] = info["seconds"], info["seconds"] / self.lanes
+        self.unit_info[i] = info
+        failed = member.error is not None or member.failed_to_fit
+        self._complete(unit, None if failed else member.result(self.cfg.pick))
+        lr.forget(i)
 
     def _run_unit(self, unit: Unit):
         """Run (or continue) ``unit``'s seeds; True once it is done and blended in."""

@@ -4,8 +4,9 @@ Runs of the same image from different random networks make different errors; the
 their picks is better than any of them (the paper gains about 0.6 dB averaging two runs of
 its denoiser; here two seeds give +0.36 dB and four +0.5 on CBM3D9, benchmarks/README.md).
 
-On a CPU the members step *side by side*: as many lanes (Python threads) as torch has
-threads, each lane with one torch thread, taking the next member when its own ends. A small
+On a CPU the members step *side by side* (engine/lanes.py, as a job's tiles do): as many
+lanes (Python threads) as torch has threads, each lane with one torch thread, taking the
+next member when its own ends. A small
 network uses a second core poorly (one 128 px step: 36 ms on one thread, 28.5 ms on two), so
 two lanes on two cores step two members in about 41 ms: ~1.4x the throughput of one run with
 both threads (benchmarks/README.md). More lanes than cores only add switching. Every member is a plain
@@ -21,8 +22,6 @@ per tile: a tiled photo is big by definition.
 """
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from typing import Iterator
 
@@ -31,8 +30,8 @@ import torch
 
 from .config import MAX_SEEDS, RunConfig
 from .control import Controls
-from .device import torch_threads
 from .errors import DIPError
+from .lanes import lane_count, side_by_side
 from .run import Restoration, StepRecord
 
 AUTO_SEEDS = 4
@@ -117,61 +116,15 @@ class Seeds(Controls):
         yield from self._side_by_side()
 
     def _side_by_side(self) -> Iterator[tuple[int, StepRecord]]:
-        # as many lanes as torch has threads, each lane one thread: more lanes than cores only
-        # add switching (2 cores: 4 members at once step no faster than 2 lanes of 2)
-        n = len(self.runs)
-        before = torch.get_num_threads()
-        lanes = max(1, min(n, before))
-        # a bounded queue: a slow consumer holds the members back instead of piling up records
-        q: queue.Queue = queue.Queue(maxsize=64 * lanes)
-        todo: queue.Queue = queue.Queue()
-        for k in range(n):
-            todo.put(k)
-        lane_done = object()
-        errors: list[BaseException] = []
-
-        def lane() -> None:
-            try:
-                while not self._stop.is_set():
-                    try:
-                        k = todo.get_nowait()
-                    except queue.Empty:
-                        return
-                    for rec in self.runs[k].steps():
-                        q.put((k, rec))
-            except BaseException as exc:   # noqa: BLE001 - handed to the consumer
-                errors.append(exc)
-                self.request_stop()
-            finally:
-                q.put((-1, lane_done))
-
-        # torch's thread count is per process and new threads take it: share it out
-        with torch_threads(before // lanes):
-            self._t0 = t0 = time.perf_counter()
-            threads = [threading.Thread(target=lane, name=f"seeds-{i}", daemon=True) for i in range(lanes)]
-            try:
-                for t in threads:
-                    t.start()
-                running = lanes
-                while running:
-                    k, rec = q.get()
-                    if rec is lane_done:
-                        running -= 1
-                        continue
-                    yield k, rec
-            finally:   # also when the consumer closes the generator: stop, drain, join
-                self.request_stop()
-                while any(t.is_alive() for t in threads):
-                    try:
-                        q.get(timeout=0.05)
-                    except queue.Empty:
-                        pass
-                for t in threads:
-                    t.join()
-                self._wall += time.perf_counter() - t0
-                self._t0 = None
-        if errors:
-            raise errors[0]
+        # as many lanes as torch has threads (engine/lanes.py): 2 cores, 4 members at once
+        # step no faster than 2 lanes of 2
+        self._t0 = t0 = time.perf_counter()
+        try:
+            yield from side_by_side([r.steps for r in self.runs], self,
+                                    lane_count("cpu", torch.get_num_threads(), len(self.runs)))
+        finally:
+            self._wall += time.perf_counter() - t0
+            self._t0 = None
 
     @property
     def failed_to_fit(self) -> bool:

@@ -29,11 +29,13 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from .config import RunConfig
 from .durations import format_duration
 from .errors import ConfigError
-from .estimate import estimate_cost, wall_seconds
+from .estimate import BASELINE_BYTES, estimate_cost, wall_seconds
+from .lanes import lane_cost, lane_count
 from .seeds import seed_count, seeds_time_factor
 
 # one tile's training step (the estimate's peak, the process included) on a CPU: with the
@@ -54,6 +56,19 @@ LONG_PLAN_S = 3600.0             # a CLI job estimated past this asks for --yes
 # visible-change stop at 800-1000 of 3000 on dropped pixels, 1500-2200 on text; sr-fast at
 # 750-825 of 1500; the fixed-count tasks run to their bound).
 TYPICAL_STOP = {"denoise": 0.25, "jpeg": 0.5, "inpaint": 0.5, "superres": 0.55, "enhance": 1.0, "flash": 1.0}
+# ... at 128 px. A larger denoising unit needs more steps to its peak: a net of fixed width
+# takes longer to fit more picture. The fast denoiser (sigma 25, four scikit-image photos, one
+# seed) stopped at 730 steps on average at 128 px, 1012 at 192 and 1284 at 256: as the side to
+# the power 0.8 (benchmarks/README.md, "cost of a megapixel"); a 384 px crop ran its 3000-step
+# bound. The other tasks' stops were measured at 128 px only, so their units are priced alike
+# at every size.
+STOP_GROWS_WITH_SIDE = {"denoise"}
+STOP_REF_SIDE = 128
+STOP_SIDE_POWER = 0.8
+# a photo that fits one run is still tiled where tiles are estimated at most this share of
+# the whole run's time (where the stop grows with the side, a 384 px crop costs ~3x its
+# 192 px tiles); above it the whole run keeps its one seamless fit
+TILE_IF_FASTER = 0.7
 
 
 @dataclass(frozen=True)
@@ -124,6 +139,7 @@ class Plan:
     host_bytes: int               # the job's own arrays (image, result, weights, mask...)
     auto_stop: bool
     runs: int = 1
+    lanes: int = 1                # units side by side on a CPU (engine/lanes.py)
     crops: tuple[Box, ...] = ()
     problem: str | None = None    # why it cannot run on this device, if it cannot
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -163,6 +179,8 @@ class Plan:
             tail = "the rest of the photo is kept bit for bit"
         elif self.mode == "tiles":
             what = f"{self.task} {w}x{h}: {n} tiles of {self.tile} px (overlap {self.overlap})"
+            if self.lanes > 1:
+                what += f", {self.lanes} side by side"
             tail = "each tile stops by itself" if self.auto_stop else "each tile runs its steps"
         else:
             what = f"{self.task} {w}x{h} as one run"
@@ -340,17 +358,19 @@ def check_tiling_args(overlap: int | None, margin: int | None) -> None:
 def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
              mask: np.ndarray | None = None, device: str | None = None,
              tile: int | str = "auto", overlap: int | None = None, margin: int | None = None,
-             runs: int | None = 1, memory_bytes: int | None = None) -> Plan:
+             runs: int | None = 1, memory_bytes: int | None = None, lanes: bool = True) -> Plan:
     """How a job of ``cfg`` on an image of ``image_hw`` will run here, and what it costs.
 
     ``tile``: "auto" (tiles only when one run of the whole image would not fit the tile
     budget; crops around the mask for large inpainting images), "off" (one run), or a side
     in input pixels. ``memory_bytes`` is the device's memory (defaults to what it reports).
     ``runs``: seeds averaged per unit; None: the config's (engine/seeds.seed_count, resolved
-    here once for the job: callers read ``plan.runs``).
+    here once for the job: callers read ``plan.runs``). ``lanes``: units may run side by side
+    (engine/lanes.py; False where an executor decides how units share the machine: a batch).
     """
     from .device import describe, device_memory_bytes, pick_device
 
+    allow_lanes = bool(lanes)
     h, w = int(image_hw[0]), int(image_hw[1])
     if h < 1 or w < 1:
         raise ConfigError(f"image size must be positive, got {w}x{h}")
@@ -373,11 +393,18 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
     crop_mode = (cfg.task == "inpaint" and mask is not None and tile != "off"
                  and (max(h, w) > CROP_MIN_SIDE or step(h, w).bytes > budget))
     whole = step(h, w)
-    if tile == "off" or (tile == "auto" and not crop_mode and whole.bytes <= budget):
-        size = None
-    elif tile == "auto":
-        size = _auto_tile(cfg, h, w, step, budget, crop_mode)
-    else:
+    size = None
+    if tile == "auto" and (crop_mode or whole.bytes > budget):
+        size = _auto_tile(cfg, h, w, step, budget, crop_mode, kind, factor, allow_lanes)
+    elif tile == "auto" and cfg.task in STOP_GROWS_WITH_SIDE and auto_stop and runs == 1:
+        # it fits one run, but tiles may reach their peaks sooner than the whole does
+        s = _auto_tile(cfg, h, w, step, budget, False, kind, factor, allow_lanes)
+        if s < max(h, w):
+            whole_s = wall_seconds(whole.seconds_per_step, typical_steps(cfg, h * factor, w * factor, True), kind)
+            if _tiles_seconds(cfg, h, w, s, step(min(s, h), min(s, w)), kind, budget, factor, allow_lanes) \
+                    <= TILE_IF_FASTER * whole_s:
+                size = s
+    elif tile not in ("auto", "off"):
         size = int(tile)
     notes: list[str] = []
     problem = None
@@ -422,18 +449,24 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
                        r[2] if len(r) > 2 else 0)
                   for i, r in enumerate(regions))
     bound = cfg.iterations
-    typical = bound if not auto_stop else max(1, round(TYPICAL_STOP.get(cfg.task, 1.0) * bound))
-    per_unit, per_unit_max, worst = [], [], 0
     cache: dict[tuple[int, int], object] = {}
     for u in units:
         key = (u.box.height, u.box.width)
         if key not in cache:
             cache[key] = step(*key)
-        e = cache[key]
-        worst = max(worst, e.bytes)
-        seeds = seeds_time_factor(runs, kind, u.box.height * u.box.width * factor * factor)
-        per_unit.append(wall_seconds(e.seconds_per_step, typical, kind, seeds))
-        per_unit_max.append(wall_seconds(e.seconds_per_step, bound, kind, seeds))
+    worst = max((e.bytes for e in cache.values()), default=0)
+    lanes = plan_lanes(kind, len(units), runs, worst, budget) if mode != "whole" and allow_lanes else 1
+    per_unit, per_unit_max = [], []
+    for u in units:
+        e = cache[(u.box.height, u.box.width)]
+        px = u.box.height * u.box.width * factor * factor
+        # a unit's share of the wall time: its seeds side by side, or its lane beside another
+        share = seeds_time_factor(runs, kind, px) * (lane_cost(px) if lanes > 1 else 1.0)
+        typical = typical_steps(cfg, u.box.height * factor, u.box.width * factor, auto_stop)
+        per_unit.append(wall_seconds(e.seconds_per_step, typical, kind, share))
+        per_unit_max.append(wall_seconds(e.seconds_per_step, bound, kind, share))
+    if lanes > 1:
+        worst = BASELINE_BYTES.get(kind, 0) + lanes * (worst - BASELINE_BYTES.get(kind, 0))
     c = 3 if channels == 3 else 1
     oh, ow = h * factor, w * factor
     # image + guide/reference (f32), the result and its weights, the mask
@@ -442,12 +475,47 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
                 tile=size, overlap=ov,
                 device=kind, device_words=describe(dev), unit_seconds=tuple(per_unit),
                 unit_seconds_max=tuple(per_unit_max), step_bytes=int(worst), host_bytes=int(host),
-                auto_stop=auto_stop, runs=runs, crops=crops, problem=problem, notes=tuple(notes))
+                auto_stop=auto_stop, runs=runs, lanes=lanes, crops=crops, problem=problem, notes=tuple(notes))
 
 
-def _auto_tile(cfg: RunConfig, h: int, w: int, step, budget: float, crop_mode: bool) -> int:
+def typical_steps(cfg: RunConfig, h: int, w: int, auto_stop: bool) -> int:
+    """Where a unit of ``h`` x ``w`` output pixels usually stops (its bound without a stop)."""
+    bound = cfg.iterations
+    if not auto_stop:
+        return bound
+    share = TYPICAL_STOP.get(cfg.task, 1.0)
+    if cfg.task in STOP_GROWS_WITH_SIDE:
+        share *= (math.sqrt(h * w) / STOP_REF_SIDE) ** STOP_SIDE_POWER
+    return max(1, min(bound, round(share * bound)))
+
+
+def plan_lanes(kind: str, units: int, runs: int, unit_bytes: int, budget: float) -> int:
+    """Units side by side (engine/lanes.py): on a CPU, one seed each, while two units'
+    steps fit the budget together."""
+    if runs != 1:
+        return 1
+    lanes = lane_count(kind, torch.get_num_threads(), units)
+    base = BASELINE_BYTES.get(kind, 0)
+    return lanes if lanes > 1 and base + lanes * (unit_bytes - base) <= budget else 1
+
+
+def _tiles_seconds(cfg: RunConfig, h: int, w: int, s: int, e, kind: str, budget: float, factor: int,
+                   allow_lanes: bool = True) -> float:
+    """The estimated wall time of ``h`` x ``w`` in tiles of ``s`` (each of ``e``'s step)."""
+    ov = min_overlap(cfg, s)
+    n = len(axis_starts(h, s, ov)) * len(axis_starts(w, s, ov))
+    th, tw = min(s, h) * factor, min(s, w) * factor
+    lanes = plan_lanes(kind, n, 1, e.bytes, budget) if allow_lanes else 1
+    share = lane_cost(th * tw) if lanes > 1 else 1.0
+    auto = cfg.stop == "auto" and cfg.task != "enhance"
+    return n * wall_seconds(e.seconds_per_step, typical_steps(cfg, th, tw, auto), kind, share)
+
+
+def _auto_tile(cfg: RunConfig, h: int, w: int, step, budget: float, crop_mode: bool, kind: str = "cpu",
+               factor: int = 1, allow_lanes: bool = True) -> int:
     """The tile side (a multiple of the net's cell) with the least estimated time whose step
-    fits ``budget``; the smallest size when none fits (the plan then says so)."""
+    fits ``budget``; the smallest size when none fits (the plan then says so). The time
+    counts the steps a unit of that size needs and the lanes it runs in."""
     m = cfg.net.size_multiple()
     best: tuple[float, int] | None = None
     sizes = [s for s in TILE_SIZES if s % m == 0 or m > s] or [max(MIN_TILE, m)]
@@ -458,11 +526,9 @@ def _auto_tile(cfg: RunConfig, h: int, w: int, step, budget: float, crop_mode: b
         e = step(th, tw)
         if e.bytes > budget:
             continue
-        ov = min_overlap(cfg, s)
-        if 2 * ov >= s:
+        if 2 * min_overlap(cfg, s) >= s:
             continue
-        n = len(axis_starts(h, s, ov)) * len(axis_starts(w, s, ov))
-        cost = n * e.seconds_per_step
+        cost = _tiles_seconds(cfg, h, w, s, e, kind, budget, factor, allow_lanes)
         if best is None or cost < best[0] * 0.98:   # near-ties go to the larger tile (fewer seams)
             best = (cost, s)
         elif cost <= best[0] * 1.02:

@@ -88,7 +88,16 @@ def test_the_plan_is_shown_before_run_and_worked_out_once(qtbot, window, tmp_pat
     assert not w.panel.plan().tiled
 
 
-def test_a_tiled_run_fills_every_tile_in_place(qtbot, window, tmp_path):
+@pytest.fixture
+def one_lane():
+    """One torch thread: the plan runs the tiles one after the other (on two threads two run
+    side by side, engine/lanes.py), so which tile the plots follow last is fixed."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def test_a_tiled_run_fills_every_tile_in_place(qtbot, one_lane, window, tmp_path):
     w = window
     _open_tiled(qtbot, w, tmp_path)
     plan = w.panel.plan()
@@ -169,7 +178,9 @@ def test_stop_keeps_finished_tiles_save_writes_them_and_continue_finishes(qtbot,
     assert 2 <= len(done) < 6
     assert w.controller.last_summary["how"] == "request"
     running = [i for i, s in enumerate(job.states) if s == "running"]
-    kept = "".join(f", tile {i + 1} kept at step {job.run.step}" for i in running)
+    # each interrupted tile (two on a CPU's lanes) is kept as far as it got
+    kept = "".join(f", tile {u.index + 1} kept at step {step}" for u, _, step in job.partial())
+    assert [u.index for u, _, _ in job.partial()] == running
     assert w.progress_bar.text() == f"stopped: {len(done)} of 6 tiles done{kept}"
     # the half-done photo: finished tiles (and the interrupted one's best so far) in, the
     # input exactly elsewhere
@@ -281,7 +292,8 @@ def test_a_stop_right_after_a_tile_ends_still_continues_with_the_rest(qtbot):
 
     worker.tile_image.connect(on_tile)
     worker.start()
-    assert ends == ["stopped"] and job.states.count("done") == 1
+    # the tile in the other lane (a CPU runs two side by side) may have ended in that step too
+    assert ends == ["stopped"] and 1 <= job.states.count("done") < 6
     worker.start()                      # Continue
     assert ends == ["stopped", "done"] and job.states == ["done"] * 6
     job.close()

@@ -15,7 +15,7 @@ from engine.durations import format_clock, format_duration
 from engine.estimate import SETUP_S, estimate_cost, wall_seconds
 from engine.presets import get_config
 from engine.seeds import member_seed
-from engine.tiling import TYPICAL_STOP, Box, Unit, plan_job
+from engine.tiling import Box, Unit, plan_job, typical_steps
 from engine.units import crop, unit_config
 
 
@@ -42,10 +42,11 @@ def test_the_app_words_durations_with_the_engines_rules():
 
 def test_a_plans_unit_time_is_wall_seconds():
     cfg = get_config("denoise-fast", device="cpu")
-    plan = plan_job(cfg, (96, 128), 3, device="cpu", tile=64)
-    e = estimate_cost(cfg, plan.units[0].box.height, plan.units[0].box.width, "cpu")
-    typical = max(1, round(TYPICAL_STOP["denoise"] * cfg.iterations))
-    assert plan.unit_seconds[0] == wall_seconds(e.seconds_per_step, typical, "cpu")
+    with torch_threads(1):                      # one unit at a time (lanes: tests/test_lanes.py)
+        plan = plan_job(cfg, (96, 128), 3, device="cpu", tile=64)
+    h, w = plan.units[0].box.height, plan.units[0].box.width
+    e = estimate_cost(cfg, h, w, "cpu")
+    assert plan.unit_seconds[0] == wall_seconds(e.seconds_per_step, typical_steps(cfg, h, w, True), "cpu")
     assert plan.unit_seconds_max[0] == wall_seconds(e.seconds_per_step, cfg.iterations, "cpu")
     assert wall_seconds(0.1, 100, "cpu", 2.0) == pytest.approx(2.0 * (SETUP_S["cpu"] + 10.0))
 

@@ -149,7 +149,8 @@ def test_the_tiled_loop_feeds_a_plain_sink_and_obeys_the_controls(qtbot):
 
     sink.tile_image = SimpleNamespace(emit=emit)
     iterate_tiled(sink, stop, job)
-    assert sink.of("finished") == [("stopped",)] and job.states.count("done") == 1
+    # (the tile in the other lane, two side by side on a CPU, may have ended in that step too)
+    assert sink.of("finished") == [("stopped",)] and 1 <= job.states.count("done") < n
     assert not stop.stop_requested                # re-armed for a Continue
     (step, result), = sink.of("result")
     assert step == TILED_STEP and result.shape == (96, 128, 3)

@@ -1,0 +1,211 @@
+"""Runs side by side on a CPU: the one home of *lanes*, for a job's tiles and a unit's seeds.
+
+A DIP network is small; one run leaves a second core poorly used (one 128 px step of the
+fast denoiser: 27 ms on two threads, 39 ms on one). So on a CPU several runs step at once,
+as many *lanes* (Python threads) as torch has threads, each lane with one torch thread,
+each taking the next run when its own ends: no core waits for the slowest of a pair. A
+lane's one thread makes its arithmetic independent of what runs beside it (a test checks
+the pixels against the same run alone). Measured on the team's 2-core CPU (benchmarks/
+README.md, "cost of a megapixel"): two lanes give 1.29x the throughput of one run on both
+threads at 128 px, 1.26x at 192, 1.12-1.15x at 256-384.
+
+:func:`side_by_side` is the loop; :class:`LaneRun` runs a tiled job's units through it,
+made one at a time as a lane takes them (two at once in memory, never the whole job), and
+looks to the job like a group of runs (engine/group.py): members, ``steps()``, ``done``.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Callable, Iterator, Sequence
+
+import torch
+
+from .control import Controls
+from .device import torch_threads
+from .errors import Diverged
+
+# The time of one run among two lanes, as a share of the same run alone on both threads
+# (the plan's estimate: two lanes finish two runs in 2 x this x one run's time). Measured,
+# 2-core CPU, the fast denoiser: 0.78 at 128 px, 0.80 at 192, 0.89 at 256, 0.87 at 384.
+LANE_COST_SMALL = 0.80        # up to LANE_SMALL_PIXELS
+LANE_COST_LARGE = 0.88
+LANE_SMALL_PIXELS = 192 * 192
+
+
+def lane_cost(pixels: int) -> float:
+    """One run's share of the wall time when two lanes run side by side (see above)."""
+    return LANE_COST_SMALL if pixels <= LANE_SMALL_PIXELS else LANE_COST_LARGE
+
+
+def lane_count(device_type: str, threads: int, runs: int) -> int:
+    """How many lanes ``runs`` runs get: one per torch thread on a CPU, never more than the
+    runs (more lanes than cores only add switching); one elsewhere (a GPU steps runs as one
+    grouped network instead: engine/group.py)."""
+    if device_type != "cpu" or runs < 2:
+        return 1
+    return max(1, min(int(runs), int(threads)))
+
+
+def side_by_side(starts: Sequence[Callable[[], Iterator]], controls: Controls, lanes: int,
+                 on_error: Callable[[int, BaseException], bool] | None = None) -> Iterator[tuple[int, object]]:
+    """Run ``starts`` (each a callable that begins a run and returns its records: a
+    Restoration's ``steps``, or a function that first builds the run) in ``lanes`` lanes,
+    yielding ``(k, record)`` as they happen.
+
+    A run that raises: ``on_error(k, exc)`` True means it is dealt with (its lane takes the
+    next run); otherwise every lane stops (``controls.request_stop``) and the error comes
+    out here. Closing the generator stops the lanes and joins them."""
+    n = len(starts)
+    lanes = max(1, min(int(lanes), n))
+    # a bounded queue: a slow consumer holds the lanes back instead of piling up records
+    q: queue.Queue = queue.Queue(maxsize=64 * lanes)
+    todo: queue.Queue = queue.Queue()
+    for k in range(n):
+        todo.put(k)
+    lane_done = object()
+    errors: list[BaseException] = []
+
+    def lane() -> None:
+        try:
+            while not controls._stop.is_set():
+                try:
+                    k = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    for rec in starts[k]():
+                        q.put((k, rec))
+                except BaseException as exc:   # noqa: BLE001 - handed on
+                    if on_error is None or not on_error(k, exc):
+                        raise
+        except BaseException as exc:   # noqa: BLE001 - handed to the consumer
+            errors.append(exc)
+            controls.request_stop()
+        finally:
+            q.put((-1, lane_done))
+
+    # torch's thread count is per process and new threads take it: share it out
+    with torch_threads(max(1, torch.get_num_threads() // lanes)):
+        threads = [threading.Thread(target=lane, name=f"lane-{i}", daemon=True) for i in range(lanes)]
+        try:
+            for t in threads:
+                t.start()
+            running = lanes
+            while running:
+                k, rec = q.get()
+                if rec is lane_done:
+                    running -= 1
+                    continue
+                yield k, rec
+        finally:   # also when the consumer closes the generator: stop, drain, join
+            if any(t.is_alive() for t in threads):
+                controls.request_stop()
+            while any(t.is_alive() for t in threads):
+                try:
+                    q.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            for t in threads:
+                t.join()
+    if errors:
+        raise errors[0]
+
+
+class LaneRun(Controls):
+    """A tiled job's units in lanes. ``make(i)`` builds unit ``i``'s Restoration when a
+    lane takes it; while it runs, ``members[i]`` is its :class:`~engine.group.Member`.
+    ``steps()`` yields ``[(i, record)]`` per record (the shape a group's steps take) until
+    every unit is done or a stop is requested; calling it again continues the units a stop
+    interrupted, then the rest. A unit whose run diverges ends with ``member.error``.
+    ``forget(i)`` frees a finished unit's run once the job has taken its result."""
+
+    def __init__(self, make: Callable[[int], object], units: Sequence[int], lanes: int):
+        self._init_controls()
+        self._make = make
+        self.units = list(units)
+        self.lanes = max(1, int(lanes))
+        self.members: dict = {}
+        self._finished: set[int] = set()
+        self._lock = threading.Lock()
+        self.param_count = 0
+
+    @property
+    def done(self) -> bool:
+        return all(self._ended(i) for i in self.units)
+
+    def _ended(self, i: int) -> bool:
+        return i in self._finished or (i in self.members and self.members[i].done)
+
+    def running(self) -> list[int]:
+        """Units begun and not done (what a stop interrupted), in job order."""
+        with self._lock:
+            return [i for i in self.units if i in self.members and not self.members[i].done]
+
+    def _begin(self, i: int):
+        from .group import Member
+
+        with self._lock:
+            m = self.members.get(i)
+            if m is None:
+                run = self._make(i)
+                m = self.members[i] = Member(run)
+                self.param_count = run.param_count
+                self._adopt(run)      # a stop or pause requested meanwhile reaches it at once
+        if self._stop.is_set():       # (its steps() would clear that stop): begun, no step
+            return iter(())
+        return self._records(m)
+
+    @staticmethod
+    def _records(m):
+        yield from m.run.steps()
+        r = m.run
+        # marked here too: a final record the consumer never took (it closed the loop) still
+        # leaves the unit done, for the job to book
+        if r.stopped_early or r.step >= r.total_steps:
+            m.done = True
+
+    def steps(self):
+        self._stop.clear()
+        todo = [i for i in self.units if not self._ended(i)]
+
+        def on_error(k: int, exc: BaseException) -> bool:
+            if not isinstance(exc, Diverged):
+                return False
+            m = self.members[todo[k]]       # it diverged: the unit keeps its input, the others go on
+            m.error = exc
+            m.run.stop_reason = str(exc)
+            m.done = True
+            return True
+
+        starts = [(lambda i=i: self._begin(i)) for i in todo]
+        for k, rec in side_by_side(starts, self, self.lanes, on_error):
+            i = todo[k]
+            m = self.members[i]
+            run = m.run
+            if rec.final and (run.stopped_early or run.step >= run.total_steps):
+                m.done = True
+            yield [(i, rec)]
+
+    def ended(self, errors_only: bool = False) -> list[int]:
+        """Units done and not yet booked (``errors_only``: those that diverged, which send no
+        final record), in job order: the job books them."""
+        with self._lock:
+            return [i for i in self.units if i in self.members and self.members[i].done
+                    and (self.members[i].error is not None or not errors_only)]
+
+    def forget(self, i: int) -> None:
+        """Unit ``i`` is booked by the job: its run is freed and forgotten."""
+        with self._lock:
+            m = self.members.pop(i, None)
+            self._finished.add(i)
+        if m is not None:
+            self._release(m.run)
+            m.run.close()
+
+    def close(self) -> None:
+        with self._lock:
+            members, self.members = list(self.members.values()), {}
+        for m in members:
+            self._release(m.run)
+            m.run.close()
