@@ -115,8 +115,7 @@ class TiledRestoration(Controls):
         lr = self._lane_run
         if lr is not None:
             running = lr.running()
-            m = lr.members.get(running[0]) if running else None
-            return None if m is None else m.run
+            return running[0][1].run if running else None
         return self._run
 
     @property
@@ -138,8 +137,7 @@ class TiledRestoration(Controls):
         spent = run.elapsed if run is not None else 0.0
         lr = self._lane_run
         if lr is not None:
-            members = [lr.members.get(i) for i in lr.running()]
-            spent += sum(m.elapsed for m in members if m is not None) / self.lanes
+            spent += sum(m.elapsed for _, m in lr.running()) / self.lanes
         return spent
 
     @property
@@ -208,9 +206,8 @@ class TiledRestoration(Controls):
         group = self._group
         lr = self._lane_run
         if lr is not None:
-            for i in lr.running():
-                member = lr.members.get(i)
-                pick = None if member is None else self._pick_so_far(member)
+            for i, member in lr.running():
+                pick = self._pick_so_far(member)
                 if pick is not None:
                     out.append((self.plan.units[i], pick, member.step))
         if group is not None:
@@ -398,9 +395,8 @@ class TiledRestoration(Controls):
                 for i in lr.ended(errors_only=True):      # diverged: the input stays there
                     self._book_lane(lr, i)
                 for i, rec in out:
-                    member = lr.members.get(i)
                     state = "running"
-                    if member is not None and member.done and rec.final:
+                    if rec.final and lr.members[i].run.ended:   # its own end, not a stop request
                         self._book_lane(lr, i)
                         state = "done"
                     rec.unit = UnitProgress(i, n, units[i].out_box(self.factor), state, self.done_units,
@@ -460,7 +456,7 @@ class TiledRestoration(Controls):
                 self._adopt(run)
             gen = run.steps()
             for rec in gen:
-                if rec.final and (run.stopped_early or run.step >= run.total_steps):   # its own end
+                if rec.final and run.ended:   # its own end, not a stop request
                     for _ in gen:   # let steps() close and say why; no record follows a final one
                         pass
                     # the bookkeeping comes before the yield: the consumer may close us there

@@ -137,10 +137,11 @@ class LaneRun(Controls):
     def _ended(self, i: int) -> bool:
         return i in self._finished or (i in self.members and self.members[i].done)
 
-    def running(self) -> list[int]:
-        """Units begun and not done (what a stop interrupted), in job order."""
+    def running(self) -> list[tuple[int, object]]:
+        """``(unit, member)`` of the units begun and not done (what a stop interrupted), in
+        job order; at most one per lane, so this costs nothing per step."""
         with self._lock:
-            return [i for i in self.units if i in self.members and not self.members[i].done]
+            return sorted((i, m) for i, m in self.members.items() if not m.done)
 
     def _begin(self, i: int):
         from .group import Member
@@ -159,10 +160,9 @@ class LaneRun(Controls):
     @staticmethod
     def _records(m):
         yield from m.run.steps()
-        r = m.run
-        # marked here too: a final record the consumer never took (it closed the loop) still
-        # leaves the unit done, for the job to book
-        if r.stopped_early or r.step >= r.total_steps:
+        # marked in the lane, not where the records are read: a final record the consumer
+        # never took (it closed the loop) still leaves the unit done, for the job to book
+        if m.run.ended:
             m.done = True
 
     def steps(self):
@@ -180,19 +180,14 @@ class LaneRun(Controls):
 
         starts = [(lambda i=i: self._begin(i)) for i in todo]
         for k, rec in side_by_side(starts, self, self.lanes, on_error):
-            i = todo[k]
-            m = self.members[i]
-            run = m.run
-            if rec.final and (run.stopped_early or run.step >= run.total_steps):
-                m.done = True
-            yield [(i, rec)]
+            yield [(todo[k], rec)]
 
     def ended(self, errors_only: bool = False) -> list[int]:
         """Units done and not yet booked (``errors_only``: those that diverged, which send no
         final record), in job order: the job books them."""
         with self._lock:
-            return [i for i in self.units if i in self.members and self.members[i].done
-                    and (self.members[i].error is not None or not errors_only)]
+            return sorted(i for i, m in self.members.items()
+                          if m.done and (m.error is not None or not errors_only))
 
     def forget(self, i: int) -> None:
         """Unit ``i`` is booked by the job: its run is freed and forgotten."""

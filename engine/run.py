@@ -197,6 +197,11 @@ class Restoration(Controls):
     def total_steps(self) -> int:
         return self.cfg.iterations
 
+    @property
+    def ended(self) -> bool:
+        """It ended by itself (its stopping rule or its step bound), not on request."""
+        return self.stopped_early or self.step >= self.cfg.iterations
+
     def extend(self, n: int) -> None:
         self.cfg.iterations += int(n)
 

@@ -381,7 +381,7 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
     budget = CPU_TILE_BYTES if kind == "cpu" else GPU_TILE_FRACTION * total
     factor = cfg.scale if cfg.task == "superres" else 1
     runs = seed_count(cfg, h, w) if runs is None else max(1, int(runs))
-    auto_stop = cfg.stop == "auto" and cfg.task != "enhance"
+    auto_stop = stops_by_itself(cfg)
 
     def step(th: int, tw: int):
         return estimate_cost(cfg, th * factor, tw * factor, kind, out_channels=channels)
@@ -400,7 +400,8 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
         # it fits one run, but tiles may reach their peaks sooner than the whole does
         s = _auto_tile(cfg, h, w, step, budget, False, kind, factor, allow_lanes)
         if s < max(h, w):
-            whole_s = wall_seconds(whole.seconds_per_step, typical_steps(cfg, h * factor, w * factor, True), kind)
+            fh, fw = h * factor, w * factor
+            whole_s = _unit_seconds(whole, fh, fw, kind, typical_steps(cfg, fh, fw, True))
             if _tiles_seconds(cfg, h, w, s, step(min(s, h), min(s, w)), kind, budget, factor, allow_lanes) \
                     <= TILE_IF_FASTER * whole_s:
                 size = s
@@ -459,14 +460,11 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
     per_unit, per_unit_max = [], []
     for u in units:
         e = cache[(u.box.height, u.box.width)]
-        px = u.box.height * u.box.width * factor * factor
-        # a unit's share of the wall time: its seeds side by side, or its lane beside another
-        share = seeds_time_factor(runs, kind, px) * (lane_cost(px) if lanes > 1 else 1.0)
-        typical = typical_steps(cfg, u.box.height * factor, u.box.width * factor, auto_stop)
-        per_unit.append(wall_seconds(e.seconds_per_step, typical, kind, share))
-        per_unit_max.append(wall_seconds(e.seconds_per_step, bound, kind, share))
+        oh_u, ow_u = u.box.height * factor, u.box.width * factor
+        per_unit.append(_unit_seconds(e, oh_u, ow_u, kind, typical_steps(cfg, oh_u, ow_u, auto_stop), lanes, runs))
+        per_unit_max.append(_unit_seconds(e, oh_u, ow_u, kind, bound, lanes, runs))
     if lanes > 1:
-        worst = BASELINE_BYTES.get(kind, 0) + lanes * (worst - BASELINE_BYTES.get(kind, 0))
+        worst = _lanes_bytes(kind, worst, lanes)
     c = 3 if channels == 3 else 1
     oh, ow = h * factor, w * factor
     # image + guide/reference (f32), the result and its weights, the mask
@@ -476,6 +474,25 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
                 device=kind, device_words=describe(dev), unit_seconds=tuple(per_unit),
                 unit_seconds_max=tuple(per_unit_max), step_bytes=int(worst), host_bytes=int(host),
                 auto_stop=auto_stop, runs=runs, lanes=lanes, crops=crops, problem=problem, notes=tuple(notes))
+
+
+def stops_by_itself(cfg: RunConfig) -> bool:
+    """The run ends at its rule's pick (detail enhancement runs its steps: it wants a coarse fit)."""
+    return cfg.stop == "auto" and cfg.task != "enhance"
+
+
+def _unit_seconds(e, out_h: int, out_w: int, kind: str, steps: int, lanes: int = 1, runs: int = 1) -> float:
+    """A unit's share of the wall time for ``steps`` of ``e``'s step: its seeds side by side,
+    or its lane beside another."""
+    px = out_h * out_w
+    share = seeds_time_factor(runs, kind, px) * (lane_cost(px) if lanes > 1 else 1.0)
+    return wall_seconds(e.seconds_per_step, steps, kind, share)
+
+
+def _lanes_bytes(kind: str, unit_bytes: int, lanes: int) -> int:
+    """The peak of ``lanes`` units' steps at once: the process baseline is paid once."""
+    base = BASELINE_BYTES.get(kind, 0)
+    return int(base + lanes * (unit_bytes - base))
 
 
 def typical_steps(cfg: RunConfig, h: int, w: int, auto_stop: bool) -> int:
@@ -495,8 +512,7 @@ def plan_lanes(kind: str, units: int, runs: int, unit_bytes: int, budget: float)
     if runs != 1:
         return 1
     lanes = lane_count(kind, torch.get_num_threads(), units)
-    base = BASELINE_BYTES.get(kind, 0)
-    return lanes if lanes > 1 and base + lanes * (unit_bytes - base) <= budget else 1
+    return lanes if lanes > 1 and _lanes_bytes(kind, unit_bytes, lanes) <= budget else 1
 
 
 def _tiles_seconds(cfg: RunConfig, h: int, w: int, s: int, e, kind: str, budget: float, factor: int,
@@ -506,9 +522,7 @@ def _tiles_seconds(cfg: RunConfig, h: int, w: int, s: int, e, kind: str, budget:
     n = len(axis_starts(h, s, ov)) * len(axis_starts(w, s, ov))
     th, tw = min(s, h) * factor, min(s, w) * factor
     lanes = plan_lanes(kind, n, 1, e.bytes, budget) if allow_lanes else 1
-    share = lane_cost(th * tw) if lanes > 1 else 1.0
-    auto = cfg.stop == "auto" and cfg.task != "enhance"
-    return n * wall_seconds(e.seconds_per_step, typical_steps(cfg, th, tw, auto), kind, share)
+    return n * _unit_seconds(e, th, tw, kind, typical_steps(cfg, th, tw, stops_by_itself(cfg)), lanes)
 
 
 def _auto_tile(cfg: RunConfig, h: int, w: int, step, budget: float, crop_mode: bool, kind: str = "cpu",

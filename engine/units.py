@@ -107,7 +107,7 @@ def unit_steps(cfg: RunConfig | dict, wu: WorkUnit, image: np.ndarray, mask: np.
                 run = seeds.runs[k]
                 now = time.monotonic()
                 if rec.final:
-                    ended[k] = run.stopped_early or run.step >= run.total_steps
+                    ended[k] = run.ended
                 if rec.step == 1 or now - last >= PROGRESS_EVERY_S or rec.final:
                     last = now
                     yield progress_event(wu, rec.step, run.total_steps, rec.loss, rec.suggested,
