@@ -20,18 +20,32 @@ from .errors import ConfigError
 from .inputs import input_channels
 from .nets import DIPNet, build_net, count_params
 from .nets.profile import profile
+from .schedule import uses_bf16
 
 # --- calibration ---------------------------------------------------------------------
-# The denoise net (skip 128x5, skip 4, 32 input channels) on the 2-core AVX2 CPU, one Adam
-# step: 0.30 s / 0.63 GB at 128x128, 1.50 s / 1.09 GB at 256x256, 7.10 s / 2.80 GB at
-# 512x512; 0.096 s and 0.047 s at 128x128 with 64 and 32 channels. Throughput falls as the
-# activations outgrow the caches, so it is modelled as a function of the bytes autograd
-# keeps: T(A) = T_BIG + T_SMALL / (1 + A / A_KNEE), plus a fixed per-step cost (Python,
-# Adam, the loss). These reproduce all five anchors within 10%.
-CPU_T_BIG = 60e9           # FLOP/s when the activations are far larger than the caches
-CPU_T_SMALL = 101.5e9      # extra FLOP/s of small working sets
-CPU_A_KNEE = 88e6          # bytes of kept activations where half of that extra is lost
-CPU_STEP_OVERHEAD = 0.03   # s
+# One Adam step on the team's 2-core Xeon (AVX-512, AMX-BF16), 2 threads, torch 2.13, measured
+# 2026-12-06 by stepping a Restoration of each preset (benchmarks/README.md, "The cost of a
+# megapixel"): 15 cases in float32 and 15 in bf16 autocast, from the 32-channel nets at
+# 128-768 px to the paper's 128-channel nets at 128-384 px. A step is a fixed cost plus the
+# convolutions' FLOPs at the CPU's arithmetic rate plus a cost per byte of the activations
+# autograd keeps (each is written, read back and has a gradient), slowing by up to
+# 1 + SLOW as those bytes outgrow the caches (half of it at KNEE):
+#   T = overhead + (FLOPs / RATE + kept * PER_BYTE) * (1 + SLOW * kept / (kept + KNEE))
+# bf16 has its own constants: it doubles the rate of the wide nets' convolutions (2.6x at 128
+# channels) but gains only 1.1-1.5x on the 32-channel ones, whose steps are mostly memory
+# traffic. Both fits are within 12 % of every measured step (tests/test_estimate.py).
+@dataclass(frozen=True)
+class StepModel:
+    overhead: float    # s: Python, Adam, the loss
+    rate: float        # FLOP/s
+    per_byte: float    # s per byte of kept activations
+    knee: float        # bytes of kept activations where half of SLOW is reached
+    slow: float = 2.0
+
+
+CPU_FP32 = StepModel(overhead=0.0117, rate=620e9, per_byte=0.646e-9, knee=0.57e9)
+CPU_BF16 = StepModel(overhead=0.0149, rate=822e9, per_byte=0.511e-9, knee=1.62e9)
+
 # Peak memory = process baseline + weights, gradients and Adam's two moments + the kept
 # activations times a factor for the gradient buffers alive during the backward pass.
 ACT_FACTOR = 1.44
@@ -40,9 +54,10 @@ BASELINE_BYTES = {
     "cuda": 300e6,   # CUDA context and cuDNN workspace
     "mps": 300e6,
 }
-# Devices relative to that CPU: cuda as the brief's rule of thumb, mps a guess.
+# Devices relative to that CPU's float32 step: cuda as the brief's rule of thumb, mps a guess
+# (neither measured: a GPU runs float32 by default, engine/schedule.uses_bf16).
 SPEEDUP = {"cpu": 1.0, "cuda": 50.0, "mps": 8.0}
-STEP_OVERHEAD = {"cpu": CPU_STEP_OVERHEAD, "cuda": 0.003, "mps": 0.01}
+STEP_OVERHEAD = {"cpu": CPU_FP32.overhead, "cuda": 0.003, "mps": 0.01}
 BYTES_PER_PARAM = 4 * 4    # float32 weight, gradient, exp_avg, exp_avg_sq
 
 
@@ -68,12 +83,20 @@ def estimate_cost(cfg: RunConfig, height: int, width: int, device: str | torch.d
     hp, wp = -(-height // m) * m, -(-width // m) * m
     prof = profile(net, c_in, hp, wp)
     kept = prof.saved_bytes
-    throughput = SPEEDUP[kind] * (CPU_T_BIG + CPU_T_SMALL / (1.0 + kept / CPU_A_KNEE))
-    seconds = STEP_OVERHEAD[kind] + prof.flops / throughput
+    seconds = step_seconds(prof.flops, kept, kind, uses_bf16(cfg, torch.device(kind)))
     nbytes = BASELINE_BYTES[kind] + BYTES_PER_PARAM * params + ACT_FACTOR * kept
     return Estimate(params=params, bytes=int(nbytes), seconds_per_step=float(seconds),
                     flops_per_step=float(prof.flops), padded=(hp, wp),
                     problem=prof.problems[0] if prof.problems else None)
+
+
+def step_seconds(flops: float, kept: float, kind: str, bf16: bool = False) -> float:
+    """Seconds of one step of ``flops`` keeping ``kept`` bytes of activations (the model
+    above); a CPU's bf16 steps by their own constants."""
+    m = CPU_BF16 if bf16 and kind == "cpu" else CPU_FP32
+    work = (flops / m.rate + kept * m.per_byte) * (1.0 + m.slow * kept / (kept + m.knee))
+    overhead = m.overhead if kind == "cpu" else STEP_OVERHEAD[kind]
+    return overhead + work / SPEEDUP[kind]
 
 
 def _device_kind(device: str | torch.device) -> str:

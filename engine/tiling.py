@@ -59,12 +59,15 @@ TYPICAL_STOP = {"denoise": 0.25, "jpeg": 0.5, "inpaint": 0.5, "superres": 0.55, 
 # ... at 128 px. A larger denoising unit needs more steps to its peak: a net of fixed width
 # takes longer to fit more picture. The fast denoiser (sigma 25, four scikit-image photos, one
 # seed) stopped at 730 steps on average at 128 px, 1012 at 192 and 1284 at 256: as the side to
-# the power 0.8 (benchmarks/README.md, "cost of a megapixel"); a 384 px crop ran its 3000-step
-# bound. The other tasks' stops were measured at 128 px only, so their units are priced alike
-# at every size.
+# the power 0.8 (benchmarks/README.md, "cost of a megapixel"). Past 256 px it grows faster: the
+# photo that needed the most steps (1749 at 256 px) ran its 3000-step bound at 384 px and at
+# 512, so at least the power 1.33 there; priced at that. The other tasks' stops were measured
+# at 128 px only, so their units are priced alike at every size.
 STOP_GROWS_WITH_SIDE = {"denoise"}
 STOP_REF_SIDE = 128
 STOP_SIDE_POWER = 0.8
+STOP_SIDE_BREAK = 256
+STOP_SIDE_POWER_PAST = 1.33
 # a photo that fits one run is still tiled where tiles are estimated at most this share of
 # the whole run's time (where the stop grows with the side, a 384 px crop costs ~3x its
 # 192 px tiles); above it the whole run keeps its one seamless fit
@@ -502,7 +505,9 @@ def typical_steps(cfg: RunConfig, h: int, w: int, auto_stop: bool) -> int:
         return bound
     share = TYPICAL_STOP.get(cfg.task, 1.0)
     if cfg.task in STOP_GROWS_WITH_SIDE:
-        share *= (math.sqrt(h * w) / STOP_REF_SIDE) ** STOP_SIDE_POWER
+        side = math.sqrt(h * w)
+        share *= (min(side, STOP_SIDE_BREAK) / STOP_REF_SIDE) ** STOP_SIDE_POWER
+        share *= (max(side, STOP_SIDE_BREAK) / STOP_SIDE_BREAK) ** STOP_SIDE_POWER_PAST
     return max(1, min(bound, round(share * bound)))
 
 
