@@ -2,14 +2,16 @@
 
 Every photo is planned (engine/tiling.py) into units; the units of all photos go to one
 executor (engine/executors.py: in this process, or Ray tasks on a cluster) and come back
-in any order; each photo's units are blended on the driver (engine/job.py) and the photo
-is written the moment its last unit is in, with its line of the ``--metrics`` JSON Lines
-file, atomically (engine/imageio.write_all): a photo's output exists complete or not at
-all. So a rerun of the same command skips every photo whose output is there and complete
-(it decodes, at the expected size) and does the rest: resume after Ctrl-C, a crash or a
-reboot. A photo that cannot be read, has no mask, or fails in a unit is reported and the
-others go on; the summary table at the end says done / skipped / failed (with the one-line
-reason) and the exit status is 1 when anything failed, 130 after Ctrl-C.
+in any order (in this process, on a CPU and without ``--threads``, units run side by side
+in lanes, one torch thread each: :meth:`Batch._choose_lanes`); each photo's units are
+blended on the driver (engine/job.py) and the photo is written the moment its last unit is
+in, with its line of the ``--metrics`` JSON Lines file, atomically (engine/imageio.write_all):
+a photo's output exists complete or not at all. So a rerun of the same command skips every
+photo whose output is there and complete (it decodes, at the expected size) and does the
+rest: resume after Ctrl-C, a crash or a reboot. A photo that cannot be read, has no mask,
+or fails in a unit is reported and the others go on; the summary table at the end says
+done / skipped / failed (with the one-line reason) and the exit status is 1 when anything
+failed, 130 after Ctrl-C.
 
 A mask is found the way the app finds it (``photo_mask.png`` beside ``photo.png``:
 engine/imageio.sibling_mask), or in a parallel folder (``--mask DIR``: ``DIR/photo.png``,
@@ -50,7 +52,7 @@ class BatchOptions:
     overlap: int | None = None
     margin: int | None = None
     runs: int | None = None             # seeds averaged per photo; None: the preset's (engine/seeds.py)
-    threads: int | None = None          # per unit; None: all of this machine's locally, 1 on Ray
+    threads: int | None = None          # per unit; None: all of this machine's locally (or lanes), 1 on Ray
     yes: bool = False
     quiet: bool = False
     overwrite: bool = False
@@ -73,6 +75,7 @@ class Entry:
     steps: list[int] = field(default_factory=list)
     units_done: int = 0
     units: int = 0
+    lanes: int = 1                      # its units side by side in this many lanes (1: one at a time)
     arrived: dict = field(default_factory=dict)     # unit index -> (result, info), waiting for its turn
 
     @property
@@ -106,6 +109,7 @@ class Batch:
         self._progress = BatchPrinter(self, opts.quiet, self.stream)
         self._t0 = time.monotonic()
         self.threads = 1
+        self.lanes = 1
 
     # ---- phases ------------------------------------------------------------------------
     def run(self) -> int:
@@ -311,6 +315,37 @@ class Batch:
                 self._fail(e, "out of memory while reading it")
             else:
                 self._emit(e.event())
+        self._choose_lanes()
+
+    def _choose_lanes(self) -> None:
+        """Units side by side on this process's CPU (engine/lanes.py): without ``--threads``,
+        as many lanes as torch has threads, one thread per unit, for the photos of one seed
+        per unit whose steps fit the CPU tile budget that many at once; the others run one at
+        a time with all the threads (and ``--threads N`` keeps every unit so)."""
+        from .lanes import lane_count
+        from .tiling import CPU_TILE_BYTES, _lanes_bytes
+
+        if self.opts.threads or not isinstance(self.executor, LocalExecutor):
+            return
+        can = [e for e in self.entries if e.plan is not None and e.plan.device == "cpu" and e.plan.runs == 1]
+        lanes = lane_count("cpu", self.threads, sum(len(e.plan.units) for e in can))
+        fits = [e for e in can if _lanes_bytes("cpu", e.plan.step_bytes, lanes) <= CPU_TILE_BYTES]
+        if lanes < 2 or sum(len(e.plan.units) for e in fits) < 2:
+            return
+        self.lanes = lanes
+        for e in fits:
+            e.lanes = lanes
+
+    def _unit_walls(self, e: Entry) -> list[float]:
+        """Each unit's share of the batch's wall time (its plan prices it alone)."""
+        from .lanes import wall_share
+
+        f = e.plan.factor
+        return [wall_share(s, u.out_box(f).height * u.out_box(f).width, e.lanes)
+                for s, u in zip(e.plan.unit_seconds, e.plan.units)]
+
+    def _threads_of(self, e: Entry) -> int:
+        return 1 if e.lanes > 1 else self.threads
 
     def _load(self, e: Entry):
         """The photo and its mask, checked; e.loaded keeps what writing the result needs."""
@@ -334,17 +369,22 @@ class Batch:
 
         todo = [e for e in self.entries if e.plan is not None]
         units = sum(len(e.plan.units) for e in todo)
-        seconds = sum(e.plan.seconds for e in todo) / self.executor.slots(self.threads)
+        seconds = sum(sum(self._unit_walls(e)) for e in todo) / self.executor.slots(self.threads)
         ev = {"kind": "plan", "images": len(self.entries), "to_run": len(todo), "units": units, "seconds": seconds,
-              "where": self.executor.describe(), "threads": self.threads}
+              "where": self.executor.describe(), "threads": self.threads, "lanes": self.lanes}
         self._emit(ev)
         too_long = seconds > LONG_PLAN_S and not self.opts.yes
         if todo and (not self.opts.quiet or too_long):
             skipped = sum(1 for e in self.entries if e.status == "skipped")
             what = (f"{todo[0].plan.describe()}" if self.single else
                     f"{len(todo)} of {len(self.entries)} photos to restore ({skipped} already done), {units} units")
-            self._progress.line(f"plan: {what}; on {self.executor.describe()}, {self.threads} thread"
-                                f"{'s' if self.threads != 1 else ''} per unit: about {format_duration(seconds)}")
+            how = f"{self.threads} thread{'s' if self.threads != 1 else ''} per unit"
+            if self.lanes > 1:
+                alone = sum(1 for e in todo if e.lanes == 1)
+                how = f"{self.lanes} units side by side, 1 thread each" + (
+                    f" ({alone} photo{'s' if alone != 1 else ''} one unit at a time: {how})" if alone else "")
+            self._progress.line(f"plan: {what}; on {self.executor.describe()}, {how}: about "
+                                f"{format_duration(seconds)}")
         if too_long:
             self._progress.line(f"error: this batch is estimated at about {format_duration(seconds)}: add --yes to "
                                 f"run it")
@@ -372,10 +412,10 @@ class Batch:
             for u in plan.units:
                 if e.status != "running":          # a unit of it failed: the rest is not worth running
                     break
-                wu = WorkUnit(job=e.index, name=e.name, unit=u, count=len(plan.units), threads=self.threads,
+                wu = WorkUnit(job=e.index, name=e.name, unit=u, count=len(plan.units), threads=self._threads_of(e),
                               runs=plan.runs, factor=plan.factor, unit_budget_mb=budget,
                               device=self.unit_device)
-                yield Task(wu, cfg_dict, e.index, (image, mask, None, None))
+                yield Task(wu, cfg_dict, e.index, (image, mask, None, None), lanes=e.lanes)
             image = mask = None
 
     def _execute(self) -> None:
@@ -432,7 +472,7 @@ class Batch:
         report: dict[str, Any] = {
             "input": str(e.input), "output": str(e.output), "status": "done",
             "task": cfg.task, "preset": cfg.preset, "architecture": cfg.net.arch,
-            "executor": self.executor.describe(), "threads_per_unit": self.threads,
+            "executor": self.executor.describe(), "threads_per_unit": self._threads_of(e), "lanes": e.lanes,
             "device": info.get("device"), "parameters_per_unit": job.param_count, "seconds": job.elapsed,
             "pick": cfg.pick, "steps": sum(e.steps),
             "plan": {"text": e.plan.describe(), **tiled_summary(job)},
@@ -480,12 +520,13 @@ class Batch:
 
     def eta(self) -> float:
         """Seconds left: the plans' estimates of what is left, scaled by how the finished
-        units compared with theirs, over the units that run at once."""
+        units compared with theirs, over the units that run at once. A unit in a lane is
+        priced and booked at its share of the wall time (engine/lanes.py ``wall_share``)."""
         done_plan = done_real = left = 0.0
         for e in self.entries:
             if e.plan is None or e.status in ("failed", "skipped"):
                 continue
-            secs = e.plan.unit_seconds
+            secs = self._unit_walls(e)
             if e.status == "done":
                 done_plan += sum(secs)
                 done_real += e.seconds

@@ -1,8 +1,10 @@
-"""Choosing the device, its CPU threads, and turning its failures into messages a user can act on."""
+"""Choosing the device, its CPU threads (and torch's other per-process state: its default
+generator), and turning its failures into messages a user can act on."""
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from typing import Iterator
 
 import torch
@@ -25,6 +27,20 @@ def torch_threads(n: int) -> Iterator[int]:
         yield before
     finally:
         torch.set_num_threads(before)
+
+
+_DEFAULT_GENERATOR = threading.Lock()
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """torch's default CPU generator seeded with ``seed`` for the block, then given back as it
+    was. A net's layers draw their first weights from it, and it is one per process: runs
+    built at once in several threads (lanes side by side, a batch beside the app's run) take
+    turns here, or one's draws land in another's weights."""
+    with _DEFAULT_GENERATOR, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def available_devices() -> list[str]:

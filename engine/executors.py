@@ -8,7 +8,9 @@ events, in the order they happen:
 - ``("done", task, result, info)``: a unit's result (None: it did not fit) and its record;
 - ``("failed", task, reason)``: the unit raised; ``reason`` is one line.
 
-:class:`LocalExecutor` (the default) runs the units one after the other in this process.
+:class:`LocalExecutor` (the default) runs the units in this process: one after the other,
+or on a CPU in lanes side by side, one torch thread each (engine/lanes.py), where the
+batch marks them so (``Task.lanes``), finishing in any order.
 :class:`RayExecutor` runs each unit as a Ray task asking for as many CPUs as the unit has
 threads (and a GPU, or a fraction of one, only where the cluster has GPUs); each image's
 arrays go into the object store once (``ray.put``) and every unit of it reads them from
@@ -18,6 +20,7 @@ Ray is imported only here, and only when a RayExecutor is made.
 """
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
@@ -45,6 +48,7 @@ class Task:
     cfg: dict
     key: int
     arrays: tuple[np.ndarray | None, ...]    # image, mask, guide, reference
+    lanes: int = 1      # > 1: runs in one of this many lanes side by side (LocalExecutor), 1: alone
 
 
 def _one_line(text: str) -> str:
@@ -59,11 +63,31 @@ def _reason(exc: BaseException) -> str:
     return _one_line(f"{type(exc).__name__}: {exc}")
 
 
+class _Either:
+    """Set once either event is: what a unit in a lane checks between its steps (the
+    executor's stop, or its lanes' own, set when the stream is closed early)."""
+
+    def __init__(self, a: threading.Event, b: threading.Event):
+        self.events = (a, b)
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+
 class LocalExecutor:
-    """Units one after the other, in this process, on the config's device; where that is
+    """Units in this process, on the config's device, one after the other; where that is
     faster (a GPU: engine/group.py ``group_is_faster``), queued units of the same size are
     stepped together as one grouped network, as many as fit its memory (``group``: at most
-    this many; None: GROUP_MAX where faster, 1 elsewhere)."""
+    this many; None: GROUP_MAX where faster, 1 elsewhere).
+
+    Units marked for lanes (``Task.lanes`` > 1: one seed, a CPU, one torch thread each; the
+    batch marks them, engine/batch.py) run side by side in that many lanes (Python threads,
+    engine/lanes.py ``side_by_side``), each lane taking the next unit when its own ends, so
+    they finish in any order. The units are still read here, in the caller's thread, one as
+    a lane is free: reading one may load a photo and call back into the batch. A unit not
+    marked so that comes meanwhile waits for the units in flight to end, then runs alone with
+    its threads, and lanes begin again after it. A stop ends the units in flight after
+    their step; a unit that raises fails alone, the other lanes go on."""
 
     name = "local"
 
@@ -98,15 +122,30 @@ class LocalExecutor:
                 and [None if x is None else x.shape[2:] for x in a.arrays]
                 == [None if x is None else x.shape[2:] for x in b.arrays])
 
+    @staticmethod
+    def _in_lanes(t: Task) -> bool:
+        if t.lanes < 2 or t.wu.runs != 1:
+            return False
+        from .device import pick_device
+        return pick_device(t.wu.device or t.cfg.get("device", "auto")).type == "cpu"
+
     def execute(self, tasks: Iterable[Task]) -> Iterator[tuple]:
         from collections import deque
 
         it = iter(tasks)
         ahead: deque[Task] = deque()
+
+        def pull() -> Task | None:
+            return ahead.popleft() if ahead else next(it, None)
+
         while not self.stop.is_set():
-            t = ahead.popleft() if ahead else next(it, None)
+            t = pull()
             if t is None:
                 return
+            if self._in_lanes(t):
+                if not (yield from self._run_lanes(t, pull, ahead)):
+                    return
+                continue
             size = self._group_size(t)
             if size > 1:
                 batch, looked = [t], 0
@@ -157,14 +196,54 @@ class LocalExecutor:
                     yield ("failed", t, _reason(exc))
         return True
 
-    def _run_one(self, t: Task):
+    def _run_lanes(self, first: Task, pull, ahead):
+        """``first`` and the lane units that follow it, in ``first.lanes`` lanes, until the
+        units end or one that runs otherwise comes (it waits in ``ahead`` for the lanes in
+        flight to end). False: stopped."""
+        from .control import Controls
+        from .lanes import side_by_side
+
+        halt = Controls()
+        halt._init_controls()
+        stop = _Either(self.stop, halt._stop)
+        lanes = first.lanes
+
+        def starts():
+            # read in this thread by side_by_side, one each time a lane is free; after a stop
+            # no further photo is loaded
+            t: Task | None = first
+            while True:
+                yield functools.partial(self._lane_unit, t, stop, lanes)
+                t = None if self.stop.is_set() else pull()
+                if t is None:
+                    return
+                if not (self._in_lanes(t) and t.lanes == lanes):
+                    ahead.appendleft(t)
+                    return
+
+        records = side_by_side(starts(), halt, lanes)
+        try:
+            for _, ev in records:
+                yield ev
+        finally:   # the stream closed early (a Ctrl-C, the batch's error): the lanes end now
+            records.close()
+        return not self.stop.is_set()
+
+    def _lane_unit(self, t: Task, stop: _Either, lanes: int):
+        if stop.is_set():           # taken as the stop came: not begun
+            return
+        yield from self._run_one(t, stop, lanes)
+
+    def _run_one(self, t: Task, stop: threading.Event | _Either | None = None, lanes: int = 1):
         gen = None
         try:
-            gen = unit_steps(t.cfg, t.wu, *t.arrays, stop=self.stop)
+            gen = unit_steps(t.cfg, t.wu, *t.arrays, stop=self.stop if stop is None else stop)
             while True:
                 yield ("progress", next(gen))
         except StopIteration as end:
             result, info = end.value
+            if lanes > 1:   # as a job books its lanes (engine/job.py): its share of the wall time, as priced
+                info = {**info, "lane_seconds": info["seconds"], "seconds": info["seconds"] / lanes}
             yield ("done", t, result, info)
         except UnitStopped:
             return False

@@ -303,8 +303,9 @@ class TiledRestoration(Controls):
             self.failed_units.append(index)
         else:
             self._blend(unit, result)
-        self.unit_info[index] = {k: info[k] for k in ("index", "box", "seed", "steps", "seconds", "stopped_early",
-                                                       "stop_reason", "failed_to_fit", "best_iterate") if k in info}
+        self.unit_info[index] = {k: info[k] for k in ("index", "box", "seed", "steps", "seconds", "lane_seconds",
+                                                       "threads", "stopped_early", "stop_reason", "failed_to_fit",
+                                                       "best_iterate") if k in info}
         self.param_count = info.get("param_count", self.param_count)
         self._elapsed_done += float(info.get("seconds", 0.0))
         self.states[index] = "done"

@@ -1,4 +1,5 @@
-"""Runs side by side on a CPU: the one home of *lanes*, for a job's tiles and a unit's seeds.
+"""Runs side by side on a CPU: the one home of *lanes*, for a job's tiles, a unit's seeds
+and a batch's units (engine/executors.py).
 
 A DIP network is small; one run leaves a second core poorly used (one 128 px step of the
 fast denoiser: 27 ms on two threads, 39 ms on one). So on a CPU several runs step at once,
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 
@@ -38,6 +39,13 @@ def lane_cost(pixels: int) -> float:
     return LANE_COST_SMALL if pixels <= LANE_SMALL_PIXELS else LANE_COST_LARGE
 
 
+def wall_share(seconds: float, pixels: int, lanes: int) -> float:
+    """A unit's share of the wall time, from ``seconds``, its time alone with all the threads:
+    all of it alone (``lanes`` 1), ``lane_cost`` of it in one of two or more busy lanes. The
+    rule a batch prices its units by (engine/batch.py; engine/tiling.py prices a job's)."""
+    return seconds * lane_cost(pixels) if lanes > 1 else seconds
+
+
 def lane_count(device_type: str, threads: int, runs: int) -> int:
     """How many lanes ``runs`` runs get: one per torch thread on a CPU, never more than the
     runs (more lanes than cores only add switching); one elsewhere (a GPU steps runs as one
@@ -47,38 +55,52 @@ def lane_count(device_type: str, threads: int, runs: int) -> int:
     return max(1, min(int(runs), int(threads)))
 
 
-def side_by_side(starts: Sequence[Callable[[], Iterator]], controls: Controls, lanes: int,
+def side_by_side(starts: Iterable[Callable[[], Iterator]], controls: Controls, lanes: int,
                  on_error: Callable[[int, BaseException], bool] | None = None) -> Iterator[tuple[int, object]]:
     """Run ``starts`` (each a callable that begins a run and returns its records: a
     Restoration's ``steps``, or a function that first builds the run) in ``lanes`` lanes,
-    yielding ``(k, record)`` as they happen.
+    yielding ``(k, record)`` as they happen, ``k`` the run's place in ``starts``.
+
+    ``starts`` is a sequence, or an iterator read here, in the consumer's thread, one start
+    each time a lane is free (never more runs begun than lanes): a batch's executor reads its
+    units so, because reading one may load a photo and call back into the batch.
 
     A run that raises: ``on_error(k, exc)`` True means it is dealt with (its lane takes the
     next run); otherwise every lane stops (``controls.request_stop``) and the error comes
     out here. Closing the generator stops the lanes and joins them."""
-    n = len(starts)
-    lanes = max(1, min(int(lanes), n))
+    lazy = not isinstance(starts, Sequence)
+    feed = iter(starts)
+    lanes = max(1, int(lanes) if lazy else min(int(lanes), len(starts)))
     # a bounded queue: a slow consumer holds the lanes back instead of piling up records
     q: queue.Queue = queue.Queue(maxsize=64 * lanes)
-    todo: queue.Queue = queue.Queue()
-    for k in range(n):
-        todo.put(k)
-    lane_done = object()
+    todo: queue.Queue = queue.Queue()      # (k, start); None: the lane that takes it ends
+    lane_done, run_done = object(), object()
     errors: list[BaseException] = []
+    given = 0
+
+    def give() -> None:
+        nonlocal given
+        start = None if controls._stop.is_set() else next(feed, None)
+        if start is None:
+            todo.put(None)
+            return
+        todo.put((given, start))
+        given += 1
 
     def lane() -> None:
         try:
             while not controls._stop.is_set():
-                try:
-                    k = todo.get_nowait()
-                except queue.Empty:
+                item = todo.get()
+                if item is None:
                     return
+                k, start = item
                 try:
-                    for rec in starts[k]():
+                    for rec in start():
                         q.put((k, rec))
                 except BaseException as exc:   # noqa: BLE001 - handed on
                     if on_error is None or not on_error(k, exc):
                         raise
+                q.put((k, run_done))
         except BaseException as exc:   # noqa: BLE001 - handed to the consumer
             errors.append(exc)
             controls.request_stop()
@@ -91,16 +113,23 @@ def side_by_side(starts: Sequence[Callable[[], Iterator]], controls: Controls, l
         try:
             for t in threads:
                 t.start()
+            for _ in range(lanes if lazy else len(starts) + lanes):
+                give()
             running = lanes
             while running:
                 k, rec = q.get()
                 if rec is lane_done:
                     running -= 1
-                    continue
-                yield k, rec
+                elif rec is run_done:
+                    if lazy:        # that lane is free: its next run (or its end)
+                        give()
+                else:
+                    yield k, rec
         finally:   # also when the consumer closes the generator: stop, drain, join
             if any(t.is_alive() for t in threads):
                 controls.request_stop()
+            for _ in threads:       # a lane waiting for its next run ends
+                todo.put(None)
             while any(t.is_alive() for t in threads):
                 try:
                     q.get(timeout=0.05)

@@ -30,7 +30,7 @@ import torch
 
 from .config import RunConfig
 from .control import Controls
-from .device import describe, is_oom, oom_error, pick_device
+from .device import describe, is_oom, oom_error, pick_device, seeded
 from .earlystop import WindowedVariance
 from .errors import Diverged, ImageError
 from .experiment_tasks import PixelPrior   # also adds the preimage / actmax tasks to make_task
@@ -104,8 +104,7 @@ class Restoration(Controls):
             flat = t.mean(dim=(2, 3), keepdim=True).expand(1, c, h, w)
             self._flat_loss = float(self.task.loss(flat))
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
+        with seeded(cfg.seed):
             in_ch = input_channels(cfg.input_kind, cfg.input_channels, self.task.guide)
             if cfg.prior == "tv":   # the comparison: the pixels themselves (engine/experiment_tasks.py)
                 net = PixelPrior(h, w, c, cfg.seed)

@@ -62,6 +62,8 @@ def test_a_folder_runs_in_the_background_and_a_result_opens(qtbot, tmp_path, mak
 
 def test_a_stopped_batch_is_offered_again_and_resumes(qtbot, tmp_path, make_window):
     d = _folder(tmp_path, n=3, bad=False)
+    for i in (1, 2):        # larger than p0: on 2 threads p1 runs beside it (lanes) and is still stepping when it ends
+        Image.fromarray((smooth_image(64, 64, seed=i) * 255).astype(np.uint8)).save(d / f"p{i}.png")
     cfg = tiny_config("denoise", iterations=150, stop="never", **TINY_QT)
     w = make_window(cfg)
     w.input_edit.setText(str(d))
