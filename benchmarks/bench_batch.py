@@ -1,6 +1,6 @@
 """A folder in one command: the local executor against Ray, on this machine.
 
-    python benchmarks/bench_batch.py [--crops 8] [--size 64] [--steps 400] [--images F16,...]
+    python benchmarks/bench_batch.py [--crops 8] [--size 64] [--steps 400] [--images F16,...] [--runs 1]
     python benchmarks/bench_batch.py --smoke --out PATH   # seconds: 2 made-up 48 px crops, 5 steps, local modes
 
 Eight small crops (centre crops of CBM3D9 images, sigma 25 noise) are restored by the
@@ -8,7 +8,11 @@ same ``restore --input DIR --output DIR`` command, each mode in its own process,
 time measured around the whole command (Python start, Ray start or join, every unit, the
 writes):
 
-- ``local``: the default executor, the units one after the other with this machine's threads;
+- ``local``: the default executor with this machine's threads: on a CPU the units run in
+  lanes side by side, one torch thread each (units of one seed: ``--runs 1``, or photos over
+  the preset's seed limit), otherwise one after the other;
+- ``localN``: ``--threads N`` (this machine's threads): one unit after the other, all threads
+  each (the default before lanes);
 - ``local, 1 thread``: the same with ``--threads 1`` (the pixels Ray's units give: equal bit for bit);
 - ``--ray``: a Ray started on this machine by the command (one thread per unit, as many units
   at once as there are cores);
@@ -156,9 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crops", type=int, default=8)
     ap.add_argument("--size", type=int, default=64, help="crop side in pixels")
     ap.add_argument("--steps", type=int, default=400, help="steps per crop (--stop never: the same work each mode)")
+    ap.add_argument("--runs", type=int, help="seeds per crop (default: the preset's; 1 lets small crops run in lanes)")
     ap.add_argument("--modes", default="local,local1,ray,ray2",
-                    help="which of local (this machine's threads), local1, ray, ray2 (two nodes) to run; local1 "
-                         "is always run (the reference pixels)")
+                    help="which of local (this machine's threads; lanes), localN (--threads N: one at a time), "
+                         "local1, ray, ray2 (two nodes) to run; local1 is always run (the reference pixels)")
     ap.add_argument("--out", default=str(OUT_DIR / "batch.json"))
     ap.add_argument("--smoke", action="store_true", help=SMOKE_HELP + ": 2 made-up 48 px crops, 5 steps, one seed, "
                     "the local modes only")
@@ -175,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         crops = make_crops(src, tmp / "in", a.images, a.crops, a.size)
         names = [p.name for p in crops]
         common = ["--task", "denoise", "--input", str(tmp / "in"), "--iterations", str(a.steps), "--stop", "never",
-                  "--quiet"] + (["--runs", "1"] if a.smoke else [])
+                  "--quiet"] + (["--runs", "1"] if a.smoke else ["--runs", str(a.runs)] if a.runs else [])
         import torch
         threads = torch.get_num_threads()
         load0 = os.getloadavg()[0]
@@ -189,7 +194,11 @@ def main(argv: list[str] | None = None) -> int:
 
         modes = set(a.modes.split(",")) | {"local1"}
         if "local" in modes:
-            mode(f"local ({threads} threads)", "local", [], threads, 1)
+            lanes = threads if (a.smoke or a.runs == 1) else None
+            mode(f"local ({threads} threads" + (f": {lanes} lanes)" if lanes else ")"), "local", [],
+                 1 if lanes else threads, lanes or 1)
+        if "localN" in modes:
+            mode(f"local, --threads {threads}", "localN", ["--threads", str(threads)], threads, 1)
         mode("local, 1 thread", "local1", ["--threads", "1"], 1, 1)
         if "ray" in modes:
             mode("--ray (a Ray on this machine)", "ray", ["--ray"], 1, os.cpu_count() or 1)
