@@ -6,8 +6,11 @@ It runs in the worker's thread, like :meth:`RunWorker._iterate`, and feeds the s
 
 - ``unit(dict)``: which unit runs (a new index first; the GUI then starts a new curve), its
   step and best, the job's done count and ETA; at most every ~100 ms, and once when a
-  unit is done. Units stepped side by side as one grouped network (a GPU) are watched one
-  at a time: the others show their state, and their result when they end;
+  unit is done. Units stepped side by side (in lanes on a CPU, as one grouped network on a
+  GPU) are watched one at a time: the others show their state, and their result when they
+  end. In lanes the next unit watched is the one that starts next (a lane that ends begins
+  the next queued unit at once), so every curve starts at its unit's first step rather than
+  halfway through the other lane's;
 - ``tile_image(box, QImage, kind)``: ``kind`` "live" is the running unit's preview
   (tile-sized: a 12 MP photo is never converted per preview), "done" is the photo so far
   inside a finished unit's box (``job.composite(box)``: the blended result, the input
@@ -43,10 +46,18 @@ def unit_info(job: TiledRestoration, u: UnitProgress, rec, best: int | None, rat
             "states": list(job.states)}
 
 
+def _another_starts(job: TiledRestoration, seen: set[int]) -> bool:
+    """Will a unit start beside the running ones soon? In lanes, while a unit is queued or
+    taken by a lane but not yet stepped: a lane that ends takes the next at once."""
+    return job.lanes > 1 and any(st == "queued" or (st == "running" and i not in seen)
+                                 for i, st in enumerate(job.states))
+
+
 def iterate_tiled(sink: Sink, stop: WorkerControls, job: TiledRestoration) -> None:
     feed = Feed(sink)
     current: int | None = None
     stopping = False
+    seen: set[int] = set()    # units whose records came in this call
 
     def kind_of() -> str | None:
         return job.run.suggested_kind if job.run is not None else None
@@ -62,7 +73,9 @@ def iterate_tiled(sink: Sink, stop: WorkerControls, job: TiledRestoration) -> No
     try:
         for rec in gen:
             u = rec.unit
-            if current is None and u.state != "done":
+            fresh = u.index not in seen
+            seen.add(u.index)
+            if current is None and u.state != "done" and (fresh or not _another_starts(job, seen)):
                 feed.flush()                 # the last unit's steps before the next unit's
                 feed.new_curve()
                 current = u.index

@@ -162,6 +162,50 @@ def test_the_tiled_loop_feeds_a_plain_sink_and_obeys_the_controls(qtbot):
     job.close()
 
 
+def test_in_lanes_each_watched_tile_is_followed_from_its_first_step(qtbot, restore_torch_threads, monkeypatch):
+    """When the watched tile ends while a tile is still to start, the next one watched is the
+    tile its lane starts next, from its first step, not the other lane's tile halfway through
+    its run (its curve would start mid-run)."""
+    import time as _time
+
+    import torch
+
+    torch.set_num_threads(2)
+    job = _tiled_job()
+    n = len(job.plan.units)
+    assert job.lanes == 2 and n >= 4
+    unit_run = TiledRestoration._unit_run
+
+    def staged(self, i):
+        if i == 2:
+            _time.sleep(0.3)                      # the freed lane's next tile takes a while to start
+        run = unit_run(self, i)
+        if i == 1:                                # the other lane lags: tile 0 is watched and ends first
+            steps = run.steps
+
+            def lagging():
+                _time.sleep(0.02)
+                for rec in steps():
+                    yield rec
+                    _time.sleep(0.03)
+            run.steps = lagging
+        return run
+
+    monkeypatch.setattr(TiledRestoration, "_unit_run", staged)
+    sink, stop = Recorder(), WorkerControls()
+    stop.attach(job)
+    iterate_tiled(sink, stop, job)
+    assert sink.of("finished")[-1] == ("done",) and job.states == ["done"] * n
+    shown, starts = None, []
+    for (info,) in sink.of("unit"):
+        if info["index"] != shown:
+            shown = info["index"]
+            starts.append((shown, info["step"], "queued" in info["states"]))
+    assert starts[0][:2] == (0, 1)
+    assert len(starts) >= 3 and all(step == 1 for _, step, queued in starts if queued), starts
+    job.close()
+
+
 def test_the_seeds_loop_feeds_a_plain_sink_and_a_stop_keeps_the_first_pick(qtbot):
     cfg = tiny_config("denoise", **dict(TINY_QT, iterations=4, preview_every=2, es_window=5, seed=1,
                                          stop="never", pick="last", seeds=3))
