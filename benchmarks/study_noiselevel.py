@@ -13,7 +13,10 @@ it against the truth (the std of photo - reference) on many crops:
 - ``brightness``: a line variance = a * brightness + b fitted to the flat patches, averaged
   over every pixel's (smoothed) brightness: the noise's dependence on the signal;
 - ``pd3``: pixel-shuffle down-sampling by 3 (Zhou et al. 2020: the noise decorrelates), the
-  finest-scale Haar estimate (engine.noise.noise_sigma) of each sub-image, their median.
+  finest-scale Haar estimate (engine.noise.noise_sigma) of each sub-image, their median;
+- ``pca_pd2``: the patch-PCA estimate (Chen, Zhu, Heng, ICCV 2015: the smallest eigenvalues of
+  the covariance of 5x5 patches are the noise's; the tail whose mean no longer exceeds its
+  median) of each channel, on the patches of the four sub-images of a pixel-shuffle by 2.
 
     python benchmarks/study_noiselevel.py                  # CC_real crops + simulated camera
     python benchmarks/study_noiselevel.py --smoke          # two made-up photos, seconds
@@ -56,6 +59,24 @@ def pixel_shuffle(a: np.ndarray, stride: int = 3) -> float:
     return float(np.median([N.noise_sigma(a[i::stride, j::stride]) for i in range(stride) for j in range(stride)]))
 
 
+def _pca_variance(patches: np.ndarray) -> float:
+    ev = np.sort(np.linalg.eigvalsh(np.cov(patches, rowvar=False)))[::-1]
+    for i in range(len(ev)):
+        if ev[i:].mean() <= np.median(ev[i:]):
+            return max(float(ev[i:].mean()), 0.0)
+    return max(float(ev[-1]), 0.0)
+
+
+def pca_shuffled(a: np.ndarray, stride: int = 2, r: int = 5) -> float:
+    from numpy.lib.stride_tricks import sliding_window_view
+    out = []
+    for c in range(a.shape[2]):
+        subs = [a[i::stride, j::stride, c] for i in range(stride) for j in range(stride)]
+        out.append(_pca_variance(np.concatenate([sliding_window_view(x, (r, r)).reshape(-1, r * r)
+                                                 for x in subs if min(x.shape) >= r])))
+    return float(np.sqrt(np.mean(out)))
+
+
 ESTIMATORS = {
     "engine": lambda a: N.measure_noise(a).sigma,
     "flat10": lambda a: flat_share(a, 0.1),
@@ -63,6 +84,7 @@ ESTIMATORS = {
     "flat30mean": lambda a: flat_share(a, 0.3, np.mean),
     "brightness": brightness,
     "pd3": pixel_shuffle,
+    "pca_pd2": pca_shuffled,
 }
 
 
