@@ -323,13 +323,13 @@ class Batch:
         per unit whose steps fit the CPU tile budget that many at once; the others run one at
         a time with all the threads (and ``--threads N`` keeps every unit so)."""
         from .lanes import lane_count
-        from .tiling import CPU_TILE_BYTES, _lanes_bytes
+        from .tiling import lanes_fit
 
         if self.opts.threads or not isinstance(self.executor, LocalExecutor):
             return
         can = [e for e in self.entries if e.plan is not None and e.plan.device == "cpu" and e.plan.runs == 1]
         lanes = lane_count("cpu", self.threads, sum(len(e.plan.units) for e in can))
-        fits = [e for e in can if _lanes_bytes("cpu", e.plan.step_bytes, lanes) <= CPU_TILE_BYTES]
+        fits = [e for e in can if lanes_fit("cpu", e.plan.step_bytes, lanes)]
         if lanes < 2 or sum(len(e.plan.units) for e in fits) < 2:
             return
         self.lanes = lanes

@@ -57,7 +57,7 @@ BASELINE_BYTES = {
 # Devices relative to that CPU's float32 step: cuda as the brief's rule of thumb, mps a guess
 # (neither measured: a GPU runs float32 by default, engine/schedule.uses_bf16).
 SPEEDUP = {"cpu": 1.0, "cuda": 50.0, "mps": 8.0}
-STEP_OVERHEAD = {"cpu": CPU_FP32.overhead, "cuda": 0.003, "mps": 0.01}
+STEP_OVERHEAD = {"cuda": 0.003, "mps": 0.01}     # a CPU's is its step model's
 BYTES_PER_PARAM = 4 * 4    # float32 weight, gradient, exp_avg, exp_avg_sq
 
 
@@ -95,7 +95,7 @@ def step_seconds(flops: float, kept: float, kind: str, bf16: bool = False) -> fl
     above); a CPU's bf16 steps by their own constants."""
     m = CPU_BF16 if bf16 and kind == "cpu" else CPU_FP32
     work = (flops / m.rate + kept * m.per_byte) * (1.0 + m.slow * kept / (kept + m.knee))
-    overhead = m.overhead if kind == "cpu" else STEP_OVERHEAD[kind]
+    overhead = STEP_OVERHEAD.get(kind, m.overhead)
     return overhead + work / SPEEDUP[kind]
 
 

@@ -30,7 +30,9 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from .control import Controls
 from .errors import DIPError
+from .lanes import booked_seconds, side_by_side
 from .units import UnitStopped, WorkUnit, run_unit, unit_steps
 
 RAY_MISSING = 'Ray is not installed: pip install "dip-studio[cluster]" (or pip install "ray>=2.9")'
@@ -200,9 +202,6 @@ class LocalExecutor:
         """``first`` and the lane units that follow it, in ``first.lanes`` lanes, until the
         units end or one that runs otherwise comes (it waits in ``ahead`` for the lanes in
         flight to end). False: stopped."""
-        from .control import Controls
-        from .lanes import side_by_side
-
         halt = Controls()
         halt._init_controls()
         stop = _Either(self.stop, halt._stop)
@@ -243,7 +242,7 @@ class LocalExecutor:
         except StopIteration as end:
             result, info = end.value
             if lanes > 1:   # as a job books its lanes (engine/job.py): its share of the wall time, as priced
-                info = {**info, "lane_seconds": info["seconds"], "seconds": info["seconds"] / lanes}
+                info = {**info, **booked_seconds(info["seconds"], lanes)}
             yield ("done", t, result, info)
         except UnitStopped:
             return False

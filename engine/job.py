@@ -28,7 +28,7 @@ from .config import RunConfig
 from .control import Controls
 from .degrade import resize
 from .errors import DIPError, ImageError
-from .lanes import LaneRun
+from .lanes import LaneRun, booked_seconds
 from .run import Restoration
 from .tiling import Box, Plan, Unit, unit_weights
 from .units import crop, unit_config
@@ -431,7 +431,7 @@ class TiledRestoration(Controls):
         time, as the plan priced it) and blend it in (or keep the input if it failed)."""
         unit, member = self.plan.units[i], lr.members[i]
         info = self._info(unit, member)
-        info["lane_seconds"], info["seconds"] = info["seconds"], info["seconds"] / self.lanes
+        info.update(booked_seconds(info["seconds"], self.lanes))
         self.unit_info[i] = info
         failed = member.error is not None or member.failed_to_fit
         self._complete(unit, None if failed else member.result(self.cfg.pick))

@@ -42,8 +42,15 @@ def lane_cost(pixels: int) -> float:
 def wall_share(seconds: float, pixels: int, lanes: int) -> float:
     """A unit's share of the wall time, from ``seconds``, its time alone with all the threads:
     all of it alone (``lanes`` 1), ``lane_cost`` of it in one of two or more busy lanes. The
-    rule a batch prices its units by (engine/batch.py; engine/tiling.py prices a job's)."""
+    rule a plan prices its units by (engine/tiling.py for a job's, engine/batch.py a folder's)."""
     return seconds * lane_cost(pixels) if lanes > 1 else seconds
+
+
+def booked_seconds(seconds: float, lanes: int) -> dict[str, float]:
+    """What a unit that ran ``seconds`` in one of ``lanes`` busy lanes is booked at: its share
+    of the wall time (``seconds``), beside its own time (``lane_seconds``); a job's tiles and a
+    batch's units alike."""
+    return {"lane_seconds": seconds, "seconds": seconds / lanes}
 
 
 def lane_count(device_type: str, threads: int, runs: int) -> int:
@@ -178,6 +185,9 @@ class LaneRun(Controls):
         with self._lock:
             m = self.members.get(i)
             if m is None:
+                # built under the lock (not only for the dict): the job reads running() per
+                # record, and a unit it sees as running is then a member with its run, so a
+                # stop meanwhile keeps its best so far (tests/test_app_tiles.py fails when not)
                 run = self._make(i)
                 m = self.members[i] = Member(run)
                 self.param_count = run.param_count

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .config import TASKS
+from .errors import ImageError
 
 # Super-resolution tables score the Y channel with this many pixels dropped at every border,
 # at every factor (../shared/dip-reference-facts.md, ../shared/datasets/README.md).
@@ -178,3 +179,37 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     cxy = _filter_valid(x * y, win) - mx * my
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return float(s.mean(axis=(0, 1)).mean())
+
+
+class ReferenceScores:
+    """A clean reference a run's previews are scored against (``task_psnr`` and SSIM), checked
+    once against the result's shape; the degraded input's own scores are worked out once."""
+
+    def __init__(self, task: str, scale: int, reference: np.ndarray, out_shape: tuple[int, int, int],
+                 degraded: np.ndarray):
+        ref = np.asarray(reference, dtype=np.float32)
+        if ref.ndim == 2:
+            ref = ref[:, :, None]
+        h, w, c = out_shape
+        if ref.shape[:2] != (h, w):
+            raise ImageError(f"the reference is {ref.shape[1]}x{ref.shape[0]} but the result will be "
+                             f"{w}x{h} (W x H)")
+        if ref.shape[2] != c:
+            ref = ref.mean(axis=2, keepdims=True) if c == 1 else np.repeat(ref[:, :, :1], 3, axis=2)
+        self.task, self.scale, self.array = task, scale, ref
+        self.input_psnr = task_psnr(task, degraded, ref, scale=scale)
+        # SSIM's 11x11 window needs 11 px a side
+        self.input_ssim = ssim(degraded, ref) if min(h, w) >= 11 else None
+
+    def scores(self, out: np.ndarray, ema: np.ndarray | None) -> tuple[dict[str, float], dict[str, float]]:
+        """PSNR and SSIM of the output and its moving average, beside the input's."""
+        ref, task, scale = self.array, self.task, self.scale
+        p = {"output": task_psnr(task, out, ref, scale=scale), "input": self.input_psnr}
+        if ema is not None:
+            p["ema"] = task_psnr(task, ema, ref, scale=scale)
+        if self.input_ssim is None:
+            return p, {}
+        q = {"output": ssim(out, ref), "input": self.input_ssim}
+        if ema is not None:
+            q["ema"] = ssim(ema, ref)
+        return p, q

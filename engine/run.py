@@ -36,7 +36,7 @@ from .errors import Diverged, ImageError
 from .experiment_tasks import PixelPrior   # also adds the preimage / actmax tasks to make_task
 from .history import SnapshotHistory
 from .inputs import input_channels, make_input
-from .metrics import ssim, task_psnr
+from .metrics import ReferenceScores
 from .nets import build_net, count_params
 from .stopping import MIN_NOISE_SIGMA, BestTracker, ChangeWatch, Discrepancy, noise_sigma
 from .schedule import forward_precision, lr_at, uses_bf16
@@ -97,7 +97,9 @@ class Restoration(Controls):
         h, w = self.task.out_hw
         c = self.task.channels
         self.out_shape = (h, w, c)
-        self.reference = self._check_reference(reference)
+        self._scores = None if reference is None else ReferenceScores(
+            cfg.task, cfg.scale, reference, self.out_shape, self.task.degraded_view())
+        self.reference = None if self._scores is None else self._scores.array
         self._degraded = self.task.degraded_view()
         with torch.no_grad():  # what a flat image of the mean colour scores: the "no fit" line
             t = self.task.target
@@ -560,8 +562,8 @@ class Restoration(Controls):
         ema = None if self._ema is None else _to_numpy(self.task.finalize(self._ema))
         if want_preview:
             rec.preview, rec.preview_ema = out, ema
-            if self.reference is not None:
-                rec.psnr, rec.ssim = self._quality(out, ema)
+            if self._scores is not None:
+                rec.psnr, rec.ssim = self._scores.scores(out, ema)
             if self.suggested is not None and self.suggested[0] != self._suggested_shown:
                 self._suggested_shown = self.suggested[0]
                 self._best_host = _to_numpy(self.task.finalize(self._best))
@@ -572,32 +574,3 @@ class Restoration(Controls):
         if want_snap:
             self.history.add(rec.step, out, ema, rec.loss)
             rec.snapshot = True
-
-    def _quality(self, out: np.ndarray, ema: np.ndarray | None) -> tuple[dict[str, float], dict[str, float]]:
-        """PSNR (the task's protocol, engine.metrics.task_psnr) and SSIM."""
-        task, scale = self.cfg.task, self.cfg.scale
-        p = {"output": task_psnr(task, out, self.reference, scale=scale), "input": self._input_psnr}
-        if ema is not None:
-            p["ema"] = task_psnr(task, ema, self.reference, scale=scale)
-        if self._input_ssim is None:  # SSIM's 11x11 window needs 11 px a side
-            return p, {}
-        q = {"output": ssim(out, self.reference), "input": self._input_ssim}
-        if ema is not None:
-            q["ema"] = ssim(ema, self.reference)
-        return p, q
-
-    def _check_reference(self, ref: np.ndarray | None) -> np.ndarray | None:
-        if ref is None:
-            return None
-        ref = np.asarray(ref, dtype=np.float32)
-        if ref.ndim == 2:
-            ref = ref[:, :, None]
-        h, w, c = self.out_shape
-        if ref.shape[:2] != (h, w):
-            raise ImageError(f"the reference is {ref.shape[1]}x{ref.shape[0]} but the result will be "
-                             f"{w}x{h} (W x H)")
-        if ref.shape[2] != c:
-            ref = ref.mean(axis=2, keepdims=True) if c == 1 else np.repeat(ref[:, :, :1], 3, axis=2)
-        self._input_psnr = task_psnr(self.cfg.task, self.task.degraded_view(), ref, scale=self.cfg.scale)
-        self._input_ssim = ssim(self.task.degraded_view(), ref) if min(h, w) >= 11 else None
-        return ref

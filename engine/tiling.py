@@ -35,7 +35,7 @@ from .config import RunConfig
 from .durations import format_duration
 from .errors import ConfigError
 from .estimate import BASELINE_BYTES, estimate_cost, wall_seconds
-from .lanes import lane_cost, lane_count
+from .lanes import lane_count, wall_share
 from .seeds import seed_count, seeds_time_factor
 
 # one tile's training step (the estimate's peak, the process included) on a CPU: with the
@@ -488,8 +488,7 @@ def _unit_seconds(e, out_h: int, out_w: int, kind: str, steps: int, lanes: int =
     """A unit's share of the wall time for ``steps`` of ``e``'s step: its seeds side by side,
     or its lane beside another."""
     px = out_h * out_w
-    share = seeds_time_factor(runs, kind, px) * (lane_cost(px) if lanes > 1 else 1.0)
-    return wall_seconds(e.seconds_per_step, steps, kind, share)
+    return wall_share(wall_seconds(e.seconds_per_step, steps, kind, seeds_time_factor(runs, kind, px)), px, lanes)
 
 
 def _lanes_bytes(kind: str, unit_bytes: int, lanes: int) -> int:
@@ -517,7 +516,13 @@ def plan_lanes(kind: str, units: int, runs: int, unit_bytes: int, budget: float)
     if runs != 1:
         return 1
     lanes = lane_count(kind, torch.get_num_threads(), units)
-    return lanes if lanes > 1 and _lanes_bytes(kind, unit_bytes, lanes) <= budget else 1
+    return lanes if lanes > 1 and lanes_fit(kind, unit_bytes, lanes, budget) else 1
+
+
+def lanes_fit(kind: str, unit_bytes: int, lanes: int, budget: float = CPU_TILE_BYTES) -> bool:
+    """Do ``lanes`` units of ``unit_bytes`` a step fit ``budget`` together? (a job's tiles
+    here, a batch's units in engine/batch.py)"""
+    return _lanes_bytes(kind, unit_bytes, lanes) <= budget
 
 
 def _tiles_seconds(cfg: RunConfig, h: int, w: int, s: int, e, kind: str, budget: float, factor: int,
