@@ -464,8 +464,7 @@ class Batch:
 
         job, cfg = e.job, self.cfg
         if job.failed_units:
-            self._fail(e, f"{len(job.failed_units)} of {len(e.plan.units)} units did not fit their pixels: nothing "
-                          f"written; lower the learning rate (now {cfg.lr:g})")
+            self._fail(e, job.unfit_words())
             return
         result = job.result()
         e.seconds = job.elapsed

@@ -72,8 +72,7 @@ def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mas
     finally:
         job.close()
     if job.failed_units:
-        raise DIPError(f"{len(job.failed_units)} of {len(plan.units)} units did not fit their pixels (the first: "
-                       f"unit {job.failed_units[0] + 1}): nothing written; lower the learning rate (now {cfg.lr:g})")
+        raise DIPError(job.unfit_words())
     result = job.result()
     metrics = None
     if a.metrics:

@@ -29,6 +29,7 @@ STOP_RULES = ("holdout", "variance", "change")
 MAX_SEEDS = 16                          # seeds one job may average (engine/seeds.py)
 HOLDOUT_SHAPES = ("pixels", "strokes", "blocks", "auto")  # what the holdout rule holds out (engine/tasks.py)
 LR_SCHEDULES = ("constant", "cosine")
+TILE_PACES = ("same", "quick")
 PRECISIONS = ("fp32", "bf16", "auto")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SCALES = (2, 3, 4, 8)                  # super-resolution factors (restore and degrade)
@@ -101,6 +102,7 @@ class RunConfig:
     lr_schedule: str = "constant"      # cosine: warm-up, then a half cosine to lr * lr_final at the bound
     lr_warmup: int = 0                 # steps of linear warm-up (cosine schedule)
     lr_final: float = 0.1              # the rate at the bound, as a fraction of lr (cosine schedule)
+    tile_pace: str = "same"            # quick: a tiled job's units warm up to twice the rate (engine/schedule.py)
     precision: str = "fp32"            # bf16: the network's forward pass in bfloat16 autocast; auto: where native
     iterations: int = 1800             # with stop 'auto': the upper bound
     ema: float = 0.99                   # 0 turns the moving average off
@@ -157,6 +159,7 @@ class RunConfig:
         _one_of("stop rule", self.stop_rule, STOP_RULES)
         _one_of("device", self.device, DEVICES)
         _one_of("learning-rate schedule", self.lr_schedule, LR_SCHEDULES)
+        _one_of("tile pace", self.tile_pace, TILE_PACES)
         _one_of("precision", self.precision, PRECISIONS)
         if self.lr_warmup < 0:
             raise ConfigError(f"lr_warmup must be >= 0, got {self.lr_warmup}")

@@ -173,6 +173,14 @@ class TiledRestoration(Controls):
             base[have] = self._acc[ys, xs][have] / wsum[have][:, None]
         return base
 
+    def unfit_words(self) -> str:
+        """Why nothing is written when units did not fit their pixels, with the rate they ran
+        at (a tile's quick pace doubles the config's: engine/schedule.py)."""
+        first = self.failed_units[0]
+        rate = unit_config(self.cfg, self.plan.units[first]).lr
+        return (f"{len(self.failed_units)} of {len(self.plan.units)} units did not fit their pixels (the first: "
+                f"unit {first + 1}): nothing written; lower the learning rate (now {rate:g} per unit)")
+
     def result(self, pick: str | None = None) -> np.ndarray:
         """The whole result (each unit wrote the config's pick when it finished), with the
         best so far of a unit a stop interrupted blended in: steps a user waited for are

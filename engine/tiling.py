@@ -36,6 +36,7 @@ from .durations import format_duration
 from .errors import ConfigError
 from .estimate import BASELINE_BYTES, estimate_cost, wall_seconds
 from .lanes import lane_count, wall_share
+from .schedule import QUICK_STEPS, quick_pace
 from .seeds import seed_count, seeds_time_factor
 
 # one tile's training step (the estimate's peak, the process included) on a CPU: with the
@@ -120,6 +121,7 @@ class Unit:
     seed: int
     ramps: tuple[int, int, int, int] = (0, 0, 0, 0)
     crop: int = 0                 # which crop around the mask it belongs to (crops mode)
+    quick: bool = False           # one of several units: at the config's tile pace (engine/schedule.py)
 
     def out_box(self, factor: int = 1) -> Box:
         return self.box.scaled(factor)
@@ -145,6 +147,7 @@ class Plan:
     lanes: int = 1                # units side by side on a CPU (engine/lanes.py)
     crops: tuple[Box, ...] = ()
     problem: str | None = None    # why it cannot run on this device, if it cannot
+    quick: bool = False           # its units fit at the quick pace (engine/schedule.py)
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -185,6 +188,8 @@ class Plan:
             if self.lanes > 1:
                 what += f", {self.lanes} side by side"
             tail = "each tile stops by itself" if self.auto_stop else "each tile runs its steps"
+            if self.quick:
+                tail += ", at the quick pace (twice the rate after a warm-up)"
         else:
             what = f"{self.task} {w}x{h} as one run"
             tail = "stops by itself" if self.auto_stop else "runs its steps"
@@ -449,8 +454,9 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
                     regions.append((b, ramps, ci))
         if not crop_boxes:
             notes.append("the mask marks no pixel to fill: nothing to do")
+    quick = len(regions) > 1 and cfg.tile_pace == "quick"
     units = tuple(Unit(i, r[0], cfg.seed if mode == "whole" else unit_seed(cfg.seed, r[0]), r[1],
-                       r[2] if len(r) > 2 else 0)
+                       r[2] if len(r) > 2 else 0, quick)
                   for i, r in enumerate(regions))
     bound = cfg.iterations
     cache: dict[tuple[int, int], object] = {}
@@ -464,7 +470,8 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
     for u in units:
         e = cache[(u.box.height, u.box.width)]
         oh_u, ow_u = u.box.height * factor, u.box.width * factor
-        per_unit.append(_unit_seconds(e, oh_u, ow_u, kind, typical_steps(cfg, oh_u, ow_u, auto_stop), lanes, runs))
+        steps = typical_steps(cfg, oh_u, ow_u, auto_stop, u.quick)
+        per_unit.append(_unit_seconds(e, oh_u, ow_u, kind, steps, lanes, runs))
         per_unit_max.append(_unit_seconds(e, oh_u, ow_u, kind, bound, lanes, runs))
     if lanes > 1:
         worst = _lanes_bytes(kind, worst, lanes)
@@ -476,7 +483,8 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
                 tile=size, overlap=ov,
                 device=kind, device_words=describe(dev), unit_seconds=tuple(per_unit),
                 unit_seconds_max=tuple(per_unit_max), step_bytes=int(worst), host_bytes=int(host),
-                auto_stop=auto_stop, runs=runs, lanes=lanes, crops=crops, problem=problem, notes=tuple(notes))
+                auto_stop=auto_stop, runs=runs, lanes=lanes, crops=crops, problem=problem, notes=tuple(notes),
+                quick=quick and quick_pace(cfg) is not cfg)
 
 
 def stops_by_itself(cfg: RunConfig) -> bool:
@@ -497,12 +505,15 @@ def _lanes_bytes(kind: str, unit_bytes: int, lanes: int) -> int:
     return int(base + lanes * (unit_bytes - base))
 
 
-def typical_steps(cfg: RunConfig, h: int, w: int, auto_stop: bool) -> int:
-    """Where a unit of ``h`` x ``w`` output pixels usually stops (its bound without a stop)."""
+def typical_steps(cfg: RunConfig, h: int, w: int, auto_stop: bool, quick: bool = False) -> int:
+    """Where a unit of ``h`` x ``w`` output pixels usually stops (its bound without a stop);
+    ``quick``: a tile at the quick pace."""
     bound = cfg.iterations
     if not auto_stop:
         return bound
     share = TYPICAL_STOP.get(cfg.task, 1.0)
+    if quick and quick_pace(cfg) is not cfg:
+        share *= QUICK_STEPS
     if cfg.task in STOP_GROWS_WITH_SIDE:
         side = math.sqrt(h * w)
         share *= (min(side, STOP_SIDE_BREAK) / STOP_REF_SIDE) ** STOP_SIDE_POWER
@@ -532,7 +543,8 @@ def _tiles_seconds(cfg: RunConfig, h: int, w: int, s: int, e, kind: str, budget:
     n = len(axis_starts(h, s, ov)) * len(axis_starts(w, s, ov))
     th, tw = min(s, h) * factor, min(s, w) * factor
     lanes = plan_lanes(kind, n, 1, e.bytes, budget) if allow_lanes else 1
-    return n * _unit_seconds(e, th, tw, kind, typical_steps(cfg, th, tw, stops_by_itself(cfg)), lanes)
+    steps = typical_steps(cfg, th, tw, stops_by_itself(cfg), quick=n > 1)
+    return n * _unit_seconds(e, th, tw, kind, steps, lanes)
 
 
 def _auto_tile(cfg: RunConfig, h: int, w: int, step, budget: float, crop_mode: bool, kind: str = "cpu",

@@ -65,9 +65,13 @@ def unit_config(cfg: RunConfig, unit: Unit, seed_index: int = 0, budget_mb: int 
                 device: str | None = None) -> RunConfig:
     """The config of one run of ``unit``, wherever it runs (an executor here, or
     engine/job.py in one process): seed ``seed_index`` of the unit's seeds (the same seeds
-    engine/seeds.py gives), the snapshot budget capped at ``budget_mb``, the device."""
+    engine/seeds.py gives), the snapshot budget capped at ``budget_mb``, the device, and one
+    of several units at the config's tile pace."""
+    from .schedule import quick_pace
     from .seeds import member_seed
 
+    if unit.quick:
+        cfg = quick_pace(cfg)
     kw: dict[str, Any] = {"seed": member_seed(unit.seed, seed_index)}
     if budget_mb is not None:
         kw["memory_budget_mb"] = min(cfg.memory_budget_mb, budget_mb)

@@ -46,7 +46,9 @@ def test_a_plans_unit_time_is_wall_seconds():
         plan = plan_job(cfg, (96, 128), 3, device="cpu", tile=64)
     h, w = plan.units[0].box.height, plan.units[0].box.width
     e = estimate_cost(cfg, h, w, "cpu")
-    assert plan.unit_seconds[0] == wall_seconds(e.seconds_per_step, typical_steps(cfg, h, w, True), "cpu")
+    # a tile of several is priced at its (quick) pace's steps: engine/schedule.py
+    assert plan.units[0].quick
+    assert plan.unit_seconds[0] == wall_seconds(e.seconds_per_step, typical_steps(cfg, h, w, True, True), "cpu")
     assert plan.unit_seconds_max[0] == wall_seconds(e.seconds_per_step, cfg.iterations, "cpu")
     assert wall_seconds(0.1, 100, "cpu", 2.0) == pytest.approx(2.0 * (SETUP_S["cpu"] + 10.0))
 

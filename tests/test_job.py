@@ -8,6 +8,7 @@ from engine.device import torch_threads
 from engine.job import UNIT_MEMORY_MB, TiledRestoration
 from engine.run import Restoration
 from engine.tiling import plan_job, unit_weights
+from engine.units import unit_config
 from tests.helpers import smooth_image, tiny_config
 
 
@@ -35,13 +36,14 @@ def test_every_unit_runs_and_is_blended_with_its_own_result(noisy):
     # on a CPU two units step side by side (engine/lanes.py): they may end in either order
     assert sorted(r.unit.index for r in done) == [0, 1, 2, 3] and done[-1].unit.done == 4
     assert all(r.unit.count == 4 for r in recs) and len(recs) == 4 * 12
-    # each unit is the Restoration a user would get on that crop with the unit's seed (at
-    # one torch thread where the units ran in lanes: a lane's arithmetic is one thread's) ...
+    # each unit is the Restoration a user would get on that crop with the unit's config (its
+    # seed; the quick pace of a tile: engine/schedule.py) at one torch thread where the units
+    # ran in lanes (a lane's arithmetic is one thread's) ...
+    assert plan.quick and all(unit_config(cfg, u).lr == 2 * cfg.lr for u in plan.units)
     singles = []
     with torch_threads(1 if job.lanes > 1 else torch.get_num_threads()):
         for u in plan.units:
-            run = Restoration(cfg.replace(seed=u.seed, memory_budget_mb=UNIT_MEMORY_MB),
-                              noisy[u.box.slices()].copy())
+            run = Restoration(unit_config(cfg, u, 0, UNIT_MEMORY_MB), noisy[u.box.slices()].copy())
             for _ in run.steps():
                 pass
             singles.append(run.result(cfg.pick))

@@ -1,0 +1,76 @@
+"""The quick pace: a tiled job's denoising units warm up to twice the rate (engine/schedule.py);
+one run, and units of other schedules, keep theirs."""
+import numpy as np
+import pytest
+
+from engine.config import RunConfig
+from engine.errors import ConfigError
+from engine.job import TiledRestoration
+from engine.presets import get_config
+from engine.schedule import QUICK_RATE, QUICK_STEPS, QUICK_WARMUP, lr_at, quick_pace
+from engine.tiling import plan_job, typical_steps
+from engine.units import unit_config
+from tests.helpers import smooth_image, tiny_config
+
+
+def test_the_quick_pace_doubles_a_constant_rate_after_a_warm_up():
+    cfg = get_config("denoise-fast")
+    assert cfg.tile_pace == "quick" and cfg.lr_schedule == "constant"
+    q = quick_pace(cfg)
+    assert (q.lr, q.lr_schedule, q.lr_warmup) == (QUICK_RATE * cfg.lr, "cosine", QUICK_WARMUP)
+    assert quick_pace(q) == q                             # twice is once
+    assert lr_at(q, 1, 3000) < cfg.lr < lr_at(q, QUICK_WARMUP + 1, 3000)
+    # the same pace, or a schedule of its own (the noise-free presets), is left alone
+    assert quick_pace(cfg.replace(tile_pace="same")) == cfg.replace(tile_pace="same")
+    inpaint = get_config("inpaint-fast", tile_pace="quick")
+    assert quick_pace(inpaint) == inpaint
+    with pytest.raises(ConfigError, match="tile pace"):
+        RunConfig(tile_pace="fast").validate()
+
+
+def test_a_photo_in_tiles_runs_its_units_at_the_quick_pace_and_one_run_does_not():
+    cfg = get_config("denoise-fast")
+    tiled = plan_job(cfg, (384, 384), 3, device="cpu")
+    assert tiled.mode == "tiles" and tiled.quick and all(u.quick for u in tiled.units)
+    assert "quick pace" in tiled.describe()
+    assert unit_config(cfg, tiled.units[0]).lr == QUICK_RATE * cfg.lr
+    whole = plan_job(cfg, (128, 128), 3, device="cpu")
+    assert whole.mode == "whole" and not whole.quick and not whole.units[0].quick
+    assert unit_config(cfg, whole.units[0]).lr == cfg.lr
+    same = plan_job(cfg.replace(tile_pace="same"), (384, 384), 3, device="cpu")
+    assert not same.quick and "quick" not in same.describe()
+    assert unit_config(cfg.replace(tile_pace="same"), same.units[0]).lr == cfg.lr
+    # the plan prices a quick unit at its share of the steps, and says so in its total
+    assert typical_steps(cfg, 128, 128, True, quick=True) == pytest.approx(
+        QUICK_STEPS * typical_steps(cfg, 128, 128, True), abs=1)
+    assert tiled.seconds < same.seconds
+
+
+def test_a_tiled_job_fits_each_unit_with_the_units_own_config():
+    rng = np.random.default_rng(1)
+    clean = smooth_image(64, 96, seed=3)
+    noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
+    results = {}
+    for pace in ("quick", "same"):
+        cfg = tiny_config("denoise", iterations=12, stop="never", tile_pace=pace)
+        plan = plan_job(cfg, noisy.shape[:2], 3, tile=64, device="cpu")
+        assert len(plan.units) == 2 and plan.quick == (pace == "quick")
+        job = TiledRestoration(cfg, plan, noisy, lanes=1)
+        list(job.steps())
+        job.close()
+        results[pace] = job.result()
+    # twice the rate after the warm-up: the units fit differently
+    assert np.abs(results["quick"] - results["same"]).max() > 1e-3
+
+
+def test_a_short_bound_still_reaches_the_rate_and_a_failure_names_the_units_rate():
+    short = quick_pace(get_config("denoise-fast", iterations=25))
+    assert short.lr_warmup == 2 and lr_at(short, 3, 25) == pytest.approx(short.lr, rel=0.02)
+    noisy = smooth_image(64, 96, seed=3)
+    for pace, rate in (("quick", "0.02"), ("same", "0.01")):
+        cfg = tiny_config("denoise", tile_pace=pace)
+        job = TiledRestoration(cfg, plan_job(cfg, noisy.shape[:2], 3, tile=64, device="cpu"), noisy)
+        job.failed_units = [1]
+        assert job.unfit_words() == ("1 of 2 units did not fit their pixels (the first: unit 2): nothing "
+                                     f"written; lower the learning rate (now {rate} per unit)")
+        job.close()
