@@ -35,10 +35,15 @@ QUICK_WARMUP = 50
 QUICK_STEPS = 0.68            # ... of the steps a unit at the same pace stops at (the plan's price)
 
 
+def quickens(cfg: RunConfig) -> bool:
+    """Does the quick pace change ``cfg`` (a constant rate under ``tile_pace='quick'``)?"""
+    return cfg.tile_pace == "quick" and cfg.lr_schedule == "constant"
+
+
 def quick_pace(cfg: RunConfig) -> RunConfig:
     """``cfg`` for one tile at the quick pace; ``cfg`` itself where it keeps the same pace or
     runs a schedule of its own (so applying it twice changes nothing)."""
-    if cfg.tile_pace != "quick" or cfg.lr_schedule != "constant":
+    if not quickens(cfg):
         return cfg
     # a short bound (a quick test) still reaches the rate: the warm-up is at most a tenth of it
     warm = min(QUICK_WARMUP, cfg.iterations // 10)

@@ -36,7 +36,7 @@ from .durations import format_duration
 from .errors import ConfigError
 from .estimate import BASELINE_BYTES, estimate_cost, wall_seconds
 from .lanes import lane_count, wall_share
-from .schedule import QUICK_STEPS, quick_pace
+from .schedule import QUICK_STEPS, quickens
 from .seeds import seed_count, seeds_time_factor
 
 # one tile's training step (the estimate's peak, the process included) on a CPU: with the
@@ -454,7 +454,7 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
                     regions.append((b, ramps, ci))
         if not crop_boxes:
             notes.append("the mask marks no pixel to fill: nothing to do")
-    quick = len(regions) > 1 and cfg.tile_pace == "quick"
+    quick = len(regions) > 1 and quickens(cfg)
     units = tuple(Unit(i, r[0], cfg.seed if mode == "whole" else unit_seed(cfg.seed, r[0]), r[1],
                        r[2] if len(r) > 2 else 0, quick)
                   for i, r in enumerate(regions))
@@ -484,7 +484,7 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
                 device=kind, device_words=describe(dev), unit_seconds=tuple(per_unit),
                 unit_seconds_max=tuple(per_unit_max), step_bytes=int(worst), host_bytes=int(host),
                 auto_stop=auto_stop, runs=runs, lanes=lanes, crops=crops, problem=problem, notes=tuple(notes),
-                quick=quick and quick_pace(cfg) is not cfg)
+                quick=quick)
 
 
 def stops_by_itself(cfg: RunConfig) -> bool:
@@ -512,7 +512,7 @@ def typical_steps(cfg: RunConfig, h: int, w: int, auto_stop: bool, quick: bool =
     if not auto_stop:
         return bound
     share = TYPICAL_STOP.get(cfg.task, 1.0)
-    if quick and quick_pace(cfg) is not cfg:
+    if quick and quickens(cfg):
         share *= QUICK_STEPS
     if cfg.task in STOP_GROWS_WITH_SIDE:
         side = math.sqrt(h * w)
