@@ -1,8 +1,10 @@
 """The settings panel's Advanced box: input, jitter, learning rate, EMA, backtracking, seed,
-device, preview and snapshot intervals, memory budget, and how a large photo is cut into
-tiles (not a RunConfig field: it is the plan's ``tile`` argument, engine/tiling.py)."""
+device, preview and snapshot intervals, memory budget, how a large photo is cut into tiles
+(not a RunConfig field: it is the plan's ``tile`` argument, engine/tiling.py) and the pace
+its tiles fit at (``tile_pace``, engine/schedule.py)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from PySide6.QtCore import QLocale, Signal
@@ -14,13 +16,15 @@ from PySide6.QtWidgets import (
 from engine.config import RunConfig
 from engine.device import available_devices
 from engine.errors import ConfigError
+from engine.schedule import QUICK_RATE, QUICK_STEPS, QUICK_WARMUP, quickens
 
 from .settings_format import format_lr
 from .settings_widgets import double_spin_box, select_data, spin_box
 
 INPUT_LABELS = {"noise": "Uniform noise", "meshgrid": "Meshgrid (2 ch)", "guide": "Guide image (flash)"}
 LR_RANGE = (1e-6, 10.0)
-LR_TIP = f"Adam learning rate, {LR_RANGE[0]:g} to {LR_RANGE[1]:g}."
+LR_TIP = (f"Adam learning rate, {LR_RANGE[0]:g} to {LR_RANGE[1]:g}. The tiles of a photo cut into "
+          f"tiles run at {QUICK_RATE:g} x it after a warm-up when Tile pace is quick.")
 _INVALID_STYLE = "border: 1px solid #d33;"
 # the choices of the Tiles row: what plan_job's ``tile`` gets (a side in input pixels)
 TILE_CHOICES: tuple[tuple[str, str | int], ...] = (
@@ -30,6 +34,11 @@ TILE_CHOICES: tuple[tuple[str, str | int], ...] = (
 TILE_TIP = ("How a photo too large for one run is restored: auto cuts it into overlapping tiles "
             "when one run would not fit (and inpaints crops around the mask of a large photo), "
             "off runs the whole image at once, a size forces tiles of that side.")
+PACE_CHOICES = (("quick", "quick"), ("same as one run", "same"))
+PACE_TIP = (f"How the tiles of a photo cut into tiles fit: quick warms up to {QUICK_RATE:g} x the learning "
+            f"rate over {QUICK_WARMUP} steps, then lowers it (about {QUICK_STEPS:.0%} of the steps; "
+            "benchmarks/README.md, 'The quick pace'); same fits each tile as one run of the whole photo would.")
+PACE_OWN = "This preset has a learning-rate schedule of its own: its tiles keep it."
 
 
 class AdvancedFields(QWidget):
@@ -115,6 +124,13 @@ class AdvancedFields(QWidget):
         self.tile_combo.currentIndexChanged.connect(self.changed)
         adv.addRow("Tiles:", self.tile_combo)
 
+        self.pace_combo = QComboBox()
+        for label, value in PACE_CHOICES:
+            self.pace_combo.addItem(label, value)
+        self.pace_combo.setToolTip(PACE_TIP)
+        self.pace_combo.currentIndexChanged.connect(self.changed)
+        adv.addRow("Tile pace:", self.pace_combo)
+
     def tile(self) -> str | int:
         """"auto", "off" or a tile side in pixels: plan_job's ``tile``."""
         return self.tile_combo.currentData()
@@ -152,6 +168,7 @@ class AdvancedFields(QWidget):
             preview_every=self.preview_spin.value(),
             snapshot_every=self.snapshot_spin.value(),
             memory_budget_mb=self.memory_spin.value(),
+            tile_pace=self.pace_combo.currentData(),
         )
 
     def habits(self) -> dict:
@@ -176,6 +193,10 @@ class AdvancedFields(QWidget):
         self.preview_spin.setValue(cfg.preview_every)
         self.snapshot_spin.setValue(cfg.snapshot_every)
         self.memory_spin.setValue(cfg.memory_budget_mb)
+        select_data(self.pace_combo, cfg.tile_pace)
+        own = not quickens(dataclasses.replace(cfg, tile_pace="quick"))   # a schedule of its own
+        self.pace_combo.setEnabled(not own)
+        self.pace_combo.setToolTip(PACE_OWN if own else PACE_TIP)
 
     def show_task(self, task: str) -> None:
         """The flash photo is the input; other tasks cannot use a guide image."""

@@ -372,7 +372,12 @@ def _pertask_one(spec: dict) -> dict:
     else:
         x0 = clean
     cfg = get_config(None, task=task, device="cpu")
-    plan = plan_job(cfg, x0.shape[:2], 3, mask=mask, device="cpu", tile=spec["tile"])
+    tile = spec["tile"]
+    if not tile:
+        # the tile the plan gives a 4000x3000 photo of this task (super-resolution: its input)
+        big = (3000 // cfg.scale, 4000 // cfg.scale) if task == "superres" else (3000, 4000)
+        tile = plan_job(cfg, big, 3, device="cpu").tile
+    plan = plan_job(cfg, x0.shape[:2], 3, mask=mask, device="cpu", tile=tile)
     job = TiledRestoration(cfg, plan, x0, mask=mask, guide=guide)
     t0 = time.perf_counter()
     for _ in job.steps():
@@ -391,7 +396,7 @@ def cmd_pertask(a) -> None:
     for task in a.tasks.split(","):
         log(f"{task}")
         # super-resolution tiles its low-resolution input (a quarter of the side): smaller tiles
-        spec = {"task": task, "size": a.size, "tile": a.tile if task != "superres" else 80,
+        spec = {"task": task, "size": a.size, "tile": a.tile if task != "superres" or not a.tile else 80,
                 "threads": a.threads}
         proc = subprocess.run([sys.executable, __file__, "_pertask", json.dumps(spec)], capture_output=True,
                               text=True, cwd=ROOT)
@@ -454,7 +459,7 @@ def main() -> None:
     t = sub.add_parser("pertask")
     t.add_argument("--tasks", default="denoise,jpeg,inpaint,superres,enhance,flash")
     t.add_argument("--size", type=int, default=384, help="the photo's side (super-resolution: its input is /4)")
-    t.add_argument("--tile", type=int, default=192)
+    t.add_argument("--tile", type=int, default=192, help="0: the tile the plan gives a 12 MP photo of each task")
     t.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     try:

@@ -127,6 +127,8 @@ def test_larger_denoising_units_are_priced_at_more_steps():
     assert typical_steps(cfg, 256, 256, False) == cfg.iterations            # no stop: the bound
     inpaint = get_config("inpaint-fast", device="cpu")                      # measured at 128 px only
     assert typical_steps(inpaint, 256, 256, True) == typical_steps(inpaint, 128, 128, True)
+    jpeg = get_config("jpeg", device="cpu")     # its held-out pixels never stopped it: priced at its bound
+    assert typical_steps(jpeg, 384, 384, True) == jpeg.iterations
     plan = plan_job(cfg, (256, 256), 3, device="cpu", tile="off")
     e = estimate_cost(cfg, 256, 256, "cpu")
     assert plan.unit_seconds[0] == wall_seconds(e.seconds_per_step, typical_steps(cfg, 256, 256, True), "cpu")

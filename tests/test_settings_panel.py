@@ -190,6 +190,22 @@ def test_advanced_fields_reach_config(panel):
     assert not panel.backtrack_spin.isEnabled()
 
 
+def test_tile_pace_is_a_setting_where_it_changes_the_tiles(panel):
+    # the fast denoiser's tiles run at the quick pace: the box says so and can turn it off
+    panel.set_advanced_visible(True)
+    box = panel.advanced_box
+    assert box.pace_combo.currentData() == "quick" and box.pace_combo.isEnabled()
+    _choose(box.pace_combo, "same")
+    assert panel.config().tile_pace == "same"
+    panel.set_config(get_config("denoise-fast"))
+    assert box.pace_combo.currentData() == "quick"
+    # a preset with a schedule of its own keeps it in tiles: the choice would change nothing
+    _choose(panel.task_combo, "inpaint")
+    assert not box.pace_combo.isEnabled() and "schedule of its own" in box.pace_combo.toolTip()
+    _choose(panel.task_combo, "denoise")
+    assert box.pace_combo.isEnabled()
+
+
 def test_set_config_round_trips(qtbot, panel):
     cfg = get_config("sr-fast", scale=8, seed=5, lr=0.002, iterations=77, backtrack_db=None,
                      es_window=30, pick="auto", device="cpu")
