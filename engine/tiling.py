@@ -55,8 +55,9 @@ LONG_PLAN_S = 3600.0             # a CLI job estimated past this asks for --yes
 # Where a self-stopping run of each task usually ends, as a fraction of its step bound
 # (benchmarks/README.md: denoise-fast stops at about 650 of 3000 at 128 px; inpaint-fast's
 # visible-change stop at 800-1000 of 3000 on dropped pixels, 1500-2200 on text; sr-fast at
-# 750-825 of 1500; the JPEG preset's held-out pixels never stopped it before its bound, on
-# 14 runs of 128-384 px; the fixed-count tasks run to their bound).
+# 750-825 of 1500; the JPEG preset's held-out pixels never stopped it before its bound: 4
+# crops of 128 px in fp32 and bf16, 9 tiles of 128 px, one of 384; the fixed-count tasks run
+# to their bound).
 TYPICAL_STOP = {"denoise": 0.25, "jpeg": 1.0, "inpaint": 0.5, "superres": 0.55, "enhance": 1.0, "flash": 1.0}
 # ... at 128 px. A larger denoising unit needs more steps to its peak: a net of fixed width
 # takes longer to fit more picture. The fast denoiser (sigma 25, four scikit-image photos, one
