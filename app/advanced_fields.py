@@ -4,7 +4,6 @@ device, preview and snapshot intervals, memory budget, how a large photo is cut 
 its tiles fit at (``tile_pace``, engine/schedule.py)."""
 from __future__ import annotations
 
-import dataclasses
 import math
 
 from PySide6.QtCore import QLocale, Signal
@@ -117,18 +116,10 @@ class AdvancedFields(QWidget):
         self.memory_spin.setSingleStep(64)
         adv.addRow("Memory budget:", self.memory_spin)
 
-        self.tile_combo = QComboBox()
-        for label, value in TILE_CHOICES:
-            self.tile_combo.addItem(label, value)
-        self.tile_combo.setToolTip(TILE_TIP)
-        self.tile_combo.currentIndexChanged.connect(self.changed)
+        self.tile_combo = self._combo(TILE_CHOICES, TILE_TIP)
         adv.addRow("Tiles:", self.tile_combo)
 
-        self.pace_combo = QComboBox()
-        for label, value in PACE_CHOICES:
-            self.pace_combo.addItem(label, value)
-        self.pace_combo.setToolTip(PACE_TIP)
-        self.pace_combo.currentIndexChanged.connect(self.changed)
+        self.pace_combo = self._combo(PACE_CHOICES, PACE_TIP)
         adv.addRow("Tile pace:", self.pace_combo)
 
     def tile(self) -> str | int:
@@ -142,6 +133,14 @@ class AdvancedFields(QWidget):
             i = self.tile_combo.count() - 1
         if i >= 0:
             self.tile_combo.setCurrentIndex(i)
+
+    def _combo(self, choices, tip: str) -> QComboBox:
+        c = QComboBox()
+        for label, value in choices:
+            c.addItem(label, value)
+        c.setToolTip(tip)
+        c.currentIndexChanged.connect(self.changed)
+        return c
 
     def _spin(self, lo: int, hi: int, tip: str) -> QSpinBox:
         s = spin_box(lo, hi, tip)
@@ -194,7 +193,7 @@ class AdvancedFields(QWidget):
         self.snapshot_spin.setValue(cfg.snapshot_every)
         self.memory_spin.setValue(cfg.memory_budget_mb)
         select_data(self.pace_combo, cfg.tile_pace)
-        own = not quickens(dataclasses.replace(cfg, tile_pace="quick"))   # a schedule of its own
+        own = not quickens(cfg.replace(tile_pace="quick"))   # a schedule of its own
         self.pace_combo.setEnabled(not own)
         self.pace_combo.setToolTip(PACE_OWN if own else PACE_TIP)
 

@@ -149,12 +149,16 @@ class Plan:
     lanes: int = 1                # units side by side on a CPU (engine/lanes.py)
     crops: tuple[Box, ...] = ()
     problem: str | None = None    # why it cannot run on this device, if it cannot
-    quick: bool = False           # its units fit at the quick pace (engine/schedule.py)
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def tiled(self) -> bool:
         return self.mode != "whole"
+
+    @property
+    def quick(self) -> bool:
+        """Its units fit at the quick pace (engine/schedule.py): the plan decides it per unit."""
+        return any(u.quick for u in self.units)
 
     @property
     def out_hw(self) -> tuple[int, int]:
@@ -485,8 +489,7 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
                 tile=size, overlap=ov,
                 device=kind, device_words=describe(dev), unit_seconds=tuple(per_unit),
                 unit_seconds_max=tuple(per_unit_max), step_bytes=int(worst), host_bytes=int(host),
-                auto_stop=auto_stop, runs=runs, lanes=lanes, crops=crops, problem=problem, notes=tuple(notes),
-                quick=quick)
+                auto_stop=auto_stop, runs=runs, lanes=lanes, crops=crops, problem=problem, notes=tuple(notes))
 
 
 def stops_by_itself(cfg: RunConfig) -> bool:
