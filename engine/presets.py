@@ -39,6 +39,10 @@ _SETTLE = dict(lr=0.03, lr_schedule="cosine", lr_warmup=100, lr_final=0.05, prec
 _STROKES = dict(stop_rule="holdout", holdout_shape="strokes", holdout=0.05, pick="auto",
                 stop_patience=100, stop_patience_ratio=0.25, stop_min_gain_db=0.02)
 
+# The paper's JPEG network: small (0.57 M parameters), cheap per step, slow to settle on a large unit
+# (jpeg-fast keeps it in fp32: in bf16 a 128 px step is no faster and it wrote 0.11 dB less).
+_JPEG_NET = dict(channels_down=[8, 16, 32, 64, 128], channels_up=[8, 16, 32, 64, 128], channels_skip=[0, 0, 0, 4, 4])
+
 _PRESETS = [
     # --- denoising / JPEG -------------------------------------------------------------
     Preset("denoise", "denoise",
@@ -55,9 +59,13 @@ _PRESETS = [
                 holdout_shape="auto", tile_pace="quick")),
     Preset("jpeg", "jpeg",
            "Paper: z 3 ch, [8,16,32,64,128], skip [0,0,0,4,4], 2400 steps.",
-           dict(net=dict(channels_down=[8, 16, 32, 64, 128], channels_up=[8, 16, 32, 64, 128],
-                         channels_skip=[0, 0, 0, 4, 4]),
-                input_channels=3, iterations=2400, sigma_p=1 / 30)),
+           dict(net=_JPEG_NET, input_channels=3, iterations=2400, sigma_p=1 / 30)),
+    Preset("jpeg-fast", "jpeg",
+           "The paper's JPEG net with a warm-up to LR 0.03 and a cosine decay over 1000 steps; stops when "
+           "the image no longer changes visibly and writes the moving average. It settles in its bound on "
+           "units up to 128 px, so a larger photo runs in 128 px tiles (benchmarks/README.md, issue 24).",
+           dict(net=_JPEG_NET, input_channels=3, iterations=1000, sigma_p=1 / 30,
+                **{**_SETTLE, "precision": "fp32"})),
     # --- inpainting ---------------------------------------------------------------------
     Preset("inpaint-text", "inpaint",
            "Paper (authors' notebook): text/scribble removal, skip 128x5 with 128 skip channels, nearest up, "
@@ -155,7 +163,7 @@ PAPER_PRESET = {"denoise": "denoise", "jpeg": "jpeg", "inpaint": "inpaint-text",
                 "preimage": "preimage", "actmax": "actmax"}
 # ... and the default everywhere else: narrow networks that reach the same quality on
 # photo-sized inputs several times sooner on a CPU (benchmarks/README.md, "Time to quality").
-DEFAULT_PRESET = {"denoise": "denoise-fast", "jpeg": "jpeg", "inpaint": "inpaint-fast",
+DEFAULT_PRESET = {"denoise": "denoise-fast", "jpeg": "jpeg-fast", "inpaint": "inpaint-fast",
                   "superres": "sr-fast", "enhance": "enhance-fast", "flash": "flash",
                   "preimage": "preimage-fast", "actmax": "actmax-fast"}
 

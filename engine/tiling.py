@@ -55,9 +55,10 @@ LONG_PLAN_S = 3600.0             # a CLI job estimated past this asks for --yes
 # Where a self-stopping run of each task usually ends, as a fraction of its step bound
 # (benchmarks/README.md: denoise-fast stops at about 650 of 3000 at 128 px; inpaint-fast's
 # visible-change stop at 800-1000 of 3000 on dropped pixels, 1500-2200 on text; sr-fast at
-# 750-825 of 1500; the JPEG preset's held-out pixels never stopped it before its bound: 4
-# crops of 128 px in fp32 and bf16, 9 tiles of 128 px, one of 384; the fixed-count tasks run
-# to their bound).
+# 750-825 of 1500; the paper's JPEG preset's held-out pixels never stopped it before its
+# bound: 4 crops of 128 px in fp32 and bf16, 9 tiles of 128 px, one of 384; jpeg-fast's
+# visible-change stop ends 128 px crops at 900-1000 of 1000; the fixed-count tasks run to
+# their bound).
 TYPICAL_STOP = {"denoise": 0.25, "jpeg": 1.0, "inpaint": 0.5, "superres": 0.55, "enhance": 1.0, "flash": 1.0}
 # ... at 128 px. A larger denoising unit needs more steps to its peak: a net of fixed width
 # takes longer to fit more picture. The fast denoiser (sigma 25, four scikit-image photos, one
@@ -71,6 +72,13 @@ STOP_REF_SIDE = 128
 STOP_SIDE_POWER = 0.8
 STOP_SIDE_BREAK = 256
 STOP_SIDE_POWER_PAST = 1.33
+# Presets whose step bound settles only on units up to this side: a larger photo is tiled at it
+# or under, whatever the time model would prefer (a bound that ends before the picture settles
+# costs quality, which the time model does not see). jpeg-fast, 1000 steps, on scikit-image's
+# astronaut (384 px, JPEG quality 10): 27.44 dB in 16 tiles of 128 px, 27.12 in 9 tiles of 192
+# (1200 steps), 25.04 as one run; the paper's preset, 2400 steps, one run: 26.96, still rising
+# (benchmarks/README.md, "cost of a megapixel").
+MAX_UNIT_SIDE = {"jpeg-fast": 128}
 # a photo that fits one run is still tiled where tiles are estimated at most this share of
 # the whole run's time (where the stop grows with the side, a 384 px crop costs ~3x its
 # 192 px tiles); above it the whole run keeps its one seamless fit
@@ -410,6 +418,8 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
     size = None
     if tile == "auto" and (crop_mode or whole.bytes > budget):
         size = _auto_tile(cfg, h, w, step, budget, crop_mode, kind, factor, allow_lanes)
+    elif tile == "auto" and max(h, w) > MAX_UNIT_SIDE.get(cfg.preset, max(h, w)):
+        size = _auto_tile(cfg, h, w, step, budget, False, kind, factor, allow_lanes)
     elif tile == "auto" and cfg.task in STOP_GROWS_WITH_SIDE and auto_stop and runs == 1:
         # it fits one run, but tiles may reach their peaks sooner than the whole does
         s = _auto_tile(cfg, h, w, step, budget, False, kind, factor, allow_lanes)
@@ -561,7 +571,7 @@ def _auto_tile(cfg: RunConfig, h: int, w: int, step, budget: float, crop_mode: b
     best: tuple[float, int] | None = None
     sizes = [s for s in TILE_SIZES if s % m == 0 or m > s] or [max(MIN_TILE, m)]
     for s in sizes:
-        if s > MAX_AUTO_TILE:
+        if s > min(MAX_AUTO_TILE, MAX_UNIT_SIDE.get(cfg.preset, MAX_AUTO_TILE)):
             continue
         th, tw = min(s, h), min(s, w)
         e = step(th, tw)

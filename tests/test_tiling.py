@@ -4,8 +4,8 @@ import pytest
 
 from engine.errors import ConfigError
 from engine.presets import get_config
-from engine.tiling import (CPU_TILE_BYTES, CROP_MARGIN, Box, axis_starts, grid, mask_crops, min_overlap, plan_job,
-                           unit_seed, unit_weights)
+from engine.tiling import (CPU_TILE_BYTES, CROP_MARGIN, MAX_UNIT_SIDE, Box, axis_starts, grid, mask_crops, min_overlap,
+                           plan_job, unit_seed, unit_weights)
 from tests.helpers import TINY_NET
 
 
@@ -134,3 +134,19 @@ def test_min_overlap_is_an_eighth_of_the_tile_and_at_least_the_nets_cell():
     cfg = get_config("denoise-fast", **TINY_NET)    # depth 3: 8 px cells
     assert min_overlap(cfg, 512) == 64
     assert min_overlap(get_config("denoise-fast"), 128) == 32   # depth 5: 32 px cells
+
+
+def test_a_preset_that_settles_only_on_small_units_tiles_anything_larger():
+    """jpeg-fast's 1000 steps settle on 128 px units, not on a 384 px photo (benchmarks/README.md):
+    auto tiles past that side whatever the time model prefers; an explicit choice is obeyed."""
+    cfg = get_config(None, task="jpeg", device="cpu")
+    assert cfg.preset == "jpeg-fast" and MAX_UNIT_SIDE["jpeg-fast"] == 128
+    assert plan_job(cfg, (128, 96), 3, device="cpu").mode == "whole"
+    big = plan_job(cfg, (384, 384), 3, device="cpu")
+    assert big.mode == "tiles" and big.tile == 128 and len(big.units) == 16
+    assert all(max(u.box.height, u.box.width) <= 128 for u in big.units)
+    assert plan_job(cfg, (3000, 4000), 3, device="cpu").tile == 128
+    assert plan_job(cfg, (384, 384), 3, device="cpu", tile="off").mode == "whole"
+    assert plan_job(cfg, (384, 384), 3, device="cpu", tile=192).tile == 192
+    # the paper's preset (the GPU's default) keeps its own plan: one run where it fits
+    assert plan_job(get_config("jpeg", device="cpu"), (384, 384), 3, device="cpu").mode == "whole"
