@@ -11,7 +11,7 @@ from engine.estimate import estimate_cost, wall_seconds
 from engine.job import TiledRestoration
 from engine.lanes import lane_cost
 from engine.presets import get_config
-from engine.tiling import STOP_SIDE_POWER, TYPICAL_STOP, plan_job, typical_steps
+from engine.tiling import STOP_GROWS_WITH_SIDE, TYPICAL_STOP, plan_job, typical_steps
 from tests.helpers import smooth_image, tiny_config
 
 
@@ -122,11 +122,13 @@ def test_larger_denoising_units_are_priced_at_more_steps():
     cfg = get_config("denoise-fast", device="cpu")
     at128 = typical_steps(cfg, 128, 128, True)
     assert at128 == round(TYPICAL_STOP["denoise"] * cfg.iterations)
-    assert typical_steps(cfg, 256, 256, True) == round(at128 * 2 ** STOP_SIDE_POWER) > at128
+    assert typical_steps(cfg, 256, 256, True) == round(at128 * 2 ** STOP_GROWS_WITH_SIDE["denoise"][0]) > at128
     assert typical_steps(cfg, 4000, 4000, True) == cfg.iterations          # never past the bound
     assert typical_steps(cfg, 256, 256, False) == cfg.iterations            # no stop: the bound
     inpaint = get_config("inpaint-fast", device="cpu")                      # measured at 128 px only
     assert typical_steps(inpaint, 256, 256, True) == typical_steps(inpaint, 128, 128, True)
+    sr = get_config("sr-fast", device="cpu")    # its change stop: 750-825 at 128 px out, 1276 at 512
+    assert typical_steps(sr, 128, 128, True) < typical_steps(sr, 512, 512, True) < sr.iterations
     jpeg = get_config("jpeg", device="cpu")     # its held-out pixels never stopped it: priced at its bound
     assert typical_steps(jpeg, 384, 384, True) == jpeg.iterations
     plan = plan_job(cfg, (256, 256), 3, device="cpu", tile="off")
