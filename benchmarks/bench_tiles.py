@@ -396,8 +396,8 @@ def cmd_pertask(a) -> None:
     for task in a.tasks.split(","):
         log(f"{task}")
         # super-resolution tiles its low-resolution input (a quarter of the side): smaller tiles
-        spec = {"task": task, "size": a.size, "tile": a.tile if task != "superres" or not a.tile else 80,
-                "threads": a.threads}
+        tile = 80 if task == "superres" and a.tile else a.tile      # 0 stays 0: the plan's tile
+        spec = {"task": task, "size": a.size, "tile": tile, "threads": a.threads}
         proc = subprocess.run([sys.executable, __file__, "_pertask", json.dumps(spec)], capture_output=True,
                               text=True, cwd=ROOT)
         if proc.returncode != 0:

@@ -418,7 +418,7 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
     size = None
     if tile == "auto" and (crop_mode or whole.bytes > budget):
         size = _auto_tile(cfg, h, w, step, budget, crop_mode, kind, factor, allow_lanes)
-    elif tile == "auto" and max(h, w) > MAX_UNIT_SIDE.get(cfg.preset, max(h, w)):
+    elif tile == "auto" and max(h, w) > _unit_cap(cfg):
         size = _auto_tile(cfg, h, w, step, budget, False, kind, factor, allow_lanes)
     elif tile == "auto" and cfg.task in STOP_GROWS_WITH_SIDE and auto_stop and runs == 1:
         # it fits one run, but tiles may reach their peaks sooner than the whole does
@@ -563,6 +563,11 @@ def _tiles_seconds(cfg: RunConfig, h: int, w: int, s: int, e, kind: str, budget:
     return n * _unit_seconds(e, th, tw, kind, steps, lanes)
 
 
+def _unit_cap(cfg: RunConfig) -> float:
+    """The largest unit side ``cfg``'s bound settles on (``MAX_UNIT_SIDE``; unlimited elsewhere)."""
+    return MAX_UNIT_SIDE.get(cfg.preset, math.inf)
+
+
 def _auto_tile(cfg: RunConfig, h: int, w: int, step, budget: float, crop_mode: bool, kind: str = "cpu",
                factor: int = 1, allow_lanes: bool = True) -> int:
     """The tile side (a multiple of the net's cell) with the least estimated time whose step
@@ -571,8 +576,9 @@ def _auto_tile(cfg: RunConfig, h: int, w: int, step, budget: float, crop_mode: b
     m = cfg.net.size_multiple()
     best: tuple[float, int] | None = None
     sizes = [s for s in TILE_SIZES if s % m == 0 or m > s] or [max(MIN_TILE, m)]
+    cap = min(MAX_AUTO_TILE, _unit_cap(cfg))
     for s in sizes:
-        if s > min(MAX_AUTO_TILE, MAX_UNIT_SIDE.get(cfg.preset, MAX_AUTO_TILE)):
+        if s > cap:
             continue
         th, tw = min(s, h), min(s, w)
         e = step(th, tw)
