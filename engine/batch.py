@@ -440,6 +440,8 @@ class Batch:
                         self._fail(e, what + reason)
         finally:
             events.close()          # Ctrl-C or a stop: the executor cancels what is still out
+            for _, task, result, info in self.executor.finished_on_close():   # ... and keeps what ended
+                self._unit_done(self.entries[task.key], task, result, info)
 
     def _unit_done(self, e: Entry, task: Task, result, info: dict) -> None:
         if e.status != "running" or e.job is None:

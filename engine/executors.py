@@ -8,6 +8,10 @@ events, in the order they happen:
 - ``("done", task, result, info)``: a unit's result (None: it did not fit) and its record;
 - ``("failed", task, reason)``: the unit raised; ``reason`` is one line.
 
+Closing the stream early (Ctrl-C) may catch a unit that has finished and whose result has not
+been handed out yet: ``finished_on_close()`` gives such ``("done", ...)`` events once, after the
+close, so that its work is kept.
+
 :class:`LocalExecutor` (the default) runs the units in this process: one after the other,
 or on a CPU in lanes side by side, one torch thread each (engine/lanes.py), where the
 batch marks them so (``Task.lanes``), finishing in any order.
@@ -76,7 +80,17 @@ class _Either:
         return any(e.is_set() for e in self.events)
 
 
-class LocalExecutor:
+class _KeepsFinished:
+    """Where a closed stream's finished units wait for ``finished_on_close()`` (module docstring)."""
+
+    def _keep(self, ev: tuple) -> None:
+        self.__dict__.setdefault("_kept", []).append(ev)
+
+    def finished_on_close(self) -> list[tuple]:
+        return self.__dict__.pop("_kept", [])
+
+
+class LocalExecutor(_KeepsFinished):
     """Units in this process, on the config's device, one after the other; where that is
     faster (a GPU: engine/group.py ``group_is_faster``), queued units of the same size are
     stepped together as one grouped network, as many as fit its memory (``group``: at most
@@ -220,7 +234,11 @@ class LocalExecutor:
                     ahead.appendleft(t)
                     return
 
-        records = side_by_side(starts(), halt, lanes)
+        def keep(_k: int, ev: tuple) -> None:
+            if ev[0] == "done":
+                self._keep(ev)
+
+        records = side_by_side(starts(), halt, lanes, on_close=keep)
         try:
             for _, ev in records:
                 yield ev
@@ -309,7 +327,7 @@ def _ray_unit(cfg: dict, wu: WorkUnit, image, mask, guide, reference, inbox):
     return run_unit(cfg, wu, image, mask, guide, reference, progress=report)
 
 
-class RayExecutor:
+class RayExecutor(_KeepsFinished):
     """Units as Ray tasks. ``address``: None or "local" starts a Ray on this machine (or
     uses the one this process already started); "auto" joins the cluster of RAY_ADDRESS
     (or the one running here); "ray://HOST:PORT" a remote one through Ray Client, with the
@@ -392,8 +410,6 @@ class RayExecutor:
 
     def execute(self, tasks: Iterable[Task]) -> Iterator[tuple]:
         ray = self.ray
-        from ray.exceptions import RayError, RayTaskError, TaskCancelledError
-
         inbox = ray.remote(num_cpus=0)(_Inbox).remote()
         put: dict[int, list] = {}                  # image key -> its arrays in the object store
         left: dict[int, int] = {}                  # image key -> units of it not yet back
@@ -425,21 +441,22 @@ class RayExecutor:
                 for ref in ready:
                     t = pending.pop(ref)
                     left[t.key] -= 1
-                    try:
-                        result, info = ray.get(ref)
-                    except TaskCancelledError:
-                        continue
-                    except RayTaskError as exc:
-                        cause = getattr(exc, "cause", None)
-                        yield ("failed", t, _reason(cause) if cause is not None else _reason(exc))
-                    except RayError as exc:             # e.g. the worker died more often than retried
-                        yield ("failed", t, _reason(exc))
-                    else:
-                        yield ("done", t, result, info)
+                    ev = self._outcome(ref, t)
+                    if ev is not None:
+                        yield ev
                     if left[t.key] == 0:
                         del put[t.key], left[t.key]    # its units are all back: the store may free it
         finally:
-            # Ctrl-C, a stop, or the consumer closed the stream: nothing still out keeps running
+            # Ctrl-C, a stop, or the consumer closed the stream: what has finished is kept,
+            # nothing still out keeps running
+            try:
+                ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0) if pending else ([], [])
+            except Exception:  # noqa: BLE001 - the cluster is going away: nothing to keep
+                ready = []
+            for ref in ready:
+                ev = self._outcome(ref, pending.pop(ref))
+                if ev is not None and ev[0] == "done":
+                    self._keep(ev)
             for ref in pending:
                 try:
                     ray.cancel(ref, force=True)
@@ -449,6 +466,21 @@ class RayExecutor:
                 ray.kill(inbox)
             except Exception:  # noqa: BLE001
                 pass
+
+    def _outcome(self, ref, t: Task) -> tuple | None:
+        """A finished Ray task's event: done, failed, or None where it was cancelled."""
+        from ray.exceptions import RayError, RayTaskError, TaskCancelledError
+
+        try:
+            result, info = self.ray.get(ref)
+        except TaskCancelledError:
+            return None
+        except RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            return ("failed", t, _reason(cause) if cause is not None else _reason(exc))
+        except RayError as exc:             # e.g. the worker died more often than retried
+            return ("failed", t, _reason(exc))
+        return ("done", t, result, info)
 
     def close(self) -> None:
         if self._owns and self.ray.is_initialized():

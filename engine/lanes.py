@@ -63,7 +63,8 @@ def lane_count(device_type: str, threads: int, runs: int) -> int:
 
 
 def side_by_side(starts: Iterable[Callable[[], Iterator]], controls: Controls, lanes: int,
-                 on_error: Callable[[int, BaseException], bool] | None = None) -> Iterator[tuple[int, object]]:
+                 on_error: Callable[[int, BaseException], bool] | None = None,
+                 on_close: Callable[[int, object], None] | None = None) -> Iterator[tuple[int, object]]:
     """Run ``starts`` (each a callable that begins a run and returns its records: a
     Restoration's ``steps``, or a function that first builds the run) in ``lanes`` lanes,
     yielding ``(k, record)`` as they happen, ``k`` the run's place in ``starts``.
@@ -74,7 +75,9 @@ def side_by_side(starts: Iterable[Callable[[], Iterator]], controls: Controls, l
 
     A run that raises: ``on_error(k, exc)`` True means it is dealt with (its lane takes the
     next run); otherwise every lane stops (``controls.request_stop``) and the error comes
-    out here. Closing the generator stops the lanes and joins them."""
+    out here. Closing the generator stops the lanes and joins them; the records they had
+    queued and not yet handed out go to ``on_close(k, record)``, so that a run which ended as
+    the stream closed (a Ctrl-C) is not lost with them."""
     lazy = not isinstance(starts, Sequence)
     feed = iter(starts)
     lanes = max(1, int(lanes) if lazy else min(int(lanes), len(starts)))
@@ -137,13 +140,18 @@ def side_by_side(starts: Iterable[Callable[[], Iterator]], controls: Controls, l
                 controls.request_stop()
             for _ in threads:       # a lane waiting for its next run ends
                 todo.put(None)
+            def drained(item: tuple[int, object]) -> None:
+                if on_close is not None and item[1] is not lane_done and item[1] is not run_done:
+                    on_close(*item)
             while any(t.is_alive() for t in threads):
                 try:
-                    q.get(timeout=0.05)
+                    drained(q.get(timeout=0.05))
                 except queue.Empty:
                     pass
             for t in threads:
                 t.join()
+            while not q.empty():      # what the lanes put as they ended
+                drained(q.get_nowait())
     if errors:
         raise errors[0]
 

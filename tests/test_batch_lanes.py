@@ -7,6 +7,7 @@ the ETA price a unit in a lane at its share of the wall time."""
 import io
 import json
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -215,6 +216,39 @@ def test_a_stop_keeps_what_finished_and_leaves_no_lane_running(tmp_path, two_thr
               on_event=interrupt, stream=io.StringIO())
     assert b.run() == 130
     assert [e.status for e in b.entries] == ["skipped", "interrupted", "interrupted", "interrupted"]
+    assert not _lane_threads() and torch.get_num_threads() == 2
+
+
+def test_a_photo_that_ended_as_ctrl_c_came_is_written_not_redone(tmp_path, two_threads, monkeypatch):
+    """Ctrl-C while a lane's finished unit waits, unread, behind the record being handled: the
+    photo is written (it used to be marked interrupted and redone on the next run)."""
+    src = _folder(tmp_path / "in", [(32, 32), (128, 128), (32, 32)])
+    cfg = tiny_config("denoise", iterations=300, stop="never", **TINY_QT)
+    ended, handing_over = threading.Event(), threading.Event()
+    real = ex_mod.unit_steps
+
+    def first_photo_slow_to_hand_over(cfg, wu, *a, **k):
+        out = yield from real(cfg, wu, *a, **k)
+        if wu.job == 0:
+            ended.set()
+            time.sleep(1.5)         # the other lane reports meanwhile (every 0.5 s)
+            handing_over.set()
+        return out
+    monkeypatch.setattr(ex_mod, "unit_steps", first_photo_slow_to_hand_over)
+    events: list[dict] = []
+
+    def ctrl_c(ev):
+        events.append(ev)
+        if ev["kind"] == "progress" and ev["job"] == 1 and ended.is_set() and not handing_over.is_set():
+            assert handing_over.wait(10)
+            time.sleep(0.3)         # photo 0's result is queued now, behind this record
+            raise KeyboardInterrupt
+    b = Batch(BatchOptions(cfg=cfg, inputs=str(src), output=str(tmp_path / "out"), quiet=True), LocalExecutor(),
+              on_event=ctrl_c, stream=io.StringIO())
+    assert b.run() == 130
+    assert any(ev["kind"] == "progress" and ev["job"] == 1 and ev["state"] == "running" for ev in events)
+    assert [e.status for e in b.entries] == ["done", "interrupted", "interrupted"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.png"]
     assert not _lane_threads() and torch.get_num_threads() == 2
 
 

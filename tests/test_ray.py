@@ -1,6 +1,7 @@
 """The Ray executor for real, on one local Ray (ray.init(num_cpus=2)) shared by the module:
 the same files as the local executor, progress streamed from the workers, a worker killed
-mid-unit is retried and the batch completes, Ctrl-C cancels what is still out, and a GPU
+mid-unit is retried and the batch completes, Ctrl-C cancels what is still out and keeps
+what has ended, and a GPU
 is asked for only where the cluster has one. CI installs Ray (the cluster extra), so these
 run there; without Ray this module fails to import rather than being skipped."""
 import io
@@ -114,6 +115,24 @@ def test_ctrl_c_cancels_the_units_still_out_and_writes_nothing(local_ray, tmp_pa
     while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() - t0 < 30:
         time.sleep(0.2)
     assert ray.available_resources().get("CPU", 0) == 2
+
+
+def test_a_unit_that_ended_as_ctrl_c_came_is_kept(local_ray, tmp_path):
+    """Ctrl-C between a unit's last step and the driver collecting its result: the photo is
+    written (cancelling every unit still out used to drop it with them)."""
+    src = _photos(tmp_path / "in", [(32, 32), (256, 256)])
+    steps = 60
+    cfg = tiny_config("denoise", iterations=steps, stop="never", **TINY_QT)
+
+    def interrupt(ev):
+        if ev["kind"] == "progress" and ev["pid"] and ev["job"] == 0 and ev["step"] == steps:
+            time.sleep(1.0)         # its last step is reported: the worker hands the result back
+            raise KeyboardInterrupt
+    b = _batch(RayExecutor(), cfg, src, tmp_path / "out")
+    b.on_event = interrupt
+    assert b.run() == 130
+    assert [e.status for e in b.entries] == ["done", "interrupted"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["p0.png"]
 
 
 def test_a_gpu_is_asked_for_only_where_the_cluster_has_one(local_ray):
