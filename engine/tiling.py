@@ -71,6 +71,7 @@ TYPICAL_STOP = {"denoise": 0.25, "jpeg": 1.0, "inpaint": 0.5, "superres": 0.55, 
 # stops were measured at 128 px only, so their units are priced alike at every size.
 STOP_GROWS_WITH_SIDE = {"denoise": (0.8, 1.33), "superres": (0.34, 0.34)}   # the power up to / past the break
 STOP_REF_SIDE = 128
+TASK_WORDS = {"jpeg": "JPEG", "superres": "super-resolution"}   # the plan's sentence names tasks so
 STOP_SIDE_BREAK = 256
 # Presets whose step bound settles only on units up to this side: a larger photo is tiled at it
 # or under, whatever the time model would prefer (a bound that ends before the picture settles
@@ -188,24 +189,25 @@ class Plan:
         """The plan in one sentence a user reads before the first step."""
         h, w = self.image_hw
         n = len(self.units)
+        task = TASK_WORDS.get(self.task, self.task)
         runs = f", {self.runs} seeds each" if self.runs > 1 else ""
         if self.mode == "crops":
             sizes = ", ".join(f"{b.width}x{b.height}" for b in self.crops[:4])
             more = f" and {len(self.crops) - 4} more" if len(self.crops) > 4 else ""
-            what = (f"{self.task} {w}x{h}: {len(self.crops)} crop{'s' if len(self.crops) != 1 else ''} "
+            what = (f"{task} {w}x{h}: {len(self.crops)} crop{'s' if len(self.crops) != 1 else ''} "
                     f"around the mask ({sizes}{more})")
             if n != len(self.crops):
                 what += f" in {n} tiles"
             tail = "the rest of the photo is kept bit for bit"
         elif self.mode == "tiles":
-            what = f"{self.task} {w}x{h}: {n} tiles of {self.tile} px (overlap {self.overlap})"
+            what = f"{task} {w}x{h}: {n} tiles of {self.tile} px (overlap {self.overlap})"
             if self.lanes > 1:
                 what += f", {self.lanes} side by side"
             tail = "each tile stops by itself" if self.auto_stop else "each tile runs its steps"
             if self.quick:
                 tail += ", at the quick pace (twice the rate after a warm-up)"
         else:
-            what = f"{self.task} {w}x{h} as one run"
+            what = f"{task} {w}x{h} as one run"
             tail = "stops by itself" if self.auto_stop else "runs its steps"
         if self.factor > 1:
             what += f" -> {w * self.factor}x{h * self.factor}"
@@ -359,11 +361,13 @@ def _merge(boxes: list[Box]) -> list[Box]:
 # --------------------------------------------------------------------------- the plan
 
 def min_overlap(cfg: RunConfig, tile: int) -> int:
-    """At least 1/8 of the tile and one cell of the net's deepest level (2^depth px), so
-    the blend ramp is never shorter than the coarsest structure the net draws; but under
-    half the tile, which neighbours must not share, so the smallest tile (64 px under a
-    32 px cell) runs with the widest overlap it can have."""
-    return min(max(-(-tile // 8), cfg.net.size_multiple(), 8), (tile - 1) // 2)
+    """At least 1/8 of the tile and one cell of the net's deepest level (2^depth px of what
+    it draws: a super-resolution tile's pixel is ``scale`` of them), so the blend ramp is
+    never shorter than the coarsest structure the net draws; but under half the tile,
+    which neighbours must not share, so the smallest tile (64 px under a 32 px cell) runs
+    with the widest overlap it can have."""
+    factor = cfg.scale if cfg.task == "superres" else 1
+    return min(max(-(-tile // 8), -(-cfg.net.size_multiple() // factor), 8), (tile - 1) // 2)
 
 
 def check_tiling_args(overlap: int | None, margin: int | None) -> None:
@@ -575,8 +579,10 @@ def _auto_tile(cfg: RunConfig, h: int, w: int, step, budget: float, crop_mode: b
     counts the steps a unit of that size needs and the lanes it runs in."""
     m = cfg.net.size_multiple()
     best: tuple[float, int] | None = None
-    sizes = [s for s in TILE_SIZES if s % m == 0 or m > s] or [max(MIN_TILE, m)]
-    cap = min(MAX_AUTO_TILE, _unit_cap(cfg))
+    # sizes of what the net draws: a super-resolution tile's input is 1/factor of its side
+    sizes = [s // factor for s in TILE_SIZES if (s % m == 0 or m > s) and s % factor == 0
+             and s // factor >= MIN_TILE] or [max(MIN_TILE, m)]
+    cap = min(MAX_AUTO_TILE // factor, _unit_cap(cfg))
     for s in sizes:
         if s > cap:
             continue

@@ -134,6 +134,23 @@ def test_min_overlap_is_an_eighth_of_the_tile_and_at_least_the_nets_cell():
     cfg = get_config("denoise-fast", **TINY_NET)    # depth 3: 8 px cells
     assert min_overlap(cfg, 512) == 64
     assert min_overlap(get_config("denoise-fast"), 128) == 32   # depth 5: 32 px cells
+    # super-resolution tiles its input: the net's 32 px cell is 8 input px at x4, so 1/8 of the tile rules
+    sr = get_config("sr-fast", scale=4)
+    assert min_overlap(sr, 128) == 16 and min_overlap(sr, 64) == 8
+    assert len(plan_job(sr, (750, 1000), 3, device="cpu", tile=128).units) == 63  # 4000x3000 out: 88 with 32
+
+
+def test_super_resolution_tiles_are_sized_by_what_the_net_draws():
+    """The tile sizes auto weighs are of the output: at x4 a 64 px input tile (256 px drawn) is
+    among them, and for a 12 MP output it is the cheapest (smaller units also wrote +0.4-1 dB,
+    benchmarks/README.md); the other tasks' sizes are unchanged."""
+    sr = get_config(None, task="superres", scale=4, device="cpu")
+    big = plan_job(sr, (750, 1000), 3, device="cpu")
+    assert big.tile == 64 and big.overlap == 8 and len(big.units) == 252
+    assert big.describe().startswith("super-resolution 1000x750: 252 tiles of 64 px")
+    assert plan_job(sr, (128, 128), 3, device="cpu").mode == "whole"       # fits one run: no faster in tiles
+    assert plan_job(get_config(None, task="superres", scale=8, device="cpu"), (375, 500), 3, device="cpu").tile == 64
+    assert plan_job(get_config(None, task="denoise", device="cpu"), (3000, 4000), 3, device="cpu").tile == 192
 
 
 def test_a_preset_that_settles_only_on_small_units_tiles_anything_larger():
@@ -144,6 +161,7 @@ def test_a_preset_that_settles_only_on_small_units_tiles_anything_larger():
     assert plan_job(cfg, (128, 96), 3, device="cpu").mode == "whole"
     big = plan_job(cfg, (384, 384), 3, device="cpu")
     assert big.mode == "tiles" and big.tile == 128 and len(big.units) == 16
+    assert big.describe().startswith("JPEG 384x384: 16 tiles of 128 px")     # the task as a word
     assert all(max(u.box.height, u.box.width) <= 128 for u in big.units)
     assert plan_job(cfg, (3000, 4000), 3, device="cpu").tile == 128
     assert plan_job(cfg, (384, 384), 3, device="cpu", tile="off").mode == "whole"
