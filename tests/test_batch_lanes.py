@@ -222,7 +222,7 @@ def test_a_stop_keeps_what_finished_and_leaves_no_lane_running(tmp_path, two_thr
 def test_a_photo_that_ended_as_ctrl_c_came_is_written_not_redone(tmp_path, two_threads, monkeypatch):
     """Ctrl-C while a lane's finished unit waits, unread, behind the record being handled: the
     photo is written (it used to be marked interrupted and redone on the next run)."""
-    src = _folder(tmp_path / "in", [(32, 32), (128, 128), (32, 32)])
+    src = _folder(tmp_path / "in", [(32, 32), (192, 192), (32, 32)])     # the second is still stepping
     cfg = tiny_config("denoise", iterations=300, stop="never", **TINY_QT)
     ended, handing_over = threading.Event(), threading.Event()
     real = ex_mod.unit_steps
@@ -248,7 +248,7 @@ def test_a_photo_that_ended_as_ctrl_c_came_is_written_not_redone(tmp_path, two_t
     assert b.run() == 130
     assert any(ev["kind"] == "progress" and ev["job"] == 1 and ev["state"] == "running" for ev in events)
     assert [e.status for e in b.entries] == ["done", "interrupted", "interrupted"]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.png"]     # kept, not redone
     assert not _lane_threads() and torch.get_num_threads() == 2
 
 

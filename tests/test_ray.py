@@ -120,8 +120,8 @@ def test_ctrl_c_cancels_the_units_still_out_and_writes_nothing(local_ray, tmp_pa
 def test_a_unit_that_ended_as_ctrl_c_came_is_kept(local_ray, tmp_path):
     """Ctrl-C between a unit's last step and the driver collecting its result: the photo is
     written (cancelling every unit still out used to drop it with them)."""
-    src = _photos(tmp_path / "in", [(32, 32), (256, 256)])
-    steps = 60
+    src = _photos(tmp_path / "in", [(32, 32), (384, 384)])       # the second is still stepping
+    steps = 80
     cfg = tiny_config("denoise", iterations=steps, stop="never", **TINY_QT)
 
     def interrupt(ev):
