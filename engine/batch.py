@@ -264,7 +264,7 @@ class Batch:
 
         if not e.output.is_file():
             return False
-        f = self.cfg.scale if self.cfg.task == "superres" else 1
+        f = self.cfg.out_factor
         try:
             if image_size(e.output) != (w * f, h * f):
                 return False

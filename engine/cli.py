@@ -216,7 +216,7 @@ def cmd_restore(a: argparse.Namespace) -> int:
         raise DIPError(f"the flash photo (--guide) is {guide.shape[1]}x{guide.shape[0]} but the no-flash "
                        f"photo (--input) is {w}x{h} (W x H)")
     if reference is not None:
-        f = cfg.scale if cfg.task == "superres" else 1
+        f = cfg.out_factor
         if reference.shape[:2] != (h * f, w * f):
             how = f" (the input x {f})" if f > 1 else ""
             raise DIPError(f"the reference is {reference.shape[1]}x{reference.shape[0]} but the result will be "

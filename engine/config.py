@@ -142,6 +142,11 @@ class RunConfig:
     prior: str = "dip"                 # dip: x = f_theta(z); tv: the pixels themselves (TV comparison)
     tv_weight: float = 0.0             # weight of the TV regulariser added to the data term
 
+    @property
+    def out_factor(self) -> int:
+        """Output pixels per input pixel along a side: the super-resolution factor, else 1."""
+        return self.scale if self.task == "superres" else 1
+
     def validate(self) -> "RunConfig":
         if not isinstance(self.net, NetConfig):
             raise ConfigError(f"net must be a set of network settings such as {{\"arch\": \"skip\"}}, "

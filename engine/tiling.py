@@ -71,7 +71,6 @@ TYPICAL_STOP = {"denoise": 0.25, "jpeg": 1.0, "inpaint": 0.5, "superres": 0.55, 
 # stops were measured at 128 px only, so their units are priced alike at every size.
 STOP_GROWS_WITH_SIDE = {"denoise": (0.8, 1.33), "superres": (0.34, 0.34)}   # the power up to / past the break
 STOP_REF_SIDE = 128
-TASK_WORDS = {"jpeg": "JPEG", "superres": "super-resolution"}   # the plan's sentence names tasks so
 STOP_SIDE_BREAK = 256
 # Presets whose step bound settles only on units up to this side: a larger photo is tiled at it
 # or under, whatever the time model would prefer (a bound that ends before the picture settles
@@ -136,6 +135,9 @@ class Unit:
 
     def out_box(self, factor: int = 1) -> Box:
         return self.box.scaled(factor)
+
+
+TASK_WORDS = {"jpeg": "JPEG", "superres": "super-resolution"}   # how the plan's sentence names them
 
 
 @dataclass(frozen=True)
@@ -361,13 +363,10 @@ def _merge(boxes: list[Box]) -> list[Box]:
 # --------------------------------------------------------------------------- the plan
 
 def min_overlap(cfg: RunConfig, tile: int) -> int:
-    """At least 1/8 of the tile and one cell of the net's deepest level (2^depth px of what
-    it draws: a super-resolution tile's pixel is ``scale`` of them), so the blend ramp is
-    never shorter than the coarsest structure the net draws; but under half the tile,
-    which neighbours must not share, so the smallest tile (64 px under a 32 px cell) runs
-    with the widest overlap it can have."""
-    factor = cfg.scale if cfg.task == "superres" else 1
-    return min(max(-(-tile // 8), -(-cfg.net.size_multiple() // factor), 8), (tile - 1) // 2)
+    """At least 1/8 of the tile and one cell of the net's deepest level (2^depth px of what it
+    draws: ``out_factor`` per tile pixel), so the blend ramp is never shorter than the coarsest
+    structure the net draws; but under half the tile, which neighbours must not share."""
+    return min(max(-(-tile // 8), -(-cfg.net.size_multiple() // cfg.out_factor), 8), (tile - 1) // 2)
 
 
 def check_tiling_args(overlap: int | None, margin: int | None) -> None:
@@ -405,7 +404,7 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
     kind = dev.type
     total = int(memory_bytes) if memory_bytes is not None else device_memory_bytes(kind)
     budget = CPU_TILE_BYTES if kind == "cpu" else GPU_TILE_FRACTION * total
-    factor = cfg.scale if cfg.task == "superres" else 1
+    factor = cfg.out_factor
     runs = seed_count(cfg, h, w) if runs is None else max(1, int(runs))
     auto_stop = stops_by_itself(cfg)
 
@@ -579,9 +578,8 @@ def _auto_tile(cfg: RunConfig, h: int, w: int, step, budget: float, crop_mode: b
     counts the steps a unit of that size needs and the lanes it runs in."""
     m = cfg.net.size_multiple()
     best: tuple[float, int] | None = None
-    # sizes of what the net draws: a super-resolution tile's input is 1/factor of its side
-    sizes = [s // factor for s in TILE_SIZES if (s % m == 0 or m > s) and s % factor == 0
-             and s // factor >= MIN_TILE] or [max(MIN_TILE, m)]
+    sizes = [s // factor for s in TILE_SIZES      # of what the net draws (super-resolution: / factor)
+             if (s % m == 0 or m > s) and s % factor == 0 and s // factor >= MIN_TILE] or [max(MIN_TILE, m)]
     cap = min(MAX_AUTO_TILE // factor, _unit_cap(cfg))
     for s in sizes:
         if s > cap:
