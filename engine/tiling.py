@@ -55,10 +55,9 @@ LONG_PLAN_S = 3600.0             # a CLI job estimated past this asks for --yes
 # Where a self-stopping run of each task usually ends, as a fraction of its step bound
 # (benchmarks/README.md: denoise-fast stops at about 650 of 3000 at 128 px; inpaint-fast's
 # visible-change stop at 800-1000 of 3000 on dropped pixels, 1500-2200 on text; sr-fast at
-# 750-825 of 1500; the paper's JPEG preset's held-out pixels never stopped it before its
-# bound: 4 crops of 128 px in fp32 and bf16, 9 tiles of 128 px, one of 384; jpeg-fast's
-# visible-change stop ends 128 px crops at 900-1000 of 1000; the fixed-count tasks run to
-# their bound).
+# 750-825 of 1500; the paper's JPEG preset never stopped before its bound (crops and tiles of
+# 128 px, one of 384), jpeg-fast's change stop ends 128 px crops at 900-1000 of 1000; the
+# fixed-count tasks run to their bound).
 TYPICAL_STOP = {"denoise": 0.25, "jpeg": 1.0, "inpaint": 0.5, "superres": 0.55, "enhance": 1.0, "flash": 1.0}
 # ... at 128 px. A larger denoising unit needs more steps to its peak: a net of fixed width
 # takes longer to fit more picture. The fast denoiser (sigma 25, four scikit-image photos, one
@@ -73,11 +72,9 @@ STOP_GROWS_WITH_SIDE = {"denoise": (0.8, 1.33), "superres": (0.34, 0.34)}   # th
 STOP_REF_SIDE = 128
 STOP_SIDE_BREAK = 256
 # Presets whose step bound settles only on units up to this side: a larger photo is tiled at it
-# or under, whatever the time model would prefer (a bound that ends before the picture settles
-# costs quality, which the time model does not see). jpeg-fast, 1000 steps, on scikit-image's
-# astronaut (384 px, JPEG quality 10): 27.44 dB in 16 tiles of 128 px, 27.12 in 9 tiles of 192
-# (1200 steps), 25.04 as one run; the paper's preset, 2400 steps, one run: 26.96, still rising
-# (benchmarks/README.md, "cost of a megapixel").
+# or under, whatever the time model prefers (an unsettled bound costs quality the model does not
+# see). jpeg-fast on the astronaut (384 px, JPEG q10): 27.44 dB in 16 tiles of 128 px, 27.12 in 9
+# of 192, 25.04 as one run (benchmarks/README.md, "cost of a megapixel").
 MAX_UNIT_SIDE = {"jpeg-fast": 128}
 # a photo that fits one run is still tiled where tiles are estimated at most this share of
 # the whole run's time (where the stop grows with the side, a 384 px crop costs ~3x its
@@ -363,10 +360,13 @@ def _merge(boxes: list[Box]) -> list[Box]:
 # --------------------------------------------------------------------------- the plan
 
 def min_overlap(cfg: RunConfig, tile: int) -> int:
-    """At least 1/8 of the tile and one cell of the net's deepest level (2^depth px of what it
-    draws: ``out_factor`` per tile pixel), so the blend ramp is never shorter than the coarsest
-    structure the net draws; but under half the tile, which neighbours must not share."""
-    return min(max(-(-tile // 8), -(-cfg.net.size_multiple() // cfg.out_factor), 8), (tile - 1) // 2)
+    """At least 1/8 of the tile and one cell of the net (``_cell``), so the blend ramp is never shorter
+    than the coarsest structure the net draws; but under half the tile, which neighbours must not share."""
+    return min(max(-(-tile // 8), _cell(cfg), 8), (tile - 1) // 2)
+
+
+def _cell(cfg: RunConfig) -> int:       # the net's deepest cell (2^depth px drawn) in tile pixels
+    return -(-cfg.net.size_multiple() // cfg.out_factor)
 
 
 def check_tiling_args(overlap: int | None, margin: int | None) -> None:
@@ -420,16 +420,16 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
     whole = step(h, w)
     size = None
     if tile == "auto" and (crop_mode or whole.bytes > budget):
-        size = _auto_tile(cfg, h, w, step, budget, crop_mode, kind, factor, allow_lanes)
+        size = _auto_tile(cfg, h, w, step, budget, crop_mode, kind, allow_lanes)
     elif tile == "auto" and max(h, w) > _unit_cap(cfg):
-        size = _auto_tile(cfg, h, w, step, budget, False, kind, factor, allow_lanes)
+        size = _auto_tile(cfg, h, w, step, budget, False, kind, allow_lanes)
     elif tile == "auto" and cfg.task in STOP_GROWS_WITH_SIDE and auto_stop and runs == 1:
         # it fits one run, but tiles may reach their peaks sooner than the whole does
-        s = _auto_tile(cfg, h, w, step, budget, False, kind, factor, allow_lanes)
+        s = _auto_tile(cfg, h, w, step, budget, False, kind, allow_lanes)
         if s < max(h, w):
             fh, fw = h * factor, w * factor
             whole_s = _unit_seconds(whole, fh, fw, kind, typical_steps(cfg, fh, fw, True))
-            if _tiles_seconds(cfg, h, w, s, step(min(s, h), min(s, w)), kind, budget, factor, allow_lanes) \
+            if _tiles_seconds(cfg, h, w, s, step(min(s, h), min(s, w)), kind, budget, allow_lanes) \
                     <= TILE_IF_FASTER * whole_s:
                 size = s
     elif tile not in ("auto", "off"):
@@ -445,7 +445,7 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
         ov = int(overlap) if overlap is not None else min_overlap(cfg, size)
         if ov < min_overlap(cfg, size) or 2 * ov >= size:
             raise ConfigError(f"overlap must be at least {min_overlap(cfg, size)} px (1/8 of the tile and the "
-                              f"net's {cfg.net.size_multiple()} px cell, as far as half the tile allows) and under "
+                              f"net's {_cell(cfg)} px cell, as far as half the tile allows) and under "
                               f"half the {size} px tile, got {ov}")
         if step(min(size, h), min(size, w)).bytes > total:
             problem = (f"even one {size} px tile needs more memory than this {kind} has "
@@ -555,12 +555,12 @@ def lanes_fit(kind: str, unit_bytes: int, lanes: int, budget: float = CPU_TILE_B
     return _lanes_bytes(kind, unit_bytes, lanes) <= budget
 
 
-def _tiles_seconds(cfg: RunConfig, h: int, w: int, s: int, e, kind: str, budget: float, factor: int,
+def _tiles_seconds(cfg: RunConfig, h: int, w: int, s: int, e, kind: str, budget: float,
                    allow_lanes: bool = True) -> float:
     """The estimated wall time of ``h`` x ``w`` in tiles of ``s`` (each of ``e``'s step)."""
     ov = min_overlap(cfg, s)
     n = len(axis_starts(h, s, ov)) * len(axis_starts(w, s, ov))
-    th, tw = min(s, h) * factor, min(s, w) * factor
+    th, tw = min(s, h) * cfg.out_factor, min(s, w) * cfg.out_factor
     lanes = plan_lanes(kind, n, 1, e.bytes, budget) if allow_lanes else 1
     steps = typical_steps(cfg, th, tw, stops_by_itself(cfg), quick=n > 1)
     return n * _unit_seconds(e, th, tw, kind, steps, lanes)
@@ -572,11 +572,11 @@ def _unit_cap(cfg: RunConfig) -> float:
 
 
 def _auto_tile(cfg: RunConfig, h: int, w: int, step, budget: float, crop_mode: bool, kind: str = "cpu",
-               factor: int = 1, allow_lanes: bool = True) -> int:
+               allow_lanes: bool = True) -> int:
     """The tile side (a multiple of the net's cell) with the least estimated time whose step
     fits ``budget``; the smallest size when none fits (the plan then says so). The time
     counts the steps a unit of that size needs and the lanes it runs in."""
-    m = cfg.net.size_multiple()
+    m, factor = cfg.net.size_multiple(), cfg.out_factor
     best: tuple[float, int] | None = None
     sizes = [s // factor for s in TILE_SIZES      # of what the net draws (super-resolution: / factor)
              if (s % m == 0 or m > s) and s % factor == 0 and s // factor >= MIN_TILE] or [max(MIN_TILE, m)]
@@ -590,7 +590,7 @@ def _auto_tile(cfg: RunConfig, h: int, w: int, step, budget: float, crop_mode: b
             continue
         if 2 * min_overlap(cfg, s) >= s:
             continue
-        cost = _tiles_seconds(cfg, h, w, s, e, kind, budget, factor, allow_lanes)
+        cost = _tiles_seconds(cfg, h, w, s, e, kind, budget, allow_lanes)
         if best is None or cost < best[0] * 0.98:   # near-ties go to the larger tile (fewer seams)
             best = (cost, s)
         elif cost <= best[0] * 1.02:
