@@ -84,7 +84,7 @@ def run_case(case: dict, a) -> dict:
     nfit = float(fit.sum()) * img.shape[2]
     refc = to_tensor(ref, run.device)
     logs = {n: [] for n in names}
-    logs.update(loss=[], resid=[])
+    logs.update(loss=[], resid=[], variance=[])
     curve = {"step": [], "ema": [], "output": [], "rho1": [], "rho2": [], "rvar": []}
     kept = []  # the moving average every --every steps, as uint16 (for --keep)
     t0 = time.perf_counter()
@@ -101,6 +101,7 @@ def run_case(case: dict, a) -> dict:
             logs[n].append(v)
         logs["resid"].append(row[-1])
         logs["loss"].append(rec.loss)
+        logs["variance"].append(rec.variance)
         if rec.step % a.every == 0:
             with torch.no_grad():
                 curve["step"].append(rec.step)
@@ -150,6 +151,19 @@ def replay_holdout(r: dict, key: str, pmin: int, ratio: float, gain_db: float = 
 DISC_C = 0.8   # the residual at the best iterate: 0.58-0.92 x the true variance on CC_real
 
 
+def replay_variance(r: dict, pmin: int, ratio: float) -> tuple[int, int]:
+    """(pick step, stop step) of ES-WMV (Wang et al.): the output at the windowed moving
+    variance's minimum, confirmed by the engine's look-ahead."""
+    tr = BestTracker("variance", pmin, ratio, 0.0)
+    for i, v in enumerate(r.get("variance", [])):
+        step = i + 1
+        if v is not None:
+            tr.offer(step, "output", v)
+        if step >= 100 and tr.best is not None and tr.should_stop(step, 0):
+            return tr.best[0], step
+    return (tr.best[0] if tr.best is not None else len(r["loss"])), len(r["loss"])
+
+
 def replay_discrepancy(r: dict, sigma: float, c: float = DISC_C) -> int:
     """The first step at which the moving average's residual on the fitted pixels falls under
     ``c`` x sigma^2 (Morozov's discrepancy principle, a little under the noise level)."""
@@ -168,6 +182,8 @@ def replay(runs: list[dict]) -> None:
     would give) and the run's measured sigma (engine.noise, what it has)."""
     keys = [k for k in runs[0] if k.startswith("b") or k == "pix"]
     rules = [(k, p, q) for k in keys for p, q in ((100, 0.25), (200, 0.5))]
+    if any(v is not None for v in runs[0].get("variance", [])):
+        rules += [("wmv", 100, 0.5), ("wmv", 500, 1.0)]
     rules += [(f"disc:{src}", 0, DISC_C) for src in ("true_sigma", "measured_sigma") if src in runs[0]]
     print(f"{'image':24s} {'oracle':>12s} " + " ".join(f"{k}/{p}/{q:<5}"[:16].rjust(16) for k, p, q in rules))
     tot = {rule: [] for rule in rules}
@@ -175,7 +191,9 @@ def replay(runs: list[dict]) -> None:
         o, os_ = oracle(r)
         cells = []
         for rule in rules:
-            if rule[0].startswith("disc:"):
+            if rule[0] == "wmv":
+                pick, stop = replay_variance(r, *rule[1:])
+            elif rule[0].startswith("disc:"):
                 sigma = r[rule[0][5:]] / (255.0 if r[rule[0][5:]] > 1 else 1.0)  # early logs: levels
                 pick = stop = replay_discrepancy(r, sigma)
             else:

@@ -90,13 +90,24 @@ def estimate_cost(cfg: RunConfig, height: int, width: int, device: str | torch.d
                     problem=prof.problems[0] if prof.problems else None)
 
 
+# This machine's measured step over the model's, per (device kind, bf16): set by a long plan's
+# timing (engine/calibrate.py), 1 until then.
+_SPEED: dict[tuple[str, bool], float] = {}
+
+
+def speed_factor(kind: str, bf16: bool) -> float:
+    """Measured / modelled seconds of a step on ``kind`` in that precision; 1 until measured."""
+    return _SPEED.get((kind, bool(bf16)), 1.0)
+
+
 def step_seconds(flops: float, kept: float, kind: str, bf16: bool = False) -> float:
     """Seconds of one step of ``flops`` keeping ``kept`` bytes of activations (the model
-    above); a CPU's bf16 steps by their own constants."""
+    above); a CPU's bf16 steps by their own constants; times this machine's measured speed
+    where a long plan has measured it (engine/calibrate.py)."""
     m = CPU_BF16 if bf16 and kind == "cpu" else CPU_FP32
     work = (flops / m.rate + kept * m.per_byte) * (1.0 + m.slow * kept / (kept + m.knee))
     overhead = STEP_OVERHEAD.get(kind, m.overhead)
-    return overhead + work / SPEEDUP[kind]
+    return (overhead + work / SPEEDUP[kind]) * speed_factor(kind, bf16)
 
 
 def _device_kind(device: str | torch.device) -> str:

@@ -40,3 +40,14 @@ def restore_torch_threads():
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def machine_timed_per_test():
+    """A long plan times the machine once per process (engine/calibrate.py); each test starts
+    from the step model's own constants, so no estimate depends on which test ran before."""
+    yield
+    import sys
+    calibrate = sys.modules.get("engine.calibrate")
+    if calibrate is not None:
+        calibrate.forget()
