@@ -31,7 +31,7 @@ CALIBRATE_STEPS = 8          # timed (their median), after WARMUP_STEPS
 WARMUP_STEPS = 5             # a process's first steps of a new shape build their kernels: 0.1-5 s each
 FACTOR_RANGE = (0.2, 5.0)    # a wilder reading is a hiccup, not the machine
 
-__all__ = ["calibrate", "calibrated", "forget", "probe_side", "speed_factor"]
+__all__ = ["calibrate", "calibrated", "factor_for", "forget", "probe_side", "speed_factor"]
 
 
 def forget() -> None:
@@ -42,6 +42,12 @@ def forget() -> None:
 def calibrated(cfg: RunConfig, device: str | torch.device) -> bool:
     kind = _device_kind(device)
     return (kind, uses_bf16(cfg, torch.device(kind))) in _SPEED
+
+
+def factor_for(cfg: RunConfig, device: str | torch.device) -> float:
+    """The factor ``cfg``'s steps on ``device`` are priced by (1: the model's own)."""
+    kind = _device_kind(device)
+    return speed_factor(kind, uses_bf16(cfg, torch.device(kind)))
 
 
 def probe_side(plan) -> int:

@@ -233,7 +233,7 @@ def cmd_restore(a: argparse.Namespace) -> int:
     from .seeds import Seeds
     from .durations import format_duration
     from .tiling import LONG_PLAN_S, plan_job
-    from .calibrate import CALIBRATE_PAST_S, calibrate, calibrated, probe_side
+    from .calibrate import CALIBRATE_PAST_S, calibrate, calibrated, factor_for, probe_side
 
     def planned():
         return plan_job(cfg, (h, w), image.shape[2], mask=mask, device=cfg.device, tile=a.tile,
@@ -308,6 +308,8 @@ def cmd_restore(a: argparse.Namespace) -> int:
             "parameters": run.param_count, "device": run.device_name, "steps": run.step,
             "seconds_per_step": run.elapsed / max(run.step, 1), "seconds": seconds, "runs": per_run,
             "seeds_side_by_side": seeds.concurrent,
+            "plan": {"text": plan.describe(), "estimate_seconds": plan.seconds,
+                     "speed_factor": factor_for(cfg, cfg.device)},
             "backtracks": run.backtracks, "pick": cfg.pick,
             "noise": None if run.noise is None else run.noise.to_dict(),
             "stop": {"mode": cfg.stop, "rule": cfg.stop_rule, "step": run.step,

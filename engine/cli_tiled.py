@@ -53,6 +53,7 @@ class TileProgress:
 
 def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mask, guide, reference,
                   n_runs: int) -> int:
+    from .calibrate import factor_for
     from .job import TiledRestoration, tiled_summary
     from .metrics import psnr_protocol, ssim, task_psnr
 
@@ -79,7 +80,7 @@ def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mas
         report: dict[str, Any] = {
             "task": cfg.task, "preset": cfg.preset, "architecture": cfg.net.arch, "device": plan.device_words,
             "parameters_per_unit": job.param_count, "seconds": job.elapsed, "pick": cfg.pick,
-            "plan": {"text": plan.describe(), **tiled_summary(job)},
+            "plan": {"text": plan.describe(), **tiled_summary(job), "speed_factor": factor_for(cfg, cfg.device)},
             "stop": {"mode": cfg.stop, "rule": cfg.stop_rule, "reason": job.stop_reason,
                      "units_stopped_early": sum(1 for i in job.unit_info if i and i["stopped_early"])},
             "config": cfg.to_dict(),

@@ -1,5 +1,7 @@
 """A long plan is priced by this machine's own steps (engine/calibrate.py): the factor is
 measured / modelled, every estimate follows it, and a short job never pays for it."""
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -69,6 +71,11 @@ def test_the_cli_times_the_machine_before_a_long_plan_only(tmp_path, capsys, mon
     err = capsys.readouterr().err
     assert err.startswith("plan: ") and "x the step model's" in err.splitlines()[1]
     assert calibrated(tiny(), "cpu")
+    # the report says what the plan was priced by
+    metrics = tmp_path / "m.json"
+    assert main([*args, "--metrics", str(metrics)]) == 0
+    plan = json.loads(metrics.read_text())["plan"]
+    assert plan["speed_factor"] == speed_factor("cpu", False) != 1.0 and plan["estimate_seconds"] > 0
 
 
 def test_the_steps_are_timed_at_the_size_the_plan_runs():
