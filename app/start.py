@@ -14,6 +14,7 @@ from typing import Callable
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMainWindow
+from pyqtgraph.util.garbage_collector import GarbageCollector
 
 import resources
 from . import settings_store as keys
@@ -37,6 +38,11 @@ def run_app(build_window: Callable[[], QMainWindow], path: str | None = None) ->
     app.setWindowIcon(app_icon())
     app.setDesktopFileName(APP_ID)   # Wayland and the task bar match the window to its desktop entry
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Python's cyclic collector, run in whichever thread allocates, can free a QObject in the
+    # engine's worker thread, whose destructor then waits for the interpreter that thread holds
+    # (a hang seen in the tests: a run's QThread stuck in ~QObject). pyqtgraph's collector turns
+    # automatic collection off and collects on a GUI-thread timer instead.
+    gc_on_gui_thread = GarbageCollector(interval=1.0)   # noqa: F841 (kept alive by this frame)
     win = build_window()
     win.show()
     if win.autosave.exists() and win.offer_restore():

@@ -51,3 +51,17 @@ def machine_timed_per_test():
     calibrate = sys.modules.get("engine.calibrate")
     if calibrate is not None:
         calibrate.forget()
+
+
+@pytest.fixture(autouse=True)
+def garbage_freed_on_the_main_thread(request):
+    """A test's cyclic garbage (windows, QObjects) is collected here, on the main thread, before
+    the next test starts a worker thread: collected there, a QObject's destructor can wait
+    forever for the interpreter that thread holds (a hang seen once: a run's QThread stuck in
+    ~QObject inside torch.jit.load). The app collects on the GUI thread for the same reason
+    (app/start.py). Only after tests that drive Qt (qtbot): a full collection after every test
+    nearly doubled the suite's time."""
+    yield
+    if "qtbot" in request.fixturenames:
+        import gc
+        gc.collect()
