@@ -76,7 +76,10 @@ def test_ray_writes_the_local_executors_files_and_streams_progress(local_ray, tm
 
 def test_a_worker_killed_mid_unit_is_retried_and_the_batch_completes(local_ray, tmp_path):
     src = _photos(tmp_path / "in", [(32, 32)])
-    cfg = tiny_config("denoise", iterations=600, stop="never", **TINY_QT)
+    # long enough that the unit cannot end before its first progress event reaches us and the
+    # kill lands (at 600 steps it did, twice in a day: then nothing was retried)
+    steps = 2000
+    cfg = tiny_config("denoise", iterations=steps, stop="never", **TINY_QT)
     killed: list[int] = []
     events: list[dict] = []
 
@@ -91,7 +94,7 @@ def test_a_worker_killed_mid_unit_is_retried_and_the_batch_completes(local_ray, 
     pids = {e["pid"] for e in events if e["kind"] == "progress" and e["pid"]}
     assert killed and len(pids) >= 2                     # the unit ran again in another worker
     restarted = [e for e in events if e["kind"] == "progress" and e["pid"] not in (None, killed[0])]
-    assert restarted[0]["step"] == 1 and max(e["step"] for e in restarted) == 600
+    assert restarted[0]["step"] == 1 and max(e["step"] for e in restarted) == steps
     # nothing lost: the retried unit gives what the unit gives anywhere
     assert _batch(LocalExecutor(), cfg, src, tmp_path / "local").run() == 0
     np.testing.assert_array_equal(load_image(tmp_path / "ray" / "p0.png").array,
