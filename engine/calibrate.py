@@ -20,7 +20,7 @@ import torch
 
 from .config import RunConfig
 from .errors import DIPError
-from .estimate import _SPEED, _device_kind, estimate_cost, speed_factor
+from .estimate import SPEED_FACTORS, _device_kind, estimate_cost, speed_factor
 from .run import Restoration
 from .schedule import uses_bf16
 
@@ -36,18 +36,22 @@ __all__ = ["calibrate", "calibrated", "factor_for", "forget", "probe_side", "spe
 
 def forget() -> None:
     """Back to the model's own constants (tests; a device that changed under the process)."""
-    _SPEED.clear()
+    SPEED_FACTORS.clear()
+
+
+def _key(cfg: RunConfig, device: str | torch.device) -> tuple[str, bool]:
+    """What a factor is kept per: the device kind and whether ``cfg`` steps in bf16 there."""
+    kind = _device_kind(device)
+    return kind, uses_bf16(cfg, torch.device(kind))
 
 
 def calibrated(cfg: RunConfig, device: str | torch.device) -> bool:
-    kind = _device_kind(device)
-    return (kind, uses_bf16(cfg, torch.device(kind))) in _SPEED
+    return _key(cfg, device) in SPEED_FACTORS
 
 
 def factor_for(cfg: RunConfig, device: str | torch.device) -> float:
     """The factor ``cfg``'s steps on ``device`` are priced by (1: the model's own)."""
-    kind = _device_kind(device)
-    return speed_factor(kind, uses_bf16(cfg, torch.device(kind)))
+    return speed_factor(*_key(cfg, device))
 
 
 def probe_side(plan) -> int:
@@ -66,10 +70,10 @@ def calibrate(cfg: RunConfig, device: str | torch.device, steps: int = CALIBRATE
     factor in that precision (measured once per process). Returns the factor, or None where the
     steps could not run (out of memory, a device that fails): the model's prices stand, and
     the job itself says what is wrong if it is more than the timing."""
-    kind = _device_kind(device)
-    key = (kind, uses_bf16(cfg, torch.device(kind)))
-    if key in _SPEED:
-        return _SPEED[key]
+    key = _key(cfg, device)
+    if key in SPEED_FACTORS:
+        return SPEED_FACTORS[key]
+    kind = key[0]
     # the same net denoising: every task's step is its net's (a guide photo is flash's alone)
     kind_in = "noise" if cfg.input_kind == "guide" else cfg.input_kind
     side = side or CALIBRATE_SIDE
@@ -88,5 +92,5 @@ def calibrate(cfg: RunConfig, device: str | torch.device, steps: int = CALIBRATE
     per_step = float(np.median(np.diff(times[WARMUP_STEPS - 1:])))
     modelled = estimate_cost(probe, side, side, kind).seconds_per_step
     lo, hi = FACTOR_RANGE
-    _SPEED[key] = factor = min(hi, max(lo, per_step / modelled))
+    SPEED_FACTORS[key] = factor = min(hi, max(lo, per_step / modelled))
     return factor

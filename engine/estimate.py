@@ -90,14 +90,14 @@ def estimate_cost(cfg: RunConfig, height: int, width: int, device: str | torch.d
                     problem=prof.problems[0] if prof.problems else None)
 
 
-# This machine's measured step over the model's, per (device kind, bf16): set by a long plan's
-# timing (engine/calibrate.py), 1 until then.
-_SPEED: dict[tuple[str, bool], float] = {}
+# This machine's measured step over the model's, per (device kind, bf16): written by a long
+# plan's timing (engine/calibrate.py, its only writer), 1 until then.
+SPEED_FACTORS: dict[tuple[str, bool], float] = {}
 
 
 def speed_factor(kind: str, bf16: bool) -> float:
     """Measured / modelled seconds of a step on ``kind`` in that precision; 1 until measured."""
-    return _SPEED.get((kind, bool(bf16)), 1.0)
+    return SPEED_FACTORS.get((kind, bool(bf16)), 1.0)
 
 
 def step_seconds(flops: float, kept: float, kind: str, bf16: bool = False) -> float:
