@@ -13,7 +13,7 @@ import numpy as np
 
 from .cli_common import strict_json, write_result
 from .config import RunConfig
-from .durations import format_clock
+from .durations import format_clock, format_duration
 from .errors import DIPError
 from .tiling import Plan
 
@@ -55,20 +55,36 @@ def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mas
                   n_runs: int) -> int:
     from .calibrate import factor_for
     from .job import TiledRestoration, tiled_summary
+    from .job_parts import JobParts, job_digest, parts_folder
     from .metrics import psnr_protocol, ssim, task_psnr
 
     image = loaded.array
     job = TiledRestoration(cfg, plan, image, mask=mask, guide=guide, reference=reference, runs=n_runs)
+    progress = TileProgress(plan, a.quiet)
+    parts = JobParts(parts_folder(a.output), job_digest(cfg, plan, image, mask, guide, n_runs), len(plan.units))
+    found = parts.load()
+    if parts.started_over:
+        print(f"{parts.folder} held the {progress.what}s of another job (another photo, other settings): "
+              f"starting over", file=sys.stderr)
+    job.resume(found)
+    job.keep = _keeper(parts)
     if not a.quiet:
         print(f"{cfg.task} with preset {cfg.preset}: {cfg.net.arch} net per unit, "
               + ("stops by itself" if plan.auto_stop else f"{cfg.iterations} steps")
               + f" (at most {cfg.iterations} steps each)", file=sys.stderr)
-    progress = TileProgress(plan, a.quiet)
+        if found:
+            print(f"going on from {parts.folder}: {job.done_units} of {len(plan.units)} {progress.what}s already "
+                  f"done, about {format_duration(job.eta())} left", file=sys.stderr)
+    steps = job.steps()
     try:
-        for rec in job.steps():
+        for rec in steps:
             progress.update(rec, cfg.iterations)
     except KeyboardInterrupt:
-        print("\ninterrupted: nothing written", file=sys.stderr)
+        steps.close()       # units that ended as Ctrl-C came are booked, so kept, now
+        kept = parts.count()
+        print(f"\ninterrupted: {kept} of {len(plan.units)} {progress.what}s kept in {parts.folder}; run the "
+              f"same command again to go on from them" if kept else "\ninterrupted: nothing written",
+              file=sys.stderr)
         return 130
     finally:
         job.close()
@@ -95,8 +111,25 @@ def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mas
             report["ssim_written"] = ssim(result, ref)
         metrics = (a.metrics, strict_json(report))
     write_result(a.output, result, loaded, metrics)
+    parts.remove()
     if not a.quiet:
         print(f"wrote {a.output} ({job.stop_reason})", file=sys.stderr)
         if a.metrics:
             print(f"wrote {a.metrics}", file=sys.stderr)
     return 0
+
+
+def _keeper(parts):
+    """Each finished unit onto disk; a disk that refuses says so once, and the job goes on."""
+    failed = []
+
+    def keep(index: int, result: np.ndarray, info: dict) -> None:
+        if failed:
+            return
+        try:
+            parts.save(index, result, info)
+        except (DIPError, OSError) as e:
+            failed.append(e)
+            print(f"\nwarning: finished units cannot be kept in {parts.folder} ({e}); the job goes on, "
+                  f"but Ctrl-C would lose them", file=sys.stderr)
+    return keep

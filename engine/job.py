@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -88,6 +89,9 @@ class TiledRestoration(Controls):
         self.device_name = plan.device_words
         self.param_count = 0
         self.failed_units: list[int] = []
+        # called with (index, result, record) as each unit is blended in: the CLI keeps them on
+        # disk (engine/job_parts.py) so that Ctrl-C loses no finished unit
+        self.keep: Callable[[int, np.ndarray, dict], None] | None = None
         # warm starts: a unit begins from the trained weights of the finished unit it overlaps
         # most (measured in benchmarks/README.md before being offered as a default)
         self.warm_start = bool(warm_start)
@@ -319,6 +323,12 @@ class TiledRestoration(Controls):
         self.states[index] = "done"
         self.stop_reason = self._end_reason()
 
+    def resume(self, found: list[tuple[int, np.ndarray, dict]]) -> None:
+        """Blend in units an earlier run of the same job finished (engine/job_parts.py)."""
+        for index, result, info in found:
+            if self.states[index] != "done":
+                self.add_result(index, result, {**info, "box": self.plan.units[index].box})
+
     # ---- units stepped as one grouped network --------------------------------------------
     def _next_group(self, pending: list[int]) -> list[int]:
         """The next queued units of the first one's size, as many as fit the device."""
@@ -519,6 +529,8 @@ class TiledRestoration(Controls):
         else:
             self._blend(unit, result)
         self.states[unit.index] = "done"
+        if result is not None and self.keep is not None:
+            self.keep(unit.index, result, self.unit_info[unit.index])
 
     def _neighbour_weights(self, unit: Unit) -> dict | None:
         """The weights of the finished unit sharing the most pixels with ``unit`` (same-size
