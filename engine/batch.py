@@ -77,6 +77,7 @@ class Entry:
     units: int = 0
     lanes: int = 1                      # its units side by side in this many lanes (1: one at a time)
     arrived: dict = field(default_factory=dict)     # unit index -> (result, info), waiting for its turn
+    parts: Any = None                   # its finished units on disk (engine/job_parts.py), when tiled
 
     @property
     def name(self) -> str:
@@ -402,21 +403,58 @@ class Batch:
             try:
                 image, mask = self._load(e)
                 e.job = TiledRestoration(self.cfg, e.plan, image, mask=mask, runs=e.plan.runs, group=1)
+                found = self._resume(e, image, mask)
             except DIPError as exc:
                 self._fail(e, str(exc))
                 continue
             e.status = "running"
             self._emit(e.event())
             plan = e.plan
+            if e.job.finished:                     # every unit was on disk (a kill before the write)
+                self._finish(e, found[-1][2])
+                continue
             budget = UNIT_MEMORY_MB if plan.tiled else None
             for u in plan.units:
                 if e.status != "running":          # a unit of it failed: the rest is not worth running
                     break
+                if u.index in e.arrived or e.job.states[u.index] == "done":
+                    continue
                 wu = WorkUnit(job=e.index, name=e.name, unit=u, count=len(plan.units), threads=self._threads_of(e),
                               runs=plan.runs, factor=plan.factor, unit_budget_mb=budget,
                               device=self.unit_device)
                 yield Task(wu, cfg_dict, e.index, (image, mask, None, None), lanes=e.lanes)
             image = mask = None
+
+    def _resume(self, e: Entry, image, mask) -> list:
+        """A tiled photo's units an earlier run finished (engine/job_parts.py), blended in
+        order as arrivals are; the units that run from here on are kept beside its result."""
+        if not e.plan.tiled:
+            return []
+        from .job_parts import JobParts, job_digest, parts_folder
+
+        e.parts = JobParts(parts_folder(e.output), job_digest(self.cfg, e.plan, image, mask, None, e.plan.runs),
+                           len(e.plan.units))
+        found = e.parts.load()
+        for index, result, info in found:
+            e.arrived[index] = (result, {**info, "box": e.plan.units[index].box})
+            e.units_done += 1
+            e.steps.append(int(info.get("steps", 0)))
+        while e.job.done_units in e.arrived:
+            e.job.add_result(e.job.done_units, *e.arrived.pop(e.job.done_units))
+        if found:
+            self._progress.line(f"{e.name}: going on from {e.parts.folder}: {len(found)} of {e.units} units "
+                                f"already done")
+        return found
+
+    def _keep(self, e: Entry, index: int, result, info: dict) -> None:
+        if e.parts is None or result is None or info.get("failed_to_fit"):
+            return
+        try:
+            e.parts.save(index, result, info)
+        except (DIPError, OSError) as exc:
+            e.parts = None
+            self._progress.line(f"warning: {e.name}: finished units cannot be kept ({exc}); it goes on, but "
+                                f"Ctrl-C would lose them")
 
     def _execute(self) -> None:
         events = self.executor.execute(self._tasks())
@@ -449,6 +487,7 @@ class Batch:
         # blended in unit order, whatever order they come back in: float sums depend on the
         # order, and the same units must give the same file on every executor
         e.arrived[task.wu.unit.index] = (result, info)
+        self._keep(e, task.wu.unit.index, result, info)
         while e.job.done_units in e.arrived:
             e.job.add_result(e.job.done_units, *e.arrived.pop(e.job.done_units))
         e.units_done += 1
@@ -496,7 +535,9 @@ class Batch:
             self._fail(e, str(exc))
             return
         e.status, e.reason = "done", f"wrote {e.output}"
-        e.job = e.loaded = None
+        if e.parts is not None:
+            e.parts.remove()
+        e.job = e.loaded = e.parts = None
         self._progress.image(e)
         self._emit(e.event())
 
