@@ -111,6 +111,8 @@ class Batch:
         self._t0 = time.monotonic()
         self.threads = 1
         self.lanes = 1
+        self.speed_factor: float | None = None   # measured / modelled step, where a long plan timed it
+        self._in_flight: dict[tuple[int, int], float] = {}   # (photo, unit) -> the seconds it has run
 
     # ---- phases ------------------------------------------------------------------------
     def run(self) -> int:
@@ -118,6 +120,7 @@ class Batch:
             self._collect()
             self._read_metrics()
             self._plan_all()
+            self._time_the_machine()
             if self._too_long():
                 return 2
             self._execute()
@@ -337,6 +340,17 @@ class Batch:
         for e in fits:
             e.lanes = lanes
 
+    def _time_the_machine(self) -> None:
+        """A long folder is priced by this machine's own steps, as a long CLI job is."""
+        from .calibrate import time_long_plans
+
+        todo = [e for e in self.entries if e.plan is not None]
+        if todo and isinstance(self.executor, LocalExecutor):
+            seconds = sum(sum(self._unit_walls(e)) for e in todo) / self.executor.slots(self.threads)
+            plans, self.speed_factor = time_long_plans(self.cfg, [e.plan for e in todo], seconds)
+            for e, plan in zip(todo, plans):
+                e.plan = plan
+
     def _unit_walls(self, e: Entry) -> list[float]:
         """Each unit's share of the batch's wall time (its plan prices it alone)."""
         from .lanes import wall_share
@@ -386,6 +400,8 @@ class Batch:
                     f" ({alone} photo{'s' if alone != 1 else ''} one unit at a time: {how})" if alone else "")
             self._progress.line(f"plan: {what}; on {self.executor.describe()}, {how}: about "
                                 f"{format_duration(seconds)}")
+            if self.speed_factor is not None:
+                self._progress.line(f"(priced by this machine's own steps: {self.speed_factor:.2f}x the step model's)")
         if too_long:
             self._progress.line(f"error: this batch is estimated at about {format_duration(seconds)}: add --yes to "
                                 f"run it")
@@ -430,31 +446,25 @@ class Batch:
         order as arrivals are; the units that run from here on are kept beside its result."""
         if not e.plan.tiled:
             return []
-        from .job_parts import JobParts, job_digest, parts_folder
+        from .job_parts import JobParts
 
-        e.parts = JobParts(parts_folder(e.output), job_digest(self.cfg, e.plan, image, mask, None, e.plan.runs),
-                           len(e.plan.units))
+        e.parts = JobParts.of_job(e.output, self.cfg, e.plan, image, mask, runs=e.plan.runs)
         found = e.parts.load()
         for index, result, info in found:
-            e.arrived[index] = (result, {**info, "box": e.plan.units[index].box})
-            e.units_done += 1
-            e.steps.append(int(info.get("steps", 0)))
-        while e.job.done_units in e.arrived:
-            e.job.add_result(e.job.done_units, *e.arrived.pop(e.job.done_units))
+            self._arrive(e, index, result, {**info, "box": e.plan.units[index].box})
         if found:
             self._progress.line(f"{e.name}: going on from {e.parts.folder}: {len(found)} of {e.units} units "
                                 f"already done")
         return found
 
-    def _keep(self, e: Entry, index: int, result, info: dict) -> None:
-        if e.parts is None or result is None or info.get("failed_to_fit"):
-            return
-        try:
-            e.parts.save(index, result, info)
-        except (DIPError, OSError) as exc:
-            e.parts = None
-            self._progress.line(f"warning: {e.name}: finished units cannot be kept ({exc}); it goes on, but "
-                                f"Ctrl-C would lose them")
+    def _arrive(self, e: Entry, index: int, result, info: dict) -> None:
+        # blended in unit order, whatever order they come back in: float sums depend on the
+        # order, and the same units must give the same file on every executor
+        e.arrived[index] = (result, info)
+        while e.job.done_units in e.arrived:
+            e.job.add_result(e.job.done_units, *e.arrived.pop(e.job.done_units))
+        e.units_done += 1
+        e.steps.append(int(info.get("steps", 0)))
 
     def _execute(self) -> None:
         events = self.executor.execute(self._tasks())
@@ -465,6 +475,7 @@ class Batch:
                     p = {"kind": "progress", **ev[1]}
                     e = self.entries[p["job"]]
                     if e.status == "running":
+                        self._in_flight[(e.index, p["unit"])] = float(p.get("seconds", 0.0))
                         self._progress.progress(p)
                         self._emit(p)
                 elif kind == "done":
@@ -473,6 +484,7 @@ class Batch:
                 else:
                     _, task, reason = ev
                     e = self.entries[task.key]
+                    self._in_flight.pop((e.index, task.wu.unit.index), None)
                     if e.status == "running":
                         what = f"unit {task.wu.unit.index + 1} of {e.units}: " if e.units > 1 else ""
                         self._fail(e, what + reason)
@@ -482,16 +494,14 @@ class Batch:
                 self._unit_done(self.entries[task.key], task, result, info)
 
     def _unit_done(self, e: Entry, task: Task, result, info: dict) -> None:
+        self._in_flight.pop((e.index, task.wu.unit.index), None)
         if e.status != "running" or e.job is None:
             return
-        # blended in unit order, whatever order they come back in: float sums depend on the
-        # order, and the same units must give the same file on every executor
-        e.arrived[task.wu.unit.index] = (result, info)
-        self._keep(e, task.wu.unit.index, result, info)
-        while e.job.done_units in e.arrived:
-            e.job.add_result(e.job.done_units, *e.arrived.pop(e.job.done_units))
-        e.units_done += 1
-        e.steps.append(int(info.get("steps", 0)))
+        if e.parts is not None and result is not None and not info.get("failed_to_fit"):
+            warning = e.parts.keep(task.wu.unit.index, result, info)     # on disk, before anything else
+            if warning:
+                self._progress.line(f"warning: {e.name}: {warning}")
+        self._arrive(e, task.wu.unit.index, result, info)
         self._progress.unit_done(e, task.wu, info)
         self._emit({"kind": "progress", "job": e.index, "name": e.name, "unit": task.wu.unit.index,
                     "count": e.units, "step": int(info.get("steps", 0)), "total": self.cfg.iterations, "loss": None,
@@ -501,6 +511,7 @@ class Batch:
             self._finish(e, info)
 
     def _finish(self, e: Entry, info: dict) -> None:
+        from .calibrate import factor_for
         from .job import tiled_summary
 
         job, cfg = e.job, self.cfg
@@ -515,7 +526,7 @@ class Batch:
             "executor": self.executor.describe(), "threads_per_unit": self._threads_of(e), "lanes": e.lanes,
             "device": info.get("device"), "parameters_per_unit": job.param_count, "seconds": job.elapsed,
             "pick": cfg.pick, "steps": sum(e.steps),
-            "plan": {"text": e.plan.describe(), **tiled_summary(job)},
+            "plan": {"text": e.plan.describe(), **tiled_summary(job), "speed_factor": factor_for(cfg, e.plan.device)},
             "stop": {"mode": cfg.stop, "rule": cfg.stop_rule, "reason": job.stop_reason if e.units > 1
                      else info.get("stop_reason"),
                      "units_stopped_early": sum(1 for i in job.unit_info if i and i["stopped_early"])},
@@ -562,8 +573,9 @@ class Batch:
 
     def eta(self) -> float:
         """Seconds left: the plans' estimates of what is left, scaled by how the finished
-        units compared with theirs, over the units that run at once. A unit in a lane is
-        priced and booked at its share of the wall time (engine/lanes.py ``wall_share``)."""
+        units compared with theirs, less what the running units have spent, over the units
+        that run at once. A unit in a lane is priced and booked at its share of the wall time
+        (engine/lanes.py ``wall_share``), and so is what it has spent."""
         done_plan = done_real = left = 0.0
         for e in self.entries:
             if e.plan is None or e.status in ("failed", "skipped"):
@@ -582,4 +594,5 @@ class Batch:
             if e.job is not None:
                 done_real += e.job.elapsed
         ratio = done_real / done_plan if done_plan > 0 and done_real > 0 else 1.0
-        return ratio * left / self.executor.slots(self.threads)
+        spent = sum(s / max(1, self.entries[j].lanes) for (j, _), s in self._in_flight.items())
+        return max(0.0, ratio * left - spent) / self.executor.slots(self.threads)

@@ -13,6 +13,7 @@ their kernels, so a short job never pays for it.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from time import perf_counter as clock
 
 import numpy as np
@@ -31,7 +32,7 @@ CALIBRATE_STEPS = 8          # timed (their median), after WARMUP_STEPS
 WARMUP_STEPS = 5             # a process's first steps of a new shape build their kernels: 0.1-5 s each
 FACTOR_RANGE = (0.2, 5.0)    # a wilder reading is a hiccup, not the machine
 
-__all__ = ["calibrate", "calibrated", "factor_for", "forget", "probe_side", "speed_factor"]
+__all__ = ["calibrate", "calibrated", "factor_for", "forget", "probe_side", "speed_factor", "time_long_plans"]
 
 
 def forget() -> None:
@@ -94,3 +95,18 @@ def calibrate(cfg: RunConfig, device: str | torch.device, steps: int = CALIBRATE
     lo, hi = FACTOR_RANGE
     SPEED_FACTORS[key] = factor = min(hi, max(lo, per_step / modelled))
     return factor
+
+
+def time_long_plans(cfg: RunConfig, plans: list, seconds: float) -> tuple[list, float | None]:
+    """Plans made before the machine was timed (a folder's, one per photo), priced by its own
+    steps where together they take ``seconds`` past ``CALIBRATE_PAST_S``: each unit's price
+    times the factor (every step is scaled by it; the unit's setup, a second, is too). Returns
+    the plans and the factor (None: not timed here, the plans as they were)."""
+    if not plans or seconds <= CALIBRATE_PAST_S or calibrated(cfg, plans[0].device):
+        return plans, None
+    largest = max(plans, key=lambda p: p.seconds)
+    factor = calibrate(cfg, largest.device, side=probe_side(largest))
+    if factor is None:
+        return plans, None
+    return [replace(p, unit_seconds=tuple(t * factor for t in p.unit_seconds),
+                    unit_seconds_max=tuple(t * factor for t in p.unit_seconds_max)) for p in plans], factor

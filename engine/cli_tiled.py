@@ -55,19 +55,19 @@ def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mas
                   n_runs: int) -> int:
     from .calibrate import factor_for
     from .job import TiledRestoration, tiled_summary
-    from .job_parts import JobParts, job_digest, parts_folder
+    from .job_parts import JobParts
     from .metrics import psnr_protocol, ssim, task_psnr
 
     image = loaded.array
     job = TiledRestoration(cfg, plan, image, mask=mask, guide=guide, reference=reference, runs=n_runs)
     progress = TileProgress(plan, a.quiet)
-    parts = JobParts(parts_folder(a.output), job_digest(cfg, plan, image, mask, guide, n_runs), len(plan.units))
+    parts = JobParts.of_job(a.output, cfg, plan, image, mask, guide, n_runs)
     found = parts.load()
     if parts.started_over:
         print(f"{parts.folder} held the {progress.what}s of another job (another photo, other settings): "
               f"starting over", file=sys.stderr)
-    job.resume(found)
-    job.keep = _keeper(parts)
+    job.add_finished(found)
+    job.keep = lambda *unit: _warn(parts.keep(*unit))
     if not a.quiet:
         print(f"{cfg.task} with preset {cfg.preset}: {cfg.net.arch} net per unit, "
               + ("stops by itself" if plan.auto_stop else f"{cfg.iterations} steps")
@@ -119,17 +119,6 @@ def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mas
     return 0
 
 
-def _keeper(parts):
-    """Each finished unit onto disk; a disk that refuses says so once, and the job goes on."""
-    failed = []
-
-    def keep(index: int, result: np.ndarray, info: dict) -> None:
-        if failed:
-            return
-        try:
-            parts.save(index, result, info)
-        except (DIPError, OSError) as e:
-            failed.append(e)
-            print(f"\nwarning: finished units cannot be kept in {parts.folder} ({e}); the job goes on, "
-                  f"but Ctrl-C would lose them", file=sys.stderr)
-    return keep
+def _warn(text: str | None) -> None:
+    if text:
+        print(f"\nwarning: {text}", file=sys.stderr)

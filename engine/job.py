@@ -323,7 +323,7 @@ class TiledRestoration(Controls):
         self.states[index] = "done"
         self.stop_reason = self._end_reason()
 
-    def resume(self, found: list[tuple[int, np.ndarray, dict]]) -> None:
+    def add_finished(self, found: list[tuple[int, np.ndarray, dict]]) -> None:
         """Blend in units an earlier run of the same job finished (engine/job_parts.py)."""
         for index, result, info in found:
             if self.states[index] != "done":

@@ -63,6 +63,13 @@ class JobParts:
         self.digest = digest
         self.units = int(units)
         self.started_over = False     # a folder of another job was emptied (the CLI says so)
+        self.refused: Exception | None = None    # the disk refused a unit: no more are tried
+
+    @classmethod
+    def of_job(cls, output: str | os.PathLike, cfg: RunConfig, plan: Plan, image: np.ndarray,
+               mask: np.ndarray | None = None, guide: np.ndarray | None = None, runs: int = 1) -> JobParts:
+        """The parts folder of the job writing ``output``."""
+        return cls(parts_folder(output), job_digest(cfg, plan, image, mask, guide, runs), len(plan.units))
 
     def _check_ours(self) -> dict | None:
         """The folder's job.json (None: no folder, or an empty one); refuses a foreign folder."""
@@ -116,6 +123,18 @@ class JobParts:
         atomic_write(name.with_suffix(".npy"), lambda tmp: _save_npy(tmp, result))
         record = json.dumps({**info, "index": int(index)}, default=_plain)
         atomic_write(name.with_suffix(".json"), lambda tmp: Path(tmp).write_text(record))
+
+    def keep(self, index: int, result: np.ndarray, info: dict) -> str | None:
+        """:meth:`save`, for a job that goes on whatever the disk says: the first refusal
+        comes back as a warning to show (once), and the units after it are not tried."""
+        if self.refused is not None:
+            return None
+        try:
+            self.save(index, result, info)
+        except (DIPError, OSError) as e:
+            self.refused = e
+            return f"finished units cannot be kept in {self.folder} ({e}); the job goes on, but Ctrl-C would lose them"
+        return None
 
     def count(self) -> int:
         try:

@@ -54,3 +54,25 @@ def test_ctrl_c_mid_photo_keeps_its_finished_units_and_the_next_run_goes_on_from
     assert not (out / "p0.png.parts").exists()
     for name in ("p0.png", "p1.png"):
         assert np.array_equal(np.asarray(Image.open(out / name)), np.asarray(Image.open(tmp_path / "whole" / name)))
+
+
+def test_the_batch_eta_counts_down_while_a_unit_runs(tmp_path, monkeypatch):
+    """The ETA is the plan less what the running units have spent: it moves during a unit,
+    not only when one ends."""
+    import engine.units
+    monkeypatch.setattr(engine.units, "PROGRESS_EVERY_S", 0.02)     # a report every few steps
+    src = _folder(tmp_path / "in", [(48, 48)])
+    etas: list[float] = []
+    box = {}
+
+    def watch(ev):
+        if ev["kind"] == "progress" and ev["state"] == "running":
+            etas.append(box["b"].eta())
+    cfg = tiny_config("denoise", iterations=120, stop="never", preview_every=10, **TINY_QT)
+    b = Batch(BatchOptions(cfg=cfg, inputs=str(src), output=str(tmp_path / "out"), quiet=True), LocalExecutor(),
+              on_event=watch, stream=io.StringIO())
+    box["b"] = b
+    assert b.run() == 0
+    plan_s = sum(b._unit_walls(b.entries[0]))
+    assert len(etas) >= 3 and etas[-1] < etas[0] <= plan_s
+    assert all(later <= earlier for earlier, later in zip(etas, etas[1:]))

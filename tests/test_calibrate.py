@@ -98,3 +98,35 @@ def test_a_timing_that_fails_leaves_the_model_s_prices_and_the_job_runs(tmp_path
     out = tmp_path / "o.png"
     assert main(["restore", "--task", "denoise", "--input", _photo(tmp_path), "--output", str(out), *CLI_TINY]) == 0
     assert out.exists() and "own steps" not in capsys.readouterr().err
+
+
+def test_a_long_folder_is_priced_by_the_machine_too(tmp_path, monkeypatch):
+    """A folder's plans are made photo by photo before the machine is timed; once timed, every
+    unit's price is the plan's times the factor, and the plan line and the report say so."""
+    import io
+
+    from engine.batch import Batch, BatchOptions
+    from engine.executors import LocalExecutor
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for k in range(2):
+        Image.fromarray((smooth_image(40, 48, seed=k) * 255).astype(np.uint8)).save(src / f"p{k}.png")
+    cfg = tiny(iterations=4, seeds=1)
+
+    def batch(out):
+        log = io.StringIO()
+        b = Batch(BatchOptions(cfg=cfg, inputs=str(src), output=str(tmp_path / out),
+                               metrics=str(tmp_path / f"{out}.jsonl")), LocalExecutor(), stream=log)
+        return b, b.run(), log.getvalue()
+    b, rc, log = batch("model")
+    assert rc == 0 and b.speed_factor is None and "own steps" not in log and not calibrated(cfg, "cpu")
+    model_prices = [e.plan.unit_seconds for e in b.entries]
+    monkeypatch.setattr(calibrate_mod, "CALIBRATE_PAST_S", 0.0)   # this tiny folder counts as long
+    b, rc, log = batch("timed")
+    factor = speed_factor("cpu", False)
+    assert rc == 0 and b.speed_factor == factor != 1.0 and f"own steps: {factor:.2f}x" in log
+    for e, before in zip(b.entries, model_prices):
+        assert e.plan.unit_seconds == pytest.approx(tuple(t * factor for t in before))
+    lines = [json.loads(line) for line in (tmp_path / "timed.jsonl").read_text().splitlines()]
+    assert [line["plan"]["speed_factor"] for line in lines] == [factor, factor]
