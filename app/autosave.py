@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QSettings, QTimer
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QMessageBox
 
 from engine.config import TASKS
@@ -31,6 +31,7 @@ from engine.imageio import Loaded, atomic_write, load_image, load_mask, save_mas
 from .document import Document
 from .files import FileHandling
 from .run_view import RunView
+from .settings_store import data_directory
 from .settings_panel import SettingsPanel
 from .ui_port import UiPort
 
@@ -45,7 +46,7 @@ AUTOSAVE_MS = 1000       # written this long after the last change
 
 def default_directory() -> Path:
     """``autosave/`` in the folder of the app's QSettings file."""
-    return Path(QSettings().fileName()).resolve().parent / "autosave"
+    return data_directory() / "autosave"
 
 
 def _write_npy(path: Path, array: np.ndarray) -> None:

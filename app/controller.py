@@ -10,6 +10,7 @@ left to end by itself.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -17,7 +18,9 @@ import torch
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal, Slot
 
 from engine.config import RunConfig
+from engine.errors import DIPError
 from engine.job import TiledRestoration
+from engine.job_parts import JobParts
 from engine.run import Restoration
 from engine.tiling import Plan
 
@@ -123,13 +126,25 @@ class RunController(QObject):
                         more_seeds=other_seeds(cfg, image, mask, guide, reference))
 
     def start_tiled(self, cfg: RunConfig, plan: Plan, image: np.ndarray, mask: np.ndarray | None = None,
-                    guide: np.ndarray | None = None, reference: np.ndarray | None = None) -> None:
-        """A photo in the plan's tiles or crops: the job is built in the worker's thread."""
+                    guide: np.ndarray | None = None, reference: np.ndarray | None = None,
+                    parts: Path | None = None) -> None:
+        """A photo in the plan's tiles or crops: the job is built in the worker's thread.
+        ``parts``: a folder where each finished unit is kept on disk (engine/job_parts.py), so
+        that a crash loses none; the same job run again goes on from them."""
         if self.active:
             raise RuntimeError("a run is already going")
         self.discard()
         image, mask, guide, reference = _private_copies(image, mask, guide, reference)
-        self.start_with(lambda: TiledRestoration(cfg, plan, image, mask, guide, reference))
+
+        def build() -> TiledRestoration:
+            job = TiledRestoration(cfg, plan, image, mask, guide, reference)
+            if parts is not None:
+                try:   # the job runs whatever the disk says; a refusal is logged
+                    job.keep_parts(JobParts.of_job(parts, cfg, plan, image, mask, guide), warn=log.warning)
+                except (DIPError, OSError) as e:
+                    log.warning("finished tiles are not kept on disk: %s", e)
+            return job
+        self.start_with(build)
 
     def start_with(self, source: Restoration | RunFactory, more_seeds: SeedsFactory | None = None) -> None:
         """Start from a ready Restoration or a factory (tests, benchmarks); ``more_seeds``:
@@ -281,7 +296,8 @@ class RunController(QObject):
             self._set_state("running")
         tiled = isinstance(run, TiledRestoration)
         return ({"params": run.param_count, "device": run.device_name, "out_shape": tuple(run.out_shape),
-                 "total": run.cfg.iterations if tiled else run.total_steps, "tiled": tiled},)
+                 "total": run.cfg.iterations if tiled else run.total_steps, "tiled": tiled,
+                 "kept": run.kept_units if tiled else 0},)
 
     def _keep_summary(self, info: dict) -> tuple[dict]:
         self.last_summary = info

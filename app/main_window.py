@@ -15,6 +15,7 @@ it was.
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from . import settings_store as keys
 from .actions import GROW_SHRINK_PX, Actions, UiState
 from .app_info import APP_TITLE, RESOURCES, SAMPLE_IMAGE, SAMPLE_REFERENCE  # noqa: F401 - tests read them here
 from .autosave import AutosaveKeeper
+from .settings_store import tile_parts_directory
 from .canvas import ImageCanvas
 from .compare_view import compare_dialog
 from .document import Document
@@ -560,8 +562,10 @@ class MainWindow(QMainWindow):
             return
         self._save_settings()
         self.controller.discard()
-        # a clean close: the user has been asked about the result; nothing to restore
+        # a clean close: the user has been asked about the result; nothing to restore, and no
+        # tiles to go on from
         self.keeper.clear()
+        shutil.rmtree(tile_parts_directory(), ignore_errors=True)
         event.accept()
 
     # the autosave entry points tests and run_app use

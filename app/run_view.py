@@ -29,6 +29,7 @@ from .session import (NO_FIT_TITLE, RunSession, change_words, ending, input_refu
                       long_plan_question, no_fit_words, plan_refusal, progress_text, result_words,
                       suggested_words)
 from .settings_panel import SettingsPanel
+from .settings_store import tile_parts_directory
 from .tile_view import TileView
 from .timeline import Timeline
 from .ui_port import UiPort
@@ -148,7 +149,8 @@ class RunView(QObject):
         self._clear_progress("building the network...", reference is not None, cfg.iterations)
         if plan is not None and plan.tiled:
             self.tiles.begin(plan)
-            self.controller.start_tiled(self._within_budget(cfg), plan, doc.image, mask, guide, reference)
+            self.controller.start_tiled(self._within_budget(cfg), plan, doc.image, mask, guide, reference,
+                                        parts=tile_parts_directory())
         else:
             self.controller.start(self._within_budget(cfg), doc.image, mask, guide, reference)
         ui.refresh()

@@ -6,6 +6,8 @@ settings path.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QSettings
 
 ORGANIZATION = "DIP Studio"
@@ -23,6 +25,19 @@ CONTINUE_STEPS = "run/continue_steps"
 
 def settings() -> QSettings:
     return QSettings()
+
+
+def data_directory() -> Path:
+    """The folder of the app's QSettings file: ``autosave/`` and ``tile-parts/`` live in it."""
+    return Path(QSettings().fileName()).resolve().parent
+
+
+def tile_parts_directory() -> Path:
+    """``tile-parts/``: a tiled run's finished units, kept on disk as each ends
+    (engine/job_parts.py), so that a crash loses none: the same photo run again with the same
+    settings goes on from them. Not inside ``autosave/``, which goes whenever there is nothing
+    to restore; a clean close removes both."""
+    return data_directory() / "tile-parts"
 
 
 def value(key: str, default, kind: type):

@@ -160,7 +160,9 @@ class TileView(QObject):
     def on_ready(self, info: dict) -> None:
         self.device_label.setText(info["device"])
         if self.plan is not None:
-            self.ui.status(self.plan.describe(), 10000)
+            kept, n = info.get("kept", 0), len(self.plan.units)
+            self.ui.status(f"Going on from {kept} of {n} {unit_word(self.plan)}s an earlier run of this photo "
+                           "finished (kept on disk as each ended)" if kept else self.plan.describe(), 10000)
 
     def on_continue(self) -> None:
         self.bar.setFormat("continuing the interrupted tile...")

@@ -65,10 +65,15 @@ def iterate_tiled(sink: Sink, stop: WorkerControls, job: TiledRestoration) -> No
     def done(u: UnitProgress) -> None:
         sink.tile_image.emit(box_tuple(u.box), display_qimage(job.composite(u.box)), "done")
 
-    if job.factor > 1 and job.done_units == 0 and job.run is None:
+    fresh_job = job.run is None and job.done_units == job.kept_units and "running" not in job.states
+    if job.factor > 1 and fresh_job:
         # a super-resolution job is shown at the result's size: the input, upscaled, under it
         oh, ow, _ = job.out_shape
         sink.tile_image.emit((0, 0, ow, oh), display_qimage(job.degraded()), "base")
+    if job.kept_units and fresh_job:   # units an earlier run of the same job left on disk
+        for unit in (u for u, st in zip(job.plan.units, job.states) if st == "done"):
+            box = unit.out_box(job.factor)
+            sink.tile_image.emit(box_tuple(box), display_qimage(job.composite(box)), "done")
     gen = job.steps()
     try:
         for rec in gen:
@@ -115,6 +120,8 @@ def iterate_tiled(sink: Sink, stop: WorkerControls, job: TiledRestoration) -> No
     finally:
         gen.close()
     feed.flush()
+    if job.finished and job.parts is not None:
+        job.parts.remove()   # every unit is in the result now (the autosave keeps it unsaved)
     by_request = stop.stop_requested
     done_units, n = job.done_units, len(job.plan.units)
     image = job.result()   # the finished units in, the input elsewhere

@@ -446,9 +446,9 @@ class Batch:
         order as arrivals are; the units that run from here on are kept beside its result."""
         if not e.plan.tiled:
             return []
-        from .job_parts import JobParts
+        from .job_parts import JobParts, parts_folder
 
-        e.parts = JobParts.of_job(e.output, self.cfg, e.plan, image, mask, runs=e.plan.runs)
+        e.parts = JobParts.of_job(parts_folder(e.output), self.cfg, e.plan, image, mask, runs=e.plan.runs)
         found = e.parts.load()
         for index, result, info in found:
             self._arrive(e, index, result, {**info, "box": e.plan.units[index].box})

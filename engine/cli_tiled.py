@@ -55,24 +55,22 @@ def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mas
                   n_runs: int) -> int:
     from .calibrate import factor_for
     from .job import TiledRestoration, tiled_summary
-    from .job_parts import JobParts
+    from .job_parts import JobParts, parts_folder
     from .metrics import psnr_protocol, ssim, task_psnr
 
     image = loaded.array
     job = TiledRestoration(cfg, plan, image, mask=mask, guide=guide, reference=reference, runs=n_runs)
     progress = TileProgress(plan, a.quiet)
-    parts = JobParts.of_job(a.output, cfg, plan, image, mask, guide, n_runs)
-    found = parts.load()
+    parts = JobParts.of_job(parts_folder(a.output), cfg, plan, image, mask, guide, n_runs)
+    resumed = job.keep_parts(parts, warn=lambda text: print(f"\nwarning: {text}", file=sys.stderr))
     if parts.started_over:
         print(f"{parts.folder} held the {progress.what}s of another job (another photo, other settings): "
               f"starting over", file=sys.stderr)
-    job.add_finished(found)
-    job.keep = lambda *unit: _warn(parts.keep(*unit))
     if not a.quiet:
         print(f"{cfg.task} with preset {cfg.preset}: {cfg.net.arch} net per unit, "
               + ("stops by itself" if plan.auto_stop else f"{cfg.iterations} steps")
               + f" (at most {cfg.iterations} steps each)", file=sys.stderr)
-        if found:
+        if resumed:
             print(f"going on from {parts.folder}: {job.done_units} of {len(plan.units)} {progress.what}s already "
                   f"done, about {format_duration(job.eta())} left", file=sys.stderr)
     steps = job.steps()
@@ -118,7 +116,3 @@ def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mas
             print(f"wrote {a.metrics}", file=sys.stderr)
     return 0
 
-
-def _warn(text: str | None) -> None:
-    if text:
-        print(f"\nwarning: {text}", file=sys.stderr)

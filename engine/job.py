@@ -89,9 +89,11 @@ class TiledRestoration(Controls):
         self.device_name = plan.device_words
         self.param_count = 0
         self.failed_units: list[int] = []
-        # called with (index, result, record) as each unit is blended in: the CLI keeps them on
-        # disk (engine/job_parts.py) so that Ctrl-C loses no finished unit
-        self.keep: Callable[[int, np.ndarray, dict], None] | None = None
+        # called with (index, result, record) as each unit is blended in: keep_parts() keeps
+        # them on disk (engine/job_parts.py) so that Ctrl-C or a crash loses no finished unit
+        self.keep: Callable[[int, np.ndarray, dict], object] | None = None
+        self.parts = None                         # the JobParts of keep_parts(), if any
+        self.kept_units = 0                       # units an earlier run left there, blended in
         # warm starts: a unit begins from the trained weights of the finished unit it overlaps
         # most (measured in benchmarks/README.md before being offered as a default)
         self.warm_start = bool(warm_start)
@@ -326,8 +328,24 @@ class TiledRestoration(Controls):
     def add_finished(self, found: list[tuple[int, np.ndarray, dict]]) -> None:
         """Blend in units an earlier run of the same job finished (engine/job_parts.py)."""
         for index, result, info in found:
-            if self.states[index] != "done":
+            box = self.plan.units[index].out_box(self.factor)
+            if self.states[index] != "done" and result.shape == (box.height, box.width, self.out_shape[2]):
                 self.add_result(index, result, {**info, "box": self.plan.units[index].box})
+
+    def keep_parts(self, parts, warn: Callable[[str], None] | None = None) -> int:
+        """Keep every unit in ``parts`` (an engine/job_parts.JobParts) as it is blended in,
+        after blending in what an earlier run of the same job left there; how many it left.
+        ``warn`` hears once if the disk refuses (the job goes on)."""
+        before = self.done_units
+        self.add_finished(parts.load())
+        self.parts, self.kept_units = parts, self.done_units - before
+
+        def keep(index: int, result: np.ndarray, info: dict) -> None:
+            text = parts.keep(index, result, info)
+            if text and warn is not None:
+                warn(text)
+        self.keep = keep
+        return self.kept_units
 
     # ---- units stepped as one grouped network --------------------------------------------
     def _next_group(self, pending: list[int]) -> list[int]:

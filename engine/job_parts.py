@@ -29,6 +29,9 @@ from .errors import DIPError
 from .tiling import Plan
 
 FORMAT = 1
+# what only watches a run (its previews, its snapshots for scrubbing and their memory): the app
+# gives each run the memory the runs it keeps leave, which must not make a unit another job's
+WATCHING = ("preview_every", "snapshot_every", "memory_budget_mb")
 _OWN = re.compile(r"job\.json|unit-\d{4,}\.(npy|json)|\.(job\.json|unit-\d{4,}\.(npy|json))\.\w{8}\.tmp\.\w+")
 
 
@@ -47,7 +50,8 @@ def job_digest(cfg: RunConfig, plan: Plan, image: np.ndarray, mask: np.ndarray |
         a = np.ascontiguousarray(arr)
         h.update(f"{name} {a.dtype.str} {a.shape}\n".encode())
         h.update(memoryview(a).cast("B"))
-    h.update(json.dumps(cfg.to_dict(), sort_keys=True, default=str).encode())
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in WATCHING}
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
     units = [[u.index, [u.box.top, u.box.left, u.box.height, u.box.width], u.seed, list(u.ramps), u.crop, u.quick]
              for u in plan.units]
     h.update(json.dumps({"mode": plan.mode, "factor": plan.factor, "image_hw": list(plan.image_hw),
@@ -66,10 +70,10 @@ class JobParts:
         self.refused: Exception | None = None    # the disk refused a unit: no more are tried
 
     @classmethod
-    def of_job(cls, output: str | os.PathLike, cfg: RunConfig, plan: Plan, image: np.ndarray,
+    def of_job(cls, folder: str | os.PathLike, cfg: RunConfig, plan: Plan, image: np.ndarray,
                mask: np.ndarray | None = None, guide: np.ndarray | None = None, runs: int = 1) -> JobParts:
-        """The parts folder of the job writing ``output``."""
-        return cls(parts_folder(output), job_digest(cfg, plan, image, mask, guide, runs), len(plan.units))
+        """The job's parts in ``folder`` (the CLI's: :func:`parts_folder` of its output)."""
+        return cls(folder, job_digest(cfg, plan, image, mask, guide, runs), len(plan.units))
 
     def _check_ours(self) -> dict | None:
         """The folder's job.json (None: no folder, or an empty one); refuses a foreign folder."""

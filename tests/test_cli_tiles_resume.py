@@ -123,3 +123,21 @@ def test_half_a_unit_is_run_again_and_the_folder_holds_only_its_own_files(tmp_pa
     parts.save(1, a, {"steps": 1})
     parts.remove()
     assert not (tmp_path / "x.parts").exists()
+
+
+def test_a_job_blends_in_only_kept_units_that_fit_its_boxes(tmp_path):
+    from engine.job import TiledRestoration
+    from engine.tiling import plan_job
+    from tests.helpers import tiny_config
+
+    cfg = tiny_config("denoise", iterations=5)
+    image = smooth_image(72, 100, seed=4)
+    plan = plan_job(cfg, image.shape[:2], 3, device="cpu", tile=64, overlap=16)
+    parts = JobParts.of_job(tmp_path / "p", cfg, plan, image)
+    b = plan.units[0].box
+    parts.save(0, np.full((b.height, b.width, 3), 0.5, np.float32), {"steps": 3, "seconds": 1.0})
+    parts.save(1, np.zeros((5, 5, 3), np.float32), {"steps": 3, "seconds": 1.0})   # not unit 1's size
+    job = TiledRestoration(cfg, plan, image)
+    assert job.keep_parts(JobParts.of_job(tmp_path / "p", cfg, plan, image)) == 1 == job.kept_units
+    assert job.states[:2] == ["done", "queued"]
+    np.testing.assert_allclose(job.composite(b)[b.height // 2, b.width // 2], 0.5, atol=1e-6)
