@@ -1,9 +1,11 @@
-"""A tiled job's finished units kept on disk beside its output, so that Ctrl-C, a crash or a
-reboot loses none of them: the same command run again blends them back in and runs only the
-rest (a 12 MP photo is hours of units; engine/cli_tiled.py).
+"""A tiled job's finished units kept on disk as each ends, so that Ctrl-C, a crash or a
+reboot loses none of them: the same job run again blends them back in and runs only the rest
+(a 12 MP photo is hours of units). The CLI keeps them beside its output
+(``<output>.parts/``, engine/cli_tiled.py), a folder's batch beside each photo's result
+(engine/batch.py), the app in ``tile-parts/`` beside its settings.
 
-``<output>.parts/`` holds ``job.json`` (what the units belong to: a digest of the input's
-pixels, mask and guide, of the config and of the plan's units) and, per finished unit,
+The folder holds ``job.json`` (what the units belong to: a digest of the input's pixels, mask
+and guide, of the settings that make them and of the plan's units) and, per finished unit,
 ``unit-0007.npy`` (its result: float32, the output pixels of its box, as blended) and
 ``unit-0007.json`` (its record for the report). Each file is written atomically and the
 record after the pixels, so a unit counts only once both are whole. A folder whose digest
