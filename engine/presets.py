@@ -180,6 +180,12 @@ def presets_for(task: str) -> list[Preset]:
     return [p for p in _PRESETS if p.task == task]
 
 
+def preset_bound(cfg: RunConfig) -> int:
+    """The step bound of ``cfg``'s preset as shipped (its own bound without a preset)."""
+    p = PRESETS.get(cfg.preset or "")
+    return int(p.settings.get("iterations", RunConfig.iterations)) if p is not None else int(cfg.iterations)
+
+
 def get_config(name: str | None = None, task: str | None = None, **overrides: Any) -> RunConfig:
     """The config of preset ``name`` (or the task's default preset) with ``overrides``.
 

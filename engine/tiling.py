@@ -36,6 +36,7 @@ from .durations import format_duration
 from .errors import ConfigError
 from .estimate import BASELINE_BYTES, estimate_cost, wall_seconds
 from .lanes import lane_count, wall_share
+from .presets import preset_bound
 from .schedule import QUICK_STEPS, quickens
 from .seeds import seed_count, seeds_time_factor
 
@@ -52,22 +53,19 @@ CROP_MIN_SIDE = 800              # inpainting crops around the mask above this l
 CROP_MARGIN = 32
 CELL = 16                        # mask parts closer than the margin share a crop: found on a 16 px grid
 LONG_PLAN_S = 3600.0             # a CLI job estimated past this asks for --yes
-# Where a self-stopping run of each task usually ends, as a fraction of its step bound
-# (benchmarks/README.md: denoise-fast stops at about 650 of 3000 at 128 px; inpaint-fast's
-# visible-change stop at 800-1000 of 3000 on dropped pixels, 1500-2200 on text; sr-fast at
-# 750-825 of 1500; the paper's JPEG preset never stopped before its bound (crops and tiles of
-# 128 px, one of 384), jpeg-fast's change stop ends 128 px crops at 900-1000 of 1000; the
-# fixed-count tasks run to their bound).
+# Where a self-stopping run of each task usually ends, as a fraction of its preset's step bound
+# (benchmarks/README.md: denoise-fast at about 650 of 3000 at 128 px; inpaint-fast's change stop
+# at 800-1000 of 3000 on dropped pixels, 1500-2200 on text; sr-fast at 750-825 of 1500; the
+# paper's JPEG never before its bound, jpeg-fast at 900-1000 of 1000; the rest run their bound).
 TYPICAL_STOP = {"denoise": 0.25, "jpeg": 1.0, "inpaint": 0.5, "superres": 0.55, "enhance": 1.0, "flash": 1.0}
-# ... at 128 px. A larger denoising unit needs more steps to its peak: a net of fixed width
-# takes longer to fit more picture. The fast denoiser (sigma 25, four scikit-image photos, one
-# seed) stopped at 730 steps on average at 128 px, 1012 at 192 and 1284 at 256: as the side to
-# the power 0.8 (benchmarks/README.md, "cost of a megapixel"). Past 256 px it grows faster: the
-# photo that needed the most steps (1749 at 256 px) ran its 3000-step bound at 384 px and at
-# 512, so at least the power 1.33 there; priced at that. Super-resolution's visible-change stop
-# (sides of the output): 750-825 steps on Set5's 128 px crops, 1145 on tiles of 320 px and 1276
-# on one of 512 (the astronaut, 2026-12-07): about the power 0.34 throughout. The other tasks'
-# stops were measured at 128 px only, so their units are priced alike at every size.
+# ... at 128 px. A larger denoising unit needs more steps to its peak (more picture to fit): the fast
+# denoiser (sigma 25, four scikit-image photos, one seed) stopped at 730, 1012 and 1284 steps on
+# average at 128, 192 and 256 px: as the side to the power 0.8 (benchmarks/README.md, "cost of a
+# megapixel"). Past 256 px it grows faster: the photo that needed the most steps (1749 at 256 px)
+# ran its 3000-step bound at 384 px and at 512, so at least the power 1.33 there; priced at that.
+# Super-resolution's visible-change stop (sides of the output): 750-825 steps on Set5's 128 px crops,
+# 1145 on tiles of 320 px and 1276 on one of 512 (the astronaut, 2026-12-07): about the power 0.34
+# throughout. The other tasks' stops were measured at 128 px only: priced alike at any size.
 STOP_GROWS_WITH_SIDE = {"denoise": (0.8, 1.33), "superres": (0.34, 0.34)}   # the power up to / past the break
 STOP_REF_SIDE = 128
 STOP_SIDE_BREAK = 256
@@ -537,7 +535,9 @@ def typical_steps(cfg: RunConfig, h: int, w: int, auto_stop: bool, quick: bool =
         power, past = STOP_GROWS_WITH_SIDE[cfg.task]
         share *= (min(side, STOP_SIDE_BREAK) / STOP_REF_SIDE) ** power
         share *= (max(side, STOP_SIDE_BREAK) / STOP_SIDE_BREAK) ** past
-    return max(1, min(bound, round(share * bound)))
+    # a constant rate (a tile's quick pace too) stops as under its preset's bound; a schedule, with it
+    at = bound if cfg.lr_schedule != "constant" else preset_bound(cfg)
+    return max(1, min(bound, round(share * at)))
 
 
 def plan_lanes(kind: str, units: int, runs: int, unit_bytes: int, budget: float) -> int:

@@ -136,6 +136,23 @@ def test_larger_denoising_units_are_priced_at_more_steps():
     assert plan.unit_seconds[0] == wall_seconds(e.seconds_per_step, typical_steps(cfg, 256, 256, True), "cpu")
 
 
+def test_a_bound_of_the_user_s_own_moves_a_constant_rate_s_stop_only_by_cutting_it_short():
+    """The shares were measured under each preset's bound: at a constant rate a run (or a tile at
+    the quick pace) stops where it stops, so 1000 steps of the fast denoiser are priced at its
+    usual 750, not at 0.25 x 1000, and 300 at 300; a preset's own schedule decays over the
+    bound, so its stop follows the bound."""
+    usual = typical_steps(get_config("denoise-fast", device="cpu"), 128, 128, True)
+    for bound in (1000, 6000):
+        assert typical_steps(get_config("denoise-fast", device="cpu", iterations=bound), 128, 128, True) == usual
+    assert typical_steps(get_config("denoise-fast", device="cpu", iterations=300), 128, 128, True) == 300
+    sr = get_config("sr-fast", device="cpu")
+    half = get_config("sr-fast", device="cpu", iterations=sr.iterations // 2)
+    assert abs(typical_steps(half, 128, 128, True) - typical_steps(sr, 128, 128, True) / 2) <= 1
+    tile = typical_steps(get_config("denoise-fast", device="cpu"), 128, 128, True, quick=True)
+    assert typical_steps(get_config("denoise-fast", device="cpu", iterations=1000), 128, 128, True, True) == tile
+    assert typical_steps(get_config("denoise-fast", device="cpu", iterations=300), 128, 128, True, True) == 300
+
+
 def test_a_crop_that_fits_one_run_is_tiled_only_where_tiles_are_clearly_faster():
     cfg = get_config("denoise-fast", device="cpu")
     with torch_threads(2):
