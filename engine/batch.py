@@ -34,6 +34,7 @@ from .cli_common import NAME_MAX, _check_destinations, _same_file, strict_json, 
 from .config import RunConfig
 from .errors import DIPError
 from .executors import LocalExecutor, Task
+from .job_parts import JobParts, parts_folder
 from .units import WorkUnit
 
 STATUSES = ("queued", "running", "done", "skipped", "failed", "interrupted")
@@ -298,6 +299,7 @@ class Batch:
                 w, h = image_size(e.input)
                 if not self.single and self._complete(e, w, h):
                     e.status, e.reason = "skipped", f"{e.output} is already complete"
+                    JobParts(parts_folder(e.output), "", 0).remove()   # left by a kill after the write
                     self._lines.setdefault(self._key(e), json.dumps({"input": str(e.input), "output": str(e.output),
                                                                      "status": "skipped"}))
                     self._progress.image(e)
@@ -446,8 +448,6 @@ class Batch:
         order as arrivals are; the units that run from here on are kept beside its result."""
         if not e.plan.tiled:
             return []
-        from .job_parts import JobParts, parts_folder
-
         e.parts = JobParts.of_job(parts_folder(e.output), self.cfg, e.plan, image, mask, runs=e.plan.runs)
         found = e.parts.load()
         for index, result, info in found:

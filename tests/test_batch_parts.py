@@ -76,3 +76,21 @@ def test_the_batch_eta_counts_down_while_a_unit_runs(tmp_path, monkeypatch):
     plan_s = sum(b._unit_walls(b.entries[0]))
     assert len(etas) >= 3 and etas[-1] < etas[0] <= plan_s
     assert all(later <= earlier for earlier, later in zip(etas, etas[1:]))
+
+
+def test_a_skipped_photo_s_leftover_parts_go_and_nothing_else(tmp_path, two_threads):
+    """A kill between writing a photo and removing its parts leaves them: the next batch skips
+    the photo (its result is complete) and removes what the parts module wrote, nothing else."""
+    src = _folder(tmp_path / "in", [(32, 32), (32, 40)])
+    out = tmp_path / "out"
+    assert _run(src, out)[0] == 0
+    stale, foreign = out / "p0.png.parts", out / "p1.png.parts"
+    for d in (stale, foreign):
+        d.mkdir()
+        (d / "job.json").write_text('{"format": 1, "digest": "x", "units": 4}')
+        np.save(d / "unit-0002.npy", np.zeros((4, 4, 3), np.float32))
+    (foreign / "notes.txt").write_text("mine")
+    rc, b = _run(src, out)
+    assert rc == 0 and [e.status for e in b.entries] == ["skipped", "skipped"]
+    assert not stale.exists()
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
