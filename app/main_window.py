@@ -15,7 +15,6 @@ it was.
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QVB
 from engine.device import describe, pick_device
 from engine.errors import ConfigError, DIPError
 from engine.imageio import OPEN_EXTENSIONS
+from engine.job_parts import remove_parts
 from engine.noise import measure_noise
 
 from . import settings_store as keys
@@ -565,7 +565,7 @@ class MainWindow(QMainWindow):
         # a clean close: the user has been asked about the result; nothing to restore, and no
         # tiles to go on from
         self.keeper.clear()
-        shutil.rmtree(tile_parts_directory(), ignore_errors=True)
+        remove_parts(tile_parts_directory())
         event.accept()
 
     # the autosave entry points tests and run_app use

@@ -34,7 +34,7 @@ from .cli_common import NAME_MAX, _check_destinations, _same_file, strict_json, 
 from .config import RunConfig
 from .errors import DIPError
 from .executors import LocalExecutor, Task
-from .job_parts import JobParts, parts_folder
+from .job_parts import JobParts, parts_folder, remove_parts
 from .units import WorkUnit
 
 STATUSES = ("queued", "running", "done", "skipped", "failed", "interrupted")
@@ -299,7 +299,7 @@ class Batch:
                 w, h = image_size(e.input)
                 if not self.single and self._complete(e, w, h):
                     e.status, e.reason = "skipped", f"{e.output} is already complete"
-                    JobParts(parts_folder(e.output), "", 0).remove()   # left by a kill after the write
+                    remove_parts(parts_folder(e.output))   # left by a kill after the write
                     self._lines.setdefault(self._key(e), json.dumps({"input": str(e.input), "output": str(e.output),
                                                                      "status": "skipped"}))
                     self._progress.image(e)

@@ -233,17 +233,12 @@ def cmd_restore(a: argparse.Namespace) -> int:
     from .seeds import Seeds
     from .durations import format_duration
     from .tiling import LONG_PLAN_S, plan_job
-    from .calibrate import CALIBRATE_PAST_S, calibrate, calibrated, factor_for, probe_side
+    from .calibrate import factor_for, time_long_plans
 
-    def planned():
-        return plan_job(cfg, (h, w), image.shape[2], mask=mask, device=cfg.device, tile=a.tile,
-                        overlap=a.overlap, margin=a.crop_margin, runs=a.runs or None)
-    plan, timed = planned(), None
-    if plan.seconds > CALIBRATE_PAST_S and not plan.problem and not calibrated(cfg, cfg.device):
-        # a long plan is priced by this machine's measured step, not only the model's
-        timed = calibrate(cfg, cfg.device, side=probe_side(plan))
-        if timed is not None:
-            plan = planned()
+    plan = plan_job(cfg, (h, w), image.shape[2], mask=mask, device=cfg.device, tile=a.tile,
+                    overlap=a.overlap, margin=a.crop_margin, runs=a.runs or None)
+    # a long plan is priced by this machine's measured step, not only the model's
+    (plan,), timed = time_long_plans(cfg, [plan], plan.seconds)
     n_runs = plan.runs
     too_long = plan.seconds > LONG_PLAN_S and not a.yes
     if not a.quiet or plan.problem or too_long:

@@ -115,4 +115,3 @@ def restore_tiled(a: argparse.Namespace, cfg: RunConfig, plan: Plan, loaded, mas
         if a.metrics:
             print(f"wrote {a.metrics}", file=sys.stderr)
     return 0
-

@@ -89,10 +89,10 @@ class TiledRestoration(Controls):
         self.device_name = plan.device_words
         self.param_count = 0
         self.failed_units: list[int] = []
-        # called with (index, result, record) as each unit is blended in: keep_parts() keeps
-        # them on disk (engine/job_parts.py) so that Ctrl-C or a crash loses no finished unit
-        self.keep: Callable[[int, np.ndarray, dict], object] | None = None
-        self.parts = None                         # the JobParts of keep_parts(), if any
+        # keep_parts(): each unit blended in is also kept on disk (engine/job_parts.py), so that
+        # Ctrl-C or a crash loses no finished unit; _warn hears once if the disk refuses
+        self.parts = None
+        self._warn: Callable[[str], None] | None = None
         self.kept_units = 0                       # units an earlier run left there, blended in
         # warm starts: a unit begins from the trained weights of the finished unit it overlaps
         # most (measured in benchmarks/README.md before being offered as a default)
@@ -338,13 +338,7 @@ class TiledRestoration(Controls):
         ``warn`` hears once if the disk refuses (the job goes on)."""
         before = self.done_units
         self.add_finished(parts.load())
-        self.parts, self.kept_units = parts, self.done_units - before
-
-        def keep(index: int, result: np.ndarray, info: dict) -> None:
-            text = parts.keep(index, result, info)
-            if text and warn is not None:
-                warn(text)
-        self.keep = keep
+        self.parts, self._warn, self.kept_units = parts, warn, self.done_units - before
         return self.kept_units
 
     # ---- units stepped as one grouped network --------------------------------------------
@@ -547,8 +541,10 @@ class TiledRestoration(Controls):
         else:
             self._blend(unit, result)
         self.states[unit.index] = "done"
-        if result is not None and self.keep is not None:
-            self.keep(unit.index, result, self.unit_info[unit.index])
+        if result is not None and self.parts is not None:
+            text = self.parts.keep(unit.index, result, self.unit_info[unit.index])
+            if text and self._warn is not None:
+                self._warn(text)
 
     def _neighbour_weights(self, unit: Unit) -> dict | None:
         """The weights of the finished unit sharing the most pixels with ``unit`` (same-size

@@ -127,7 +127,9 @@ class JobParts:
             atomic_write(f / "job.json", lambda tmp: Path(tmp).write_text(meta))
         name = f / f"unit-{index:04d}"
         atomic_write(name.with_suffix(".npy"), lambda tmp: _save_npy(tmp, result))
-        record = json.dumps({**info, "index": int(index)}, default=_plain)
+        # the box is the plan's (put back on load); NumPy scalars as Python numbers
+        record = json.dumps({**{k: v for k, v in info.items() if k != "box"}, "index": int(index)},
+                            default=_number)
         atomic_write(name.with_suffix(".json"), lambda tmp: Path(tmp).write_text(record))
 
     def keep(self, index: int, result: np.ndarray, info: dict) -> str | None:
@@ -137,7 +139,7 @@ class JobParts:
             return None
         try:
             self.save(index, result, info)
-        except (DIPError, OSError) as e:
+        except (DIPError, OSError, TypeError, ValueError) as e:
             self.refused = e
             return f"finished units cannot be kept in {self.folder} ({e}); the job goes on, but Ctrl-C would lose them"
         return None
@@ -149,19 +151,30 @@ class JobParts:
             return 0
 
     def remove(self) -> None:
-        """The result is written: the parts are no longer needed (only this module's files go)."""
-        if not self.folder.is_dir():
-            return
-        self._empty()
-        try:
-            self.folder.rmdir()
-        except OSError:
-            pass
+        """The result is written: the parts are no longer needed."""
+        remove_parts(self.folder)
 
     def _empty(self) -> None:
-        for p in self.folder.iterdir():       # what a killed write left too (_OWN names it)
-            if _OWN.fullmatch(p.name) and p.is_file():
-                p.unlink(missing_ok=True)
+        _unlink_own(self.folder)
+
+
+def remove_parts(folder: str | os.PathLike) -> None:
+    """Remove a parts folder, whatever job it was for: only this module's files go, and the
+    folder only once nothing else is in it."""
+    f = Path(folder)
+    if not f.is_dir():
+        return
+    _unlink_own(f)
+    try:
+        f.rmdir()
+    except OSError:
+        pass
+
+
+def _unlink_own(folder: Path) -> None:
+    for p in folder.iterdir():       # what a killed write left too (_OWN names it)
+        if _OWN.fullmatch(p.name) and p.is_file():
+            p.unlink(missing_ok=True)
 
 
 def _save_npy(path: str, array: np.ndarray) -> None:
@@ -169,10 +182,7 @@ def _save_npy(path: str, array: np.ndarray) -> None:
         np.save(fh, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
 
 
-def _plain(v):
-    """A unit record's values for JSON: its Box as [left, top, width, height]."""
-    if hasattr(v, "top") and hasattr(v, "left"):
-        return [v.left, v.top, v.width, v.height]
-    if isinstance(v, (np.integer, np.floating, np.bool_)):
+def _number(v):
+    if isinstance(v, np.generic):
         return v.item()
     raise TypeError(f"{type(v).__name__} is not JSON")
