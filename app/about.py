@@ -1,5 +1,5 @@
 """Help > About: what a bug report needs (versions, the device in use) and where the app
-keeps its files (settings, autosaves), each line selectable and copied in one click."""
+keeps its files (settings, autosaves, a tiled run's finished tiles), each line selectable and copied in one click."""
 from __future__ import annotations
 
 import platform
@@ -15,9 +15,10 @@ from .version import version
 HOME_PAGE = "Deep Image Prior: Ulyanov, Vedaldi, Lempitsky (IJCV 2020, arXiv 1711.10925)"
 
 
-def about_rows(device: str, autosaves: str) -> list[tuple[str, str]]:
+def about_rows(device: str, autosaves: str, tile_parts: str) -> list[tuple[str, str]]:
     """(label, value) pairs, in the order shown: the plain content of the dialog (``device``:
-    the device runs use, in words, or ''; ``autosaves``: their folder)."""
+    the device runs use, in words, or ''; ``autosaves``: their folder; ``tile_parts``: where a
+    tiled run keeps its finished tiles until the photo is done, engine/job_parts.py)."""
     cuda = f", CUDA {torch.version.cuda}" if torch.version.cuda else ""
     return [
         ("Version", version()),
@@ -27,6 +28,7 @@ def about_rows(device: str, autosaves: str) -> list[tuple[str, str]]:
         ("Device", device or "none that works with the current settings"),
         ("Settings", QSettings().fileName()),
         ("Autosaves", autosaves),
+        ("Finished tiles", tile_parts),
     ]
 
 

@@ -111,8 +111,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("impedance", "Why early stopping &works...", None,
          "The paper's noise-impedance demo: a small net fits the image, image + noise, shuffled pixels and "
          "noise; the image comes first"),
-    Spec("about", "&About DIP Studio", None, "The version, the libraries and the device in use, where settings "
-         "and autosaves are kept"),
+    Spec("about", "&About DIP Studio", None, "The version, the libraries and the device in use, where settings, "
+         "autosaves and finished tiles are kept"),
 )
 
 MENUS: tuple[tuple[str, tuple], ...] = (

@@ -538,9 +538,11 @@ class MainWindow(QMainWindow):
         return self.batch_window
 
     def show_about(self):
-        """Help > About: versions, the device, where settings and autosaves live (app/about.py)."""
+        """Help > About: versions, the device, where settings, autosaves and finished tiles live
+        (app/about.py)."""
         from .about import AboutDialog, about_rows
-        dialog = AboutDialog(about_rows(self.device_text(), str(self.autosave.directory)), self)
+        dialog = AboutDialog(about_rows(self.device_text(), str(self.autosave.directory),
+                                        str(tile_parts_directory())), self)
         dialog.show()
         return dialog
 

@@ -10,7 +10,7 @@ crop) "own best" and "gap" stay the first seed's, and "seeds' bests" is what the
 could have written together (each at its own best iterate, averaged); "written gap" is what
 was written against that.
 
-    python benchmarks/bench_realnoise.py --set cc --crop 160 [--images a,b] [--runs 1]
+    python benchmarks/bench_realnoise.py --set cc --crop 160 [--images a,b] [--runs 1] [--data DIR]
         [--override KEY=JSON ...] [--baselines cbm3d|none] [--markdown] [--out FILE]
     python benchmarks/bench_realnoise.py --smoke        # seconds: two tiny made-up photos
 
@@ -138,6 +138,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--override", action="append", default=[])
+    ap.add_argument("--data", help="a datasets folder holding CC_real/ (default ../shared/datasets): other "
+                                   "real photos with their references, NAME_real.png and NAME_mean.png")
     ap.add_argument("--baselines", default="cbm3d", choices=("cbm3d", "none"))
     ap.add_argument("--smoke", action="store_true", help="two tiny made-up photos, 40 steps: seconds")
     ap.add_argument("--markdown", action="store_true")
@@ -152,7 +154,7 @@ def main(argv=None) -> int:
             a.baselines = "none" if a.baselines == "cbm3d" and not _has_bm3d() else a.baselines
             cases = smoke_cases()
         else:
-            cases = cases_for(a.set, a.crop, a.images)
+            cases = cases_for(a.set, a.crop, a.images, a.data)
     except BenchError as e:
         print(f"bench_realnoise: {e}", file=sys.stderr)
         return 2

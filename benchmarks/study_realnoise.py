@@ -212,6 +212,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", default="cc")
     ap.add_argument("--images")
+    ap.add_argument("--data", help="a datasets folder holding CC_real/ (default ../shared/datasets)")
     ap.add_argument("--crop", type=int, default=160)
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--every", type=int, default=25)
@@ -232,7 +233,7 @@ def main(argv=None) -> int:
     runs = []
     if a.smoke:
         a.steps, a.every, a.geoms = min(a.steps, 40), 5, "7:0.2:3;3:0.1:2"
-    for case in (smoke_cases() if a.smoke else cases_for(a.set, a.crop, a.images)):
+    for case in (smoke_cases() if a.smoke else cases_for(a.set, a.crop, a.images, a.data)):
         log(f"{case['name']}: {a.steps} steps")
         runs.append(run_case(case, a))
         write_json(out, {"env": environment("cpu"), "args": vars(a), "runs": runs})

@@ -20,6 +20,7 @@ import pytest
 import main
 import resources
 from app import desktop_entry
+from app.settings_store import tile_parts_directory
 from app.version import version
 from tests.qt_helpers import answers, window  # noqa: F401 - fixtures
 from tests.test_hostile_cli import interrupted_restore
@@ -173,6 +174,7 @@ def test_help_about_shows_versions_device_and_where_files_live(window):
     assert rows["Device"] == window.device_text() and rows["Device"].startswith("cpu (")
     assert rows["Settings"] == QSettings().fileName()
     assert rows["Autosaves"] == str(window.autosave.directory)
+    assert rows["Finished tiles"] == str(tile_parts_directory())
     dialog.copy()
     assert QGuiApplication.clipboard().text().splitlines()[0] == f"Version: {version()}"
     dialog.close()
