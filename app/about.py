@@ -1,5 +1,6 @@
 """Help > About: what a bug report needs (versions, the device in use) and where the app
-keeps its files (settings, autosaves, a tiled run's finished tiles), each line selectable and copied in one click."""
+keeps its files (settings, autosaves, a tiled run's finished tiles), each line selectable and
+copied in one click."""
 from __future__ import annotations
 
 import platform
