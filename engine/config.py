@@ -133,6 +133,7 @@ class RunConfig:
     stop_patience_ratio: float = 0.5   # ... and at least this fraction of the best iterate's step
     stop_min_gain_db: float = 0.02     # an improvement smaller than this does not restart the look-ahead
     change_steps: int = 300            # change rule: the look-back over which the moving average is compared
+                                       # (rounded down to a multiple of 4: it is checked every quarter of it)
     change_db: float = 40.0            # ... and the stop: it changed less than this (PSNR; 40 dB = 1 % RMS)
     discrepancy: bool = True           # denoising: do not stop before the fit reaches the image's noise level
     # pre-image / activation maximisation (engine/experiments.py, engine/classifier.py)

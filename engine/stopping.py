@@ -165,8 +165,11 @@ class ChangeWatch:
     """
 
     def __init__(self, lookback: int, threshold_db: float, region: torch.Tensor | None, what: str):
-        self.lookback = max(4, int(lookback))
-        self.every = self.lookback // 4
+        # the copy a check compares with is the one taken four checks before: a look-back that
+        # is not a multiple of 4 is rounded down to one (250 -> 248), else no copy would ever
+        # lie exactly one look-back back and the run would never stop by itself
+        self.every = max(4, int(lookback)) // 4
+        self.lookback = 4 * self.every
         self.threshold_db = float(threshold_db)
         self.region = region          # bool H x W on the run's device, or None
         self.what = what

@@ -132,6 +132,18 @@ def test_change_watch_compares_the_average_one_look_back_apart():
     assert len(w._copies) <= 5
 
 
+def test_change_watch_stops_with_a_look_back_that_is_not_a_multiple_of_four():
+    """change_steps=250 once compared with a copy 250 steps back that was never taken (copies
+    every 62 steps): the run went to its bound. The look-back is rounded down to 248."""
+    w = ChangeWatch(250, 40.0, None, "the image")
+    assert (w.every, w.lookback) == (62, 248)
+    base = torch.zeros(1, 1, 2, 2)
+    seen = [s for s in range(1, 700) if w.measure(s, base) is not None]
+    assert seen[:2] == [310, 372]          # 248 steps after the copies at 62 and 124
+    w.feed(310, 0.0)
+    assert w.should_stop(0) and "248 steps" in w.reason()
+
+
 def test_region_psnr_counts_only_the_region():
     a = np.zeros((4, 4, 3), np.float32)
     b = a.copy()
