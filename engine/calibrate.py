@@ -99,9 +99,10 @@ def calibrate(cfg: RunConfig, device: str | torch.device, steps: int = CALIBRATE
 
 def time_long_plans(cfg: RunConfig, plans: list, seconds: float) -> tuple[list, float | None]:
     """Plans made before the machine was timed (a photo's, or a folder's one per photo),
-    priced by its own steps where together they take ``seconds`` past ``CALIBRATE_PAST_S``: each unit's price
-    times the factor (every step is scaled by it; the unit's setup, a second, is too). Returns
-    the plans and the factor (None: not timed here, the plans as they were)."""
+    priced by its own steps where together they take ``seconds`` past ``CALIBRATE_PAST_S``:
+    each unit's price times the factor (every step is scaled by it; the unit's setup, a
+    second, is too). Returns the plans and the factor (None: not timed here, the plans as they
+    were)."""
     if (not plans or seconds <= CALIBRATE_PAST_S or any(p.problem for p in plans)
             or calibrated(cfg, plans[0].device)):
         return plans, None

@@ -103,7 +103,7 @@ class JobParts:
         if meta is None:
             return []
         if meta.get("digest") != self.digest or meta.get("units") != self.units:
-            self._empty()
+            _unlink_own(self.folder)
             self.started_over = True
             return []
         found = []
@@ -153,9 +153,6 @@ class JobParts:
     def remove(self) -> None:
         """The result is written: the parts are no longer needed."""
         remove_parts(self.folder)
-
-    def _empty(self) -> None:
-        _unlink_own(self.folder)
 
 
 def remove_parts(folder: str | os.PathLike) -> None:
