@@ -15,6 +15,7 @@ import numpy as np
 
 from engine.config import RunConfig
 from engine.durations import format_clock
+from engine.stopping import change_lookback
 from engine.tiling import LONG_PLAN_S, Plan
 
 from .curves import RunCurves
@@ -70,7 +71,7 @@ def change_words(cfg: RunConfig, step: int, db: float) -> str:
     run stops, so a user sees the stop coming."""
     moved, limit = 100 * 10 ** (-db / 20), 100 * 10 ** (-cfg.change_db / 20)
     what = "The filled area" if cfg.task == "inpaint" else "The image"
-    text = f"{what} still changes {moved:.2g} % per {cfg.change_steps} steps (step {step})"
+    text = f"{what} still changes {moved:.2g} % per {change_lookback(cfg.change_steps)} steps (step {step})"
     if cfg.stop == "auto":
         text += f"; the run stops once that is under {limit:.2g} %"
     return text

@@ -151,6 +151,14 @@ class BestTracker:
         return f"{lead}; no gain in the {since} steps since"
 
 
+def change_lookback(steps: int) -> int:
+    """The look-back the visible-change stop really uses for ``steps`` asked: the copy a check
+    compares with is the one taken four checks before, so a look-back that is not a multiple of
+    4 is rounded down to one (250 -> 248), else no copy would ever lie exactly one look-back back
+    and the run would never stop by itself."""
+    return 4 * (max(4, int(steps)) // 4)
+
+
 class ChangeWatch:
     """The visible-change stop for noise-free data terms (inpainting, super-resolution), whose
     picture keeps improving a little for thousands of steps: stop once the moving average has
@@ -165,11 +173,8 @@ class ChangeWatch:
     """
 
     def __init__(self, lookback: int, threshold_db: float, region: torch.Tensor | None, what: str):
-        # the copy a check compares with is the one taken four checks before: a look-back that
-        # is not a multiple of 4 is rounded down to one (250 -> 248), else no copy would ever
-        # lie exactly one look-back back and the run would never stop by itself
-        self.every = max(4, int(lookback)) // 4
-        self.lookback = 4 * self.every
+        self.lookback = change_lookback(lookback)
+        self.every = self.lookback // 4
         self.threshold_db = float(threshold_db)
         self.region = region          # bool H x W on the run's device, or None
         self.what = what

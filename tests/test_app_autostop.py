@@ -221,14 +221,15 @@ def test_a_run_that_never_fitted_is_not_presented_as_a_result(qtbot, window, ans
 
 def test_the_change_rule_shows_how_much_the_fill_still_moves_and_why_it_stopped(qtbot, window, tmp_path):
     """Noise-free inpainting (issue 14): while it runs the status bar says how much the filled
-    area still changes; at the end it says the visible-change reason."""
+    area still changes; at the end it says the visible-change reason. The look-back it names is
+    the one the stop uses: 42 asked is 40 used (a multiple of 4)."""
     window.open_path(str(_png(tmp_path / "in.png")))
     known = np.ones((32, 32), bool)
     known[10:20, 10:20] = False
     window.canvas.mask_model.set_from_known(known)
     messages = []
     window.statusBar().messageChanged.connect(messages.append)
-    cfg = _cfg("inpaint", iterations=600, stop_rule="change", change_steps=40, change_db=36.0,
+    cfg = _cfg("inpaint", iterations=600, stop_rule="change", change_steps=42, change_db=36.0,
                holdout=0.0, pick="ema", lr_schedule="cosine")
     assert _run(qtbot, window, cfg) == "done"
     moving = [m for m in messages if m.startswith("The filled area still changes")]
