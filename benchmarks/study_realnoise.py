@@ -6,7 +6,10 @@ their centre only, at several distances from the nearest fitted pixel); per step
 logs each set's error on the moving average, the data term and the moving average's
 residual on the fitted pixels, and every ``--every`` steps the PSNR of the average against
 the clean reference. The rules are then replayed offline (``--replay``) on those curves:
-one run per case serves every geometry and look-ahead.
+one run per case serves every geometry and look-ahead. Where the log has the engine's blocks
+(``b7g3``), the replay adds the engine's rule (the gate at BLOCK_GATE x the measured level,
+then their look-ahead), the fit's slowing alone (engine.stopping.Slowing's ratio over its
+lag) and the geometric mean of the two picks, which the engine writes.
 
     python benchmarks/study_realnoise.py --set cc --crop 160 --steps 2000 --out benchmarks/out/study_real.json
     python benchmarks/study_realnoise.py --replay benchmarks/out/study_real.json
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,8 +34,8 @@ from common import OUT_DIR, environment, log, write_json
 from realnoise_cases import cases_for, smoke_cases
 from engine.presets import get_config
 from engine.noise import measure_noise
-from engine.run import Restoration
-from engine.stopping import BestTracker
+from engine.run import BLOCK_GATE, Restoration
+from engine.stopping import BestTracker, Discrepancy
 from engine.tasks import block_holdout, to_tensor
 
 
@@ -121,6 +125,7 @@ def run_case(case: dict, a) -> dict:
                     curve[f"rho{d}"].append(c / v)
     if a.keep:
         # written with the run so that averages of iterates around a pick can be scored offline
+        Path(a.keep).mkdir(parents=True, exist_ok=True)    # an hour's run must not die at its first save
         np.savez_compressed(f"{a.keep}/{case['set']}_{case['name']}.npz", steps=np.asarray(curve["step"]),
                             ema=np.stack(kept), reference=ref.astype(np.float32), noisy=img.astype(np.float32))
     return {"image": case["name"], "set": case["set"], "seconds": time.perf_counter() - t0,
@@ -171,6 +176,36 @@ def replay_discrepancy(r: dict, sigma: float, c: float = DISC_C) -> int:
     return int(below[0]) + 1 if len(below) else len(r["resid"])
 
 
+ENGINE_BLOCKS = "b7g3"   # the engine's blocks: 7 px, 5 %, scored 3 px in (engine.tasks)
+RATE, RATE_LAG = 0.92, 50   # the residual's slowing (2026-12-07, fifth session; benchmarks/README.md)
+
+
+def replay_engine(r: dict) -> tuple[int, int]:
+    """(pick, stop) of the engine's rule on a camera's noise: the blocks count once the data
+    term is within BLOCK_GATE x the measured level squared, then the look-ahead 100 / 0.25."""
+    gate = Discrepancy(BLOCK_GATE * r["measured_sigma"] ** 2 * (1 - r["held_fraction"]))
+    tr = BestTracker("holdout", 100, 0.25, 0.02)
+    vals = r[ENGINE_BLOCKS]
+    for i, v in enumerate(vals):
+        step = i + 1
+        tr.offer(step, "ema", v)
+        if gate.feed(step, r["loss"][i]):
+            tr.restart()
+        if step >= 100 and tr.should_stop(step, 0) and not gate.waiting(step, tr.gain_step):
+            return tr.best[0], step
+    return tr.best[0], len(vals)
+
+
+def replay_rate(r: dict, ratio: float = RATE, lag: int = RATE_LAG) -> int:
+    """The first step (from 100) at which the moving average's residual on the fitted pixels
+    is still ``ratio`` or more of what it was ``lag`` steps before: the fit has slowed from
+    drawing the picture to copying the noise. No noise level needed."""
+    x = np.asarray(r["resid"], float)
+    hit = np.nonzero(x[lag:] >= ratio * x[:-lag])[0] + lag + 1      # steps (1-based)
+    hit = hit[hit >= 100]
+    return int(hit[0]) if len(hit) else len(x)
+
+
 def oracle(r: dict) -> tuple[float, int]:
     i = int(np.argmax(r["psnr"]["ema"]))
     return r["psnr"]["ema"][i], r["psnr"]["step"][i]
@@ -185,6 +220,9 @@ def replay(runs: list[dict]) -> None:
     if any(v is not None for v in runs[0].get("variance", [])):
         rules += [("wmv", 100, 0.5), ("wmv", 500, 1.0)]
     rules += [(f"disc:{src}", 0, DISC_C) for src in ("true_sigma", "measured_sigma") if src in runs[0]]
+    if ENGINE_BLOCKS in runs[0] and "held_fraction" in runs[0]:
+        # the engine's rule; the residual's slowing alone; the geometric mean of the two picks
+        rules += [("engine", 100, 0.25), ("rate", RATE_LAG, RATE), ("geo", RATE_LAG, RATE)]
     print(f"{'image':24s} {'oracle':>12s} " + " ".join(f"{k}/{p}/{q:<5}"[:16].rjust(16) for k, p, q in rules))
     tot = {rule: [] for rule in rules}
     for r in runs:
@@ -193,6 +231,11 @@ def replay(runs: list[dict]) -> None:
         for rule in rules:
             if rule[0] == "wmv":
                 pick, stop = replay_variance(r, *rule[1:])
+            elif rule[0] in ("engine", "rate", "geo"):
+                e, e_stop = replay_engine(r)
+                q = replay_rate(r)
+                pick, stop = {"engine": (e, e_stop), "rate": (q, q),
+                              "geo": (int(round(np.sqrt(e * q))), max(e_stop, q))}[rule[0]]
             elif rule[0].startswith("disc:"):
                 sigma = r[rule[0][5:]] / (255.0 if r[rule[0][5:]] > 1 else 1.0)  # early logs: levels
                 pick = stop = replay_discrepancy(r, sigma)

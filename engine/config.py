@@ -136,6 +136,8 @@ class RunConfig:
                                        # (rounded down to a multiple of 4: it is checked every quarter of it)
     change_db: float = 40.0            # ... and the stop: it changed less than this (PSNR; 40 dB = 1 % RMS)
     discrepancy: bool = True           # denoising: do not stop before the fit reaches the image's noise level
+    slowing: bool = True               # a camera's noise: pick between the held-out blocks' best and the
+                                       # step the fit slowed down (engine/stopping.py, Slowing)
     # pre-image / activation maximisation (engine/experiments.py, engine/classifier.py)
     classifier: str | None = None      # TorchScript file, or ARCH:WEIGHTS (alexnet, vgg16)
     layer: str | None = None           # a named_modules() name of the classifier; None: its output

@@ -53,7 +53,8 @@ _PRESETS = [
            "its peak about twice as soon as with bilinear; a look-ahead of 100 steps / 0.25 x the best "
            "step, bf16 where the CPU runs it natively; small images average four seeds, side by side "
            "(engine/seeds.py); on a camera's correlated noise the stop scores held-out blocks' centres "
-           "(engine/noise.py, benchmarks/README.md); a photo's tiles fit at the quick pace (engine/schedule.py).",
+           "and weighs their best against the step the fit slowed (engine/noise.py, engine/stopping.py, "
+           "benchmarks/README.md); a photo's tiles fit at the quick pace (engine/schedule.py).",
            dict(net=_narrow(32, upsample="nearest"), iterations=3000, sigma_p=1 / 30,
                 stop_patience=100, stop_patience_ratio=0.25, precision="auto", seeds="auto",
                 holdout_shape="auto", tile_pace="quick")),

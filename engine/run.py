@@ -38,7 +38,8 @@ from .history import SnapshotHistory
 from .inputs import input_channels, make_input
 from .metrics import ReferenceScores
 from .nets import build_net, count_params
-from .stopping import MIN_NOISE_SIGMA, BestTracker, ChangeWatch, Discrepancy, noise_sigma
+from .stopping import (MIN_NOISE_SIGMA, SLOWING_BYTES, SLOWING_COPIES, BestTracker, ChangeWatch, Discrepancy,
+                       Slowing, noise_sigma)
 from .schedule import forward_precision, lr_at, uses_bf16
 from .tasks import make_task
 
@@ -175,6 +176,10 @@ class Restoration(Controls):
         self._gate: Discrepancy | None = None
         if self.task.blocks_held and self.noise is not None and self.noise.sigma >= MIN_NOISE_SIGMA:
             self._gate = Discrepancy(BLOCK_GATE * self.noise.sigma ** 2 * self.task.fitted_fraction)
+        # ... and their pick is weighed against the step where the fit slowed (at a constant rate)
+        self._slowing: Slowing | None = None
+        if self._gate is not None and cfg.slowing and cfg.lr_schedule == "constant" and cfg.ema > 0:
+            self._slowing = Slowing(keep=max(4, min(SLOWING_COPIES, SLOWING_BYTES // (4 * c * h * w))))
         self._recent_rejects: deque[bool] = deque(maxlen=REJECT_WINDOW)
         self._best_loss = math.inf
         self._accepted = 0
@@ -257,7 +262,7 @@ class Restoration(Controls):
 
     def close(self) -> None:
         """Free device memory (the app calls it when a run is discarded)."""
-        for name in ("net", "z", "opt", "_ema", "_out", "_best", "_ckpt", "_stage", "window"):
+        for name in ("net", "z", "opt", "_ema", "_out", "_best", "_ckpt", "_stage", "window", "_slowing"):
             setattr(self, name, None)
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -325,6 +330,8 @@ class Restoration(Controls):
             stop = self.change.should_stop(began)
         else:
             stop = self.tracker.should_stop(self.step, began) and not self._waiting()
+            if stop:
+                self._pick_by_slowing()
         if stop:
             self.stopped_early = True
             self.stop_reason = self._reason()
@@ -335,12 +342,26 @@ class Restoration(Controls):
         for held-out blocks, the level at which they start to count)."""
         if self._gate is not None and self._gate.waiting(self.step, self.tracker.gain_step):
             return True      # (at most DISCREPANCY_CAP x the score's last gain: a level never reached)
+        if self._slowing is not None and self._slowing.crossed_at is None:
+            return True      # the fit always slows in the end; the step bound caps the wait
         return self._disc is not None and self._disc.waiting(self.step, self.tracker.gain_step)
+
+    def _pick_by_slowing(self) -> None:
+        """The stop's pick: the kept moving average nearest the geometric mean of the blocks'
+        best step and the step the fit slowed (engine/stopping.py, Slowing)."""
+        best = self.tracker.best
+        p = None if self._slowing is None or best is None else self._slowing.settle(best[0])
+        if p is not None and p != best[0]:
+            self.tracker.take(p, "ema", best[1])
+            self._keep_best(self._slowing.copy(p))
 
     def _reason(self) -> str:
         if self.change is not None:
             return self.change.reason()
-        d, best = self._disc, self.tracker.best
+        d, best, sl = self._disc, self.tracker.best, self._slowing
+        if sl is not None and sl.picked is not None and best is not None and best[0] == sl.picked[2]:
+            gated = f"scored once the fit came within {BLOCK_GATE:g}x the photo's noise level"
+            return sl.reason(self.tracker.held, gated, self.step)
         if d is not None and best is not None and d.crossed_at == best[0]:
             return (f"the fit reached the noise level estimated from the image (sigma "
                     f"{255 * self.noise_sigma:.1f}/255) at step {d.crossed_at}, after the held-out "
@@ -427,10 +448,10 @@ class Restoration(Controls):
 
     def observations(self, out: torch.Tensor, loss: torch.Tensor) -> tuple[torch.Tensor, tuple[bool, ...]]:
         """The step's observations as one device tensor (loss, window variance, held-out error
-        of the output and of the EMA, the change watch's measure), so they come back in a
-        single sync; and which of the last four are real. The variance window takes the
-        previous accepted output (its acceptance is known now), and the EMA is scored (and
-        watched) as it stood after that step."""
+        of the output and of the EMA, the change watch's measure, the EMA's data term at the
+        slowing's checks), so they come back in a single sync; and which of the last five are
+        real. The variance window takes the previous accepted output (its acceptance is known
+        now), and the EMA is scored (and watched) as it stood after that step."""
         var = None
         if self._unfed:
             var = self.window.update(self._out)
@@ -439,20 +460,26 @@ class Restoration(Controls):
         val_out = self.task.val_error(out) if holdout else None
         val_ema = self.task.val_error(self._ema) if holdout and self._ema is not None else None
         change = self.change.measure(self.step, self._ema) if self.change is not None else None
+        resid = None
+        if self._slowing is not None and self._ema is not None and self._slowing.wants(self.step):
+            with torch.no_grad():
+                resid = self.task.loss(self._ema)
         zero = loss.detach().new_zeros(())
-        seen = (var, val_out, val_ema, change)
+        seen = (var, val_out, val_ema, change, resid)
         row = torch.stack([loss.detach().float()] + [zero if v is None else v.float() for v in seen])
         return row, tuple(v is not None for v in seen)
 
     def account(self, out: torch.Tensor, vals: list[float], has_var: bool, has_vo: bool, has_ve: bool,
-                 has_change: bool, prev_step: int) -> tuple[StepRecord, bool]:
+                 has_change: bool, has_resid: bool, prev_step: int) -> tuple[StepRecord, bool]:
         """Everything a step changes once its scalars are on the host: the record, the
         stopping rule's candidates, acceptance, EMA, the discrepancy wait. False when the
         step is rejected (the caller restores the pre-step state: ``_backtrack`` here, the
         member's slices in engine/group.py)."""
-        loss_v, var_v, vo, ve, change = vals
+        loss_v, var_v, vo, ve, change, resid_v = vals
         if has_change:   # measured on the average after the previous step
             self.change.feed(self.step, change)
+        if has_resid:    # likewise
+            self._slowing.feed(self.step, resid_v)
         self.step += 1
         self.losses.append(loss_v)
         rec = StepRecord(self.step, loss_v)
@@ -494,6 +521,8 @@ class Restoration(Controls):
                 self._ema.lerp_(out, 1.0 - self.cfg.ema)
         if self._gate is not None and self._gate.feed(self.step, loss_v):
             self.tracker.restart()    # what scored best while the picture was still forming does not count
+        if self._slowing is not None and self._gate.crossed_at is not None and self._slowing.wants(self.step):
+            self._slowing.keep_copy(self.step, self._ema)
         if self._disc is not None and self._disc.feed(self.step, loss_v) and self._ema is not None:
             best = self.tracker.best
             if best is None or best[0] < self.step:   # the later of the two picks

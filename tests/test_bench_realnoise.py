@@ -30,9 +30,11 @@ def test_bench_realnoise_smoke(tmp_path):
 
 def test_study_realnoise_smoke_and_replay(tmp_path):
     out = tmp_path / "st.json"
-    p = _run("study_realnoise.py", "--smoke", "--out", str(out))
+    keep = tmp_path / "not" / "yet"          # --keep makes its folder
+    p = _run("study_realnoise.py", "--smoke", "--out", str(out), "--keep", str(keep))
     assert p.returncode == 0, p.stderr
     runs = json.loads(out.read_text())["runs"]
     assert len(runs) == 2 and all(len(r["b7g3"]) == 40 and len(r["pix"]) == 40 for r in runs)
+    assert len(list(keep.glob("*.npz"))) == 2
     again = _run("study_realnoise.py", "--replay", str(out))
     assert again.returncode == 0 and "b7g3/100/0.25" in again.stdout and "mean gap" in again.stdout

@@ -166,7 +166,7 @@ def test_blocks_count_only_once_the_fit_nears_the_noise_level():
         pass
     assert gate.crossed_at is not None, "the tiny net fits that far in about 100 steps"
     assert run.suggested[0] >= gate.crossed_at
-    assert run._waiting() is False
+    assert gate.waiting(run.step, run.tracker.gain_step) is False
     # white noise keeps no gate
     _, white, _ = _photos()
     assert Restoration(tiny_config("denoise", holdout_shape="auto"), white)._gate is None
@@ -180,3 +180,56 @@ def test_a_clean_smooth_picture_is_not_taken_for_camera_noise():
     assert p.structure and not p.correlated and p.words() == "no noise to speak of"
     _, _, camera = _photos()
     assert not measure_noise(camera).structure
+
+
+# ---- the fit's slowing (engine/stopping.Slowing) ------------------------------------------
+def test_slowing_is_the_first_check_where_the_residual_keeps_most_of_its_value():
+    from engine.stopping import Slowing
+    sl = Slowing(ratio=0.92, lag=50, every=25, start=100)
+    # falls by half every 50 steps to step 300, then by 5 % per 50 steps
+    resid = {s: (0.5 ** (s / 50) if s <= 300 else 0.5 ** 6 * 0.95 ** ((s - 300) / 50)) for s in range(25, 601, 25)}
+    for s, v in resid.items():
+        sl.feed(s, v)
+    assert sl.crossed_at == 350          # 0.95 of step 300's: the first ratio over 0.92 (325 still halves)
+    for s in range(300, 701, 25):
+        sl.keep_copy(s, torch.full((1, 1, 2, 2), float(s)))
+    assert sl.pick(500) == 425           # sqrt(500 x 350) = 418: the nearest kept step
+    assert float(sl.copy(425)[0, 0, 0, 0]) == 425
+    assert Slowing().pick(500) is None   # never slowed: no pick
+
+
+def test_slowing_copies_are_thinned_and_the_newest_kept():
+    from engine.stopping import Slowing
+    sl = Slowing(every=25, keep=4)
+    for s in range(25, 26 * 25, 25):
+        sl.keep_copy(s, torch.zeros(1))
+    assert len(sl._copies) <= 4 and max(sl._copies) == 25 * 25
+
+
+def test_camera_noise_picks_between_the_blocks_best_and_the_slowing():
+    """A run on correlated noise that stops by itself writes the kept moving average nearest
+    the geometric mean of the blocks' best step and the step the fit slowed, and says so."""
+    import math
+    _, _, camera = _photos()
+    cfg = tiny_config("denoise", holdout_shape="auto", iterations=1200, lr=0.02, pick="auto",
+                      stop_patience=50, stop_patience_ratio=0.25)
+    run = Restoration(cfg, camera)
+    assert run._slowing is not None
+    for _ in run.steps():
+        pass
+    assert run.stopped_early, run.stop_reason
+    e, q, p = run._slowing.picked
+    assert q == run._slowing.crossed_at and q >= 100 and q % 25 == 0
+    kept = sorted(run._slowing._copies)
+    assert p in kept and abs(p - math.sqrt(e * q)) == min(abs(s - math.sqrt(e * q)) for s in kept)
+    assert run.suggested[0] == p and "the fit slowed" in run.stop_reason and f"step {p}" in run.stop_reason
+    written = run.task.finalize(run._slowing.copy(p)).squeeze(0).permute(1, 2, 0).numpy()
+    assert np.array_equal(run.result("auto"), written)
+    off = Restoration(cfg.replace(slowing=False), camera)
+    assert off._slowing is None
+
+
+def test_no_slowing_for_white_noise_or_a_scheduled_rate():
+    _, white, camera = _photos()
+    assert Restoration(tiny_config("denoise", holdout_shape="auto"), white)._slowing is None
+    assert Restoration(tiny_config("denoise", holdout_shape="auto", lr_schedule="cosine"), camera)._slowing is None
