@@ -580,6 +580,8 @@ class Restoration(Controls):
 
     def observe(self, rec: StepRecord, force_preview: bool) -> None:
         """Previews, metrics and snapshots: host copies only at their cadence."""
+        if rec.final:
+            rec.suggested = self.suggested   # the stop itself may have moved the pick (Slowing)
         if self._out is None:
             return
         cfg = self.cfg

@@ -215,10 +215,10 @@ def test_camera_noise_picks_between_the_blocks_best_and_the_slowing():
                       stop_patience=50, stop_patience_ratio=0.25)
     run = Restoration(cfg, camera)
     assert run._slowing is not None
-    for _ in run.steps():
-        pass
+    last = [rec for rec in run.steps()][-1]
     assert run.stopped_early, run.stop_reason
     e, q, p = run._slowing.picked
+    assert last.final and last.suggested[0] == p      # what the app's plots mark
     assert q == run._slowing.crossed_at and q >= 100 and q % 25 == 0
     kept = sorted(run._slowing._copies)
     assert p in kept and abs(p - math.sqrt(e * q)) == min(abs(s - math.sqrt(e * q)) for s in kept)
