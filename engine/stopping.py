@@ -173,9 +173,10 @@ class Slowing:
     the picture has formed and its minimum comes late, while on others it comes early. The
     moving average's residual tells another story: it falls fast while the net draws the
     picture, then slowly while it copies the noise. The first step at which it keeps
-    ``SLOWING_RATIO`` of its value ``SLOWING_LAG`` steps before is where the fit slowed. Each
-    signal alone misses by 0.3-0.4 dB on average; the geometric mean of the two steps, replayed
-    on 15 real photos at 128 px, was within 0.2 dB (benchmarks/README.md). So the run keeps
+    ``SLOWING_RATIO`` of its value ``SLOWING_LAG`` steps before is where the fit slowed. Alone,
+    each signal missed by 0.3-0.4 dB on average on CC_real, in opposite directions; the
+    geometric mean of the two steps, replayed on those 11 real photos and 4 untuned ones at
+    128 px, was within 0.2 dB on average (benchmarks/README.md). So the run keeps
     its moving average every ``SLOWING_EVERY`` steps once the blocks count, and picks the one
     nearest that mean. No noise level is needed. At a constant rate only: the measure was made
     there, and a faster pace slows later.
