@@ -25,7 +25,6 @@ about the time of one; a CPU is already busy with one and gains nothing
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import asdict
@@ -42,7 +41,7 @@ from .estimate import BASELINE_BYTES, estimate_cost
 from .nets.grouped import GroupedNet, MemberAdam, group_nets, member_slice, member_state, \
     select_members, take_members
 from .run import Restoration, StepRecord
-from .schedule import forward_precision, lr_at
+from .schedule import forward_precision, kernel_autotune, lr_at
 
 REPACK_FRACTION = 0.25     # repack once this share of the group's slots is frozen
 MEMORY_HEADROOM = 0.8      # of the device's memory a group may plan to use
@@ -172,7 +171,7 @@ class GroupRun(Controls):
                         break
                 t0 = time.perf_counter()
                 try:
-                    with self._kernel_autotune():
+                    with kernel_autotune(self.device):
                         out = self._group_step()
                     dt = time.perf_counter() - t0
                     for i, rec in out:
@@ -194,14 +193,6 @@ class GroupRun(Controls):
 
     def _frozen_slots(self) -> int:
         return sum(self.members[i].done for i in self.slots)
-
-    def _kernel_autotune(self):
-        """As Restoration: cuDNN autotuning for the step on CUDA, the global flag untouched."""
-        if self.device.type != "cuda":
-            return contextlib.nullcontext()
-        cb = torch.backends.cudnn
-        return cb.flags(enabled=cb.enabled, benchmark=True, deterministic=cb.deterministic,
-                        allow_tf32=cb.allow_tf32)
 
     def _group_step(self) -> list[tuple[int, StepRecord]]:
         net, opt, n = self.net, self.opt, len(self.slots)

@@ -19,7 +19,6 @@ One host sync per step: a small tensor (loss, variance, held-out errors) read wi
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections import deque
@@ -38,9 +37,8 @@ from .history import SnapshotHistory
 from .inputs import input_channels, make_input
 from .metrics import ReferenceScores
 from .nets import build_net, count_params
-from .stopping import (MIN_NOISE_SIGMA, SLOWING_BYTES, SLOWING_COPIES, BestTracker, ChangeWatch, Discrepancy,
-                       Slowing, noise_sigma)
-from .schedule import forward_precision, lr_at, uses_bf16
+from .stopping import MIN_NOISE_SIGMA, BestTracker, ChangeWatch, Discrepancy, Slowing, noise_sigma
+from .schedule import forward_precision, kernel_autotune, lr_at, uses_bf16
 from .tasks import make_task
 
 MAX_CONSECUTIVE_BACKTRACKS = 20
@@ -179,7 +177,7 @@ class Restoration(Controls):
         # ... and their pick is weighed against the step where the fit slowed (at a constant rate)
         self._slowing: Slowing | None = None
         if self._gate is not None and cfg.slowing and cfg.lr_schedule == "constant" and cfg.ema > 0:
-            self._slowing = Slowing(keep=max(4, min(SLOWING_COPIES, SLOWING_BYTES // (4 * c * h * w))))
+            self._slowing = Slowing(copy_bytes=4 * c * h * w)
         self._recent_rejects: deque[bool] = deque(maxlen=REJECT_WINDOW)
         self._best_loss = math.inf
         self._accepted = 0
@@ -284,7 +282,7 @@ class Restoration(Controls):
                         break
                 t0 = time.perf_counter()
                 try:
-                    with self._kernel_autotune():
+                    with kernel_autotune(self.device):
                         rec = self._one_step()
                     if auto and self.rule_stops(began):
                         self._stop.set()
@@ -371,15 +369,6 @@ class Restoration(Controls):
             return (f"{self.tracker.reason(self.step)}; scored from step {self._gate.crossed_at}, once the fit "
                     f"came within {BLOCK_GATE:g}x the photo's noise level")
         return self.tracker.reason(self.step)
-
-    def _kernel_autotune(self):
-        """On CUDA, let cuDNN pick its fastest kernels for the step (fixed shapes, long runs)
-        without changing the process-wide flag other code sees; elsewhere nothing."""
-        if self.device.type != "cuda":
-            return contextlib.nullcontext()
-        cb = torch.backends.cudnn
-        return cb.flags(enabled=cb.enabled, benchmark=True, deterministic=cb.deterministic,
-                        allow_tf32=cb.allow_tf32)
 
     def _make_generator(self, seed: int) -> torch.Generator | None:
         try:

@@ -98,6 +98,15 @@ def uses_bf16(cfg: RunConfig, device: torch.device) -> bool:
     return False
 
 
+def kernel_autotune(device: torch.device):
+    """On CUDA, let cuDNN pick its fastest kernels for the step (fixed shapes, long runs)
+    without changing the process-wide flag other code sees; elsewhere nothing."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    cb = torch.backends.cudnn
+    return cb.flags(enabled=cb.enabled, benchmark=True, deterministic=cb.deterministic, allow_tf32=cb.allow_tf32)
+
+
 def forward_precision(enabled: bool, device: torch.device):
     """The context the network's forward pass runs in: bf16 autocast, or nothing. The data
     term, Adam and the moving average stay in float32 (the output is cast back)."""

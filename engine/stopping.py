@@ -185,9 +185,10 @@ class Slowing:
     stay on the run's device."""
 
     def __init__(self, ratio: float = SLOWING_RATIO, lag: int = SLOWING_LAG, every: int = SLOWING_EVERY,
-                 start: int = 100, keep: int = SLOWING_COPIES):
-        self.ratio, self.lag, self.every = float(ratio), int(lag), int(every)
-        self.start, self.keep = int(start), int(keep)
+                 start: int = 100, copy_bytes: int = 0):
+        self.ratio, self.lag, self.every, self.start = float(ratio), int(lag), int(every), int(start)
+        # a large photo keeps fewer copies (thinned sooner), never under 4
+        self.keep = max(4, min(SLOWING_COPIES, SLOWING_BYTES // max(1, int(copy_bytes))))
         self._resid: dict[int, float] = {}
         self._copies: dict[int, torch.Tensor] = {}
         self.crossed_at: int | None = None

@@ -199,8 +199,8 @@ def test_slowing_is_the_first_check_where_the_residual_keeps_most_of_its_value()
 
 
 def test_slowing_copies_are_thinned_and_the_newest_kept():
-    from engine.stopping import Slowing
-    sl = Slowing(every=25, keep=4)
+    from engine.stopping import SLOWING_BYTES, Slowing
+    sl = Slowing(every=25, copy_bytes=SLOWING_BYTES // 4)     # room for 4 copies
     for s in range(25, 26 * 25, 25):
         sl.keep_copy(s, torch.zeros(1))
     assert len(sl._copies) <= 4 and max(sl._copies) == 25 * 25
