@@ -35,7 +35,7 @@ from realnoise_cases import cases_for, smoke_cases
 from engine.presets import get_config
 from engine.noise import measure_noise
 from engine.run import BLOCK_GATE, Restoration
-from engine.stopping import BestTracker, Discrepancy
+from engine.stopping import SLOWING_LAG, SLOWING_RATIO, BestTracker, Discrepancy
 from engine.tasks import block_holdout, to_tensor
 
 
@@ -177,7 +177,7 @@ def replay_discrepancy(r: dict, sigma: float, c: float = DISC_C) -> int:
 
 
 ENGINE_BLOCKS = "b7g3"   # the engine's blocks: 7 px, 5 %, scored 3 px in (engine.tasks)
-RATE, RATE_LAG = 0.92, 50   # the residual's slowing (2026-12-07, fifth session; benchmarks/README.md)
+RATE, RATE_LAG = SLOWING_RATIO, SLOWING_LAG   # the engine's slowing (benchmarks/README.md)
 
 
 def replay_engine(r: dict) -> tuple[int, int]:
