@@ -34,8 +34,8 @@ from common import OUT_DIR, environment, log, write_json
 from realnoise_cases import cases_for, smoke_cases
 from engine.presets import get_config
 from engine.noise import measure_noise
-from engine.run import BLOCK_GATE, Restoration
-from engine.stopping import SLOWING_LAG, SLOWING_RATIO, BestTracker, Discrepancy
+from engine.run import Restoration
+from engine.stopping import BLOCK_GATE, SLOWING_LAG, SLOWING_RATIO, BestTracker, Discrepancy
 from engine.tasks import block_holdout, to_tensor
 
 

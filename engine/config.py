@@ -106,6 +106,7 @@ class RunConfig:
     precision: str = "fp32"            # bf16: the network's forward pass in bfloat16 autocast; auto: where native
     iterations: int = 1800             # with stop 'auto': the upper bound
     ema: float = 0.99                   # 0 turns the moving average off
+    ema_warmup: float = 0.0             # k > 0: the average's memory grows as step / k up to 1 / (1 - ema)
     backtrack_db: float | None = 5.0   # loss jump (in dB) that restores the previous step; None: off
     seed: int = 0
     device: str = "auto"
@@ -239,6 +240,8 @@ class RunConfig:
             raise ConfigError(f"stop_min_gain_db must be in [0, 10], got {self.stop_min_gain_db}")
         if not 0.0 <= self.ema < 1.0:
             raise ConfigError(f"EMA weight must be in [0, 1), got {self.ema}")
+        if not 0.0 <= self.ema_warmup <= 100.0:
+            raise ConfigError(f"ema_warmup must be in [0, 100], got {self.ema_warmup}")
         if self.sigma_p < 0:
             raise ConfigError(f"sigma_p must be >= 0, got {self.sigma_p}")
         _one_of("prior", self.prior, PRIORS)

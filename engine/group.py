@@ -248,7 +248,7 @@ class GroupRun(Controls):
             if not m.done and r.cfg.stop == "auto" and r.rule_stops(m.began):
                 m.done = True
             if not m.done and r.step >= r.cfg.iterations:
-                r.stop_reason = f"reached the step limit ({r.cfg.iterations})"
+                r.reach_bound()
                 m.done = True
             if m.done:
                 m.net_state = member_state(self.net, j)

@@ -37,12 +37,12 @@ from .history import SnapshotHistory
 from .inputs import input_channels, make_input
 from .metrics import ReferenceScores
 from .nets import build_net, count_params
-from .stopping import MIN_NOISE_SIGMA, BestTracker, ChangeWatch, Discrepancy, Slowing, noise_sigma
+from .stopping import (BLOCK_GATE, MIN_NOISE_SIGMA, BestTracker, ChangeWatch, Discrepancy, Slowing,
+                       held_out_reason, noise_sigma)
 from .schedule import forward_precision, kernel_autotune, lr_at, uses_bf16
 from .tasks import make_task
 
 MAX_CONSECUTIVE_BACKTRACKS = 20
-BLOCK_GATE = 2.0            # held-out blocks count once the data term is within this x the noise variance
 REJECT_WINDOW = 50          # ... or more than half of this many recent steps rejected
 
 
@@ -226,9 +226,11 @@ class Restoration(Controls):
         colour: a diverged or hopeless run, whatever it wrote (e.g. a learning rate of 10)."""
         if self._best_loss < self._flat_loss:
             return False
-        # a short run is judged too once half its steps or more were rejected (a learning rate
-        # of 1e30: NaN every other step, saturated garbage in between)
-        return self._accepted >= 20 or (self.step >= 2 and 2 * self.backtracks >= self.step)
+        # a short run is judged too once its rule ended it (a learning rate of 10: the moving
+        # average's held-out score never beats step 1's) or half its steps or more were rejected
+        # (a learning rate of 1e30: NaN every other step, saturated garbage in between)
+        return (self._accepted >= 20 or self.stopped_early
+                or (self.step >= 2 and 2 * self.backtracks >= self.step))
 
     # ---- results -----------------------------------------------------------------------
     def result(self, pick: str = "last", raw: bool = False) -> np.ndarray:
@@ -289,8 +291,7 @@ class Restoration(Controls):
                     last = self.step >= self.cfg.iterations or self._stop.is_set()
                     rec.final = last
                     if last and self.stop_reason is None and self.step >= self.cfg.iterations:
-                        # said with the final record, which its consumer reads (not "None")
-                        self.stop_reason = f"reached the step limit ({self.cfg.iterations})"
+                        self.reach_bound()   # said with the final record, which its consumer reads
                     self.observe(rec, force_preview=last)
                 except Exception as exc:
                     if is_oom(exc):
@@ -328,12 +329,25 @@ class Restoration(Controls):
             stop = self.change.should_stop(began)
         else:
             stop = self.tracker.should_stop(self.step, began) and not self._waiting()
+            sl = self._slowing   # ... or the blocks' best has been awaited long enough (Slowing.overdue)
+            if not stop and sl is not None and self._gate.crossed_at is not None \
+                    and self.tracker.best is not None and sl.overdue(self.step, began):
+                stop, sl.capped_at = True, self.step
             if stop:
                 self._pick_by_slowing()
         if stop:
             self.stopped_early = True
             self.stop_reason = self._reason()
         return stop
+
+    def reach_bound(self) -> None:
+        """The step bound ends the run; on a camera's noise the slowing still weighs the pick."""
+        self.stop_reason = f"reached the step limit ({self.cfg.iterations})"
+        if self.cfg.stop == "auto" and self._slowing is not None:
+            self._pick_by_slowing()
+            if self._slowing.picked is not None:
+                self.stop_reason += "; " + held_out_reason(self.tracker, self.step, gate=self._gate,
+                                                           slowing=self._slowing, bound=True)
 
     def _waiting(self) -> bool:
         """The held-out rule would stop, but the fit has not reached the noise level yet (or,
@@ -356,19 +370,8 @@ class Restoration(Controls):
     def _reason(self) -> str:
         if self.change is not None:
             return self.change.reason()
-        d, best, sl = self._disc, self.tracker.best, self._slowing
-        if sl is not None and sl.picked is not None and best is not None and best[0] == sl.picked[2]:
-            gated = f"scored once the fit came within {BLOCK_GATE:g}x the photo's noise level"
-            return sl.reason(self.tracker.held, gated, self.step)
-        if d is not None and best is not None and d.crossed_at == best[0]:
-            return (f"the fit reached the noise level estimated from the image (sigma "
-                    f"{255 * self.noise_sigma:.1f}/255) at step {d.crossed_at}, after the held-out "
-                    f"pixels' best: the moving average there; no gain in the "
-                    f"{self.step - d.crossed_at} steps since")
-        if self._gate is not None and self._gate.crossed_at is not None:
-            return (f"{self.tracker.reason(self.step)}; scored from step {self._gate.crossed_at}, once the fit "
-                    f"came within {BLOCK_GATE:g}x the photo's noise level")
-        return self.tracker.reason(self.step)
+        return held_out_reason(self.tracker, self.step, self._disc, self._gate, self._slowing,
+                               self.noise_sigma)
 
     def _make_generator(self, seed: int) -> torch.Generator | None:
         try:
@@ -507,7 +510,9 @@ class Restoration(Controls):
             if self._ema is None:
                 self._ema = out.clone()
             else:
-                self._ema.lerp_(out, 1.0 - self.cfg.ema)
+                # warm-up k: the random net's first outputs weigh (s / t)^k, not 0.99^t (issue 20)
+                k = self.cfg.ema_warmup
+                self._ema.lerp_(out, max(1.0 - self.cfg.ema, k / (self.step + k)))
         if self._gate is not None and self._gate.feed(self.step, loss_v):
             self.tracker.restart()    # what scored best while the picture was still forming does not count
         if self._slowing is not None and self._gate.crossed_at is not None and self._slowing.wants(self.step):

@@ -55,6 +55,7 @@ import torch
 
 from .noise import noise_sigma as noise_sigma   # the fine-scale estimate lives with the other noise measures
 
+BLOCK_GATE = 2.0          # held-out blocks count once the data term is within this x the noise variance
 DISCREPANCY_WINDOW = 50   # steps of the data term averaged (one jittered output's loss jumps about)
 DISCREPANCY_CAP = 3.0     # wait for the noise level at most this many times the held-out best step
 MIN_NOISE_SIGMA = 2 / 255 # under this the image is taken as clean: no noise level to wait for
@@ -164,6 +165,7 @@ SLOWING_LAG = 50          # ... this many steps (checked every SLOWING_EVERY ste
 SLOWING_EVERY = 25
 SLOWING_COPIES = 64       # moving averages kept to pick from (thinned to every other one past this) ...
 SLOWING_BYTES = 64 * 2**20  # ... or past this many bytes on the run's device (a large photo keeps fewer)
+SLOWING_CAP = 3.0         # the blocks' best is awaited at most this many times the step the fit slowed
 
 
 class Slowing:
@@ -181,6 +183,11 @@ class Slowing:
     nearest that mean. No noise level is needed. At a constant rate only: the measure was made
     there, and a faster pace slows later.
 
+    On some photos the blocks' score keeps creeping down long after the fit slowed (an
+    untuned photo ran to its 3000-step bound, its picture best at 1725): the run waits for it
+    at most ``SLOWING_CAP`` x the step the fit slowed (:meth:`overdue`), as it waits for a
+    noise level at most ``DISCREPANCY_CAP`` x the held-out best.
+
     Host-side bookkeeping on the residuals the run reads in its one sync per step; the copies
     stay on the run's device."""
 
@@ -193,6 +200,7 @@ class Slowing:
         self._copies: dict[int, torch.Tensor] = {}
         self.crossed_at: int | None = None
         self.picked: tuple[int, int, int] | None = None    # (blocks' best, slowed, picked)
+        self.capped_at: int | None = None    # the step :meth:`overdue` ended the wait, if it did
 
     def wants(self, step: int) -> bool:
         return step > 0 and step % self.every == 0
@@ -208,6 +216,15 @@ class Slowing:
             self.crossed_at = step
         for s in [s for s in self._resid if s < step - self.lag]:
             del self._resid[s]
+
+    def overdue(self, step: int, began: int = 0) -> bool:
+        """``step`` is ``SLOWING_CAP`` or more times the step the fit slowed: stop waiting for
+        the blocks' best. Only in a call begun before that (``began``): a run continued past
+        the cap stops on the look-ahead alone."""
+        if self.crossed_at is None:
+            return False
+        cap = SLOWING_CAP * self.crossed_at
+        return began < cap <= step
 
     @torch.no_grad()
     def keep_copy(self, step: int, ema: torch.Tensor) -> None:
@@ -235,14 +252,39 @@ class Slowing:
             return p
         return None
 
-    def reason(self, held: str, scored: str, step: int) -> str:
+    def reason(self, held: str, scored: str, step: int, bound: bool = False) -> str:
         e, q, p = self.picked
+        if self.capped_at is not None:
+            tail = (f"; the held-out score still improving at step {self.capped_at}, "
+                    f"{SLOWING_CAP:g}x the step the fit slowed")
+        else:
+            tail = "" if bound else f"; no gain in the held-out score in the {step - e} steps since"
         return (f"the moving average at step {p}, between the step the fit slowed ({q}: its residual "
                 f"kept {100 * self.ratio:.0f} % of its value over {self.lag} steps) and the best of the "
-                f"{held} at step {e} ({scored}); no gain in the held-out score in the {step - e} steps since")
+                f"{held} at step {e} ({scored}){tail}")
 
     def copy(self, step: int) -> torch.Tensor:
         return self._copies[step]
+
+
+def held_out_reason(tracker: BestTracker, step: int, disc: Discrepancy | None = None,
+                    gate: Discrepancy | None = None, slowing: Slowing | None = None,
+                    noise_sigma: float | None = None, bound: bool = False) -> str:
+    """Which signal picked the iterate a held-out run writes, in words (``bound``: the step
+    bound ended the run, not the rule)."""
+    best = tracker.best
+    if slowing is not None and slowing.picked is not None and best is not None and best[0] == slowing.picked[2]:
+        gated = f"scored once the fit came within {BLOCK_GATE:g}x the photo's noise level"
+        return slowing.reason(tracker.held, gated, step, bound)
+    if disc is not None and best is not None and disc.crossed_at == best[0]:
+        return (f"the fit reached the noise level estimated from the image (sigma "
+                f"{255 * noise_sigma:.1f}/255) at step {disc.crossed_at}, after the held-out "
+                f"pixels' best: the moving average there; no gain in the "
+                f"{step - disc.crossed_at} steps since")
+    if gate is not None and gate.crossed_at is not None:
+        return (f"{tracker.reason(step)}; scored from step {gate.crossed_at}, once the fit "
+                f"came within {BLOCK_GATE:g}x the photo's noise level")
+    return tracker.reason(step)
 
 
 def change_lookback(steps: int) -> int:

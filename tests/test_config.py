@@ -46,6 +46,12 @@ def test_wrong_types_are_named(overrides, field):
     assert msg.startswith(field) and "\n" not in msg
 
 
+@pytest.mark.parametrize("value", [-1.0, 101.0, math.nan])
+def test_ema_warmup_out_of_range_is_refused(value):
+    with pytest.raises(ConfigError, match="ema_warmup"):
+        get_config(task="denoise", **TINY | dict(ema_warmup=value))
+
+
 def test_a_string_is_not_read_as_a_list_of_levels():
     with pytest.raises(ConfigError, match="list of whole numbers"):
         get_config(task="denoise", channels_down="abc")

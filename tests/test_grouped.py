@@ -230,7 +230,8 @@ def test_members_stop_on_their_own_frozen_then_dropped(float64):
     images = _images(3)
     # member 1 stops by its rule at an early step; 0 and 2 run to their own bounds
     cfgs = [tiny_config("denoise", iterations=12, seed=21),
-            tiny_config("denoise", iterations=40, seed=22, ema=0.9, stop_patience=3, stop_min_gain_db=0.3),
+            tiny_config("denoise", iterations=40, seed=22, ema=0.9, ema_warmup=0, stop_patience=3,
+                        stop_min_gain_db=0.3),
             tiny_config("denoise", iterations=20, seed=23)]
     runs, _ = _separate(cfgs, images)
     assert runs[1].stopped_early and runs[1].step < 12

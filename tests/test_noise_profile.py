@@ -156,7 +156,7 @@ def test_block_settings_are_checked(field, value):
 def test_blocks_count_only_once_the_fit_nears_the_noise_level():
     """Scores taken while the picture is still forming do not compete: the held-out blocks'
     best is chosen among steps after the data term came within 2x the measured noise level."""
-    from engine.run import BLOCK_GATE
+    from engine.stopping import BLOCK_GATE
     _, _, camera = _photos()
     run = Restoration(tiny_config("denoise", holdout_shape="auto", iterations=150, stop="never", lr=0.02), camera)
     gate = run._gate
@@ -196,6 +196,55 @@ def test_slowing_is_the_first_check_where_the_residual_keeps_most_of_its_value()
     assert sl.pick(500) == 425           # sqrt(500 x 350) = 418: the nearest kept step
     assert float(sl.copy(425)[0, 0, 0, 0]) == 425
     assert Slowing().pick(500) is None   # never slowed: no pick
+
+
+def test_the_blocks_are_awaited_at_most_three_times_the_slowing():
+    from engine.stopping import SLOWING_CAP, Slowing
+    sl = Slowing()
+    assert not sl.overdue(10_000)              # never slowed: the bound is the only cap
+    sl.crossed_at = 350
+    assert SLOWING_CAP == 3 and not sl.overdue(1049) and sl.overdue(1050)
+    assert not sl.overdue(1100, began=1050)      # a call begun past the cap (a continued run)
+
+
+def _camera_run(**kw):
+    """A camera-noise run whose held-out look-ahead never ends it (only the cap or the bound)."""
+    _, _, camera = _photos()
+    cfg = tiny_config("denoise", holdout_shape="auto", lr=0.05, pick="auto", stop_patience=5000, **kw)
+    return Restoration(cfg, camera)
+
+
+def test_a_run_still_improving_its_blocks_stops_at_three_times_the_slowing():
+    run = _camera_run(iterations=1250)
+    last = list(run.steps())[-1]
+    q = run._slowing.crossed_at
+    assert run.stopped_early and run.step == 3 * q < 1250, (run.step, q, run.stop_reason)
+    e, _, p = run._slowing.picked
+    assert run._slowing.capped_at == run.step and last.suggested[0] == p and run.suggested[0] == p
+    assert f"still improving at step {run.step}, 3x the step the fit slowed" in run.stop_reason
+    # a run continued past the cap stops on its look-ahead (here: never), not at once
+    run.extend(20)
+    list(run.steps())
+    assert run.step == 1270 and not run.stopped_early
+
+
+def test_at_the_bound_the_slowing_still_weighs_the_pick():
+    """A run that reaches its step bound after the fit slowed writes the slowing's pick too, in
+    a lone run and in a grouped one (engine/group.py), and says both."""
+    from engine.group import GroupRun
+    run = _camera_run(iterations=500)
+    last = list(run.steps())[-1]
+    assert not run.stopped_early and run._slowing.crossed_at is not None
+    e, q, p = run._slowing.picked
+    assert last.suggested[0] == p == run.suggested[0]
+    assert run.stop_reason.startswith("reached the step limit (500); the moving average at step")
+    assert "no gain" not in run.stop_reason and "still improving" not in run.stop_reason
+    group = GroupRun([run.cfg], [_photos()[2]])
+    for _ in group.steps():
+        pass
+    m = group.members[0]
+    assert m.run._slowing.picked is not None and m.suggested[0] == m.run._slowing.picked[2]
+    assert m.stop_reason.startswith("reached the step limit (500); the moving average at step")
 
 
 def test_slowing_copies_are_thinned_and_the_newest_kept():

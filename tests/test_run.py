@@ -47,7 +47,7 @@ def test_every_architecture_runs(arch):
 
 
 def test_ema_follows_its_recursion():
-    cfg = tiny_config("denoise", iterations=6, ema=0.9, preview_every=1, backtrack_db=None)
+    cfg = tiny_config("denoise", iterations=6, ema=0.9, ema_warmup=0, preview_every=1, backtrack_db=None)
     run = Restoration(cfg, smooth_image(32, 32))
     recs = list(run.steps())
     ema = recs[0].preview.astype(np.float64)
@@ -55,6 +55,27 @@ def test_ema_follows_its_recursion():
     for r in recs[1:]:
         ema = 0.9 * ema + 0.1 * r.preview
         np.testing.assert_allclose(r.preview_ema, ema, atol=1e-5)
+
+
+def test_ema_warmup_shortens_the_early_memory():
+    """With ``ema_warmup`` k the weight of a new output is k / (step + k) until it falls to
+    1 - ema: the first outputs (the random net's) are forgotten within tens of steps."""
+    cfg = tiny_config("denoise", iterations=12, ema=0.9, ema_warmup=4, preview_every=1, backtrack_db=None)
+    run = Restoration(cfg, smooth_image(32, 32))
+    recs = list(run.steps())
+    ema = recs[0].preview.astype(np.float64)
+    for r in recs[1:]:
+        w = max(0.1, 4 / (r.step + 4))      # 4/6 at step 2 ... 0.1 from step 36 (past this run)
+        ema = (1 - w) * ema + w * r.preview
+        np.testing.assert_allclose(r.preview_ema, ema, atol=1e-5)
+    assert not np.allclose(recs[-1].preview_ema, _plain_ema(recs, 0.9), atol=1e-3)
+
+
+def _plain_ema(recs, beta):
+    ema = recs[0].preview.astype(np.float64)
+    for r in recs[1:]:
+        ema = beta * ema + (1 - beta) * r.preview
+    return ema
 
 
 def test_backtracking_restores_weights_and_adam_state():

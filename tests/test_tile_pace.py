@@ -19,6 +19,8 @@ def test_the_quick_pace_doubles_a_constant_rate_after_a_warm_up():
     q = quick_pace(cfg)
     assert (q.lr, q.lr_schedule, q.lr_warmup) == (QUICK_RATE * cfg.lr, "cosine", QUICK_WARMUP)
     assert quick_pace(q) == q                             # twice is once
+    # a lone run's moving average warms up; a tile keeps the one its pace was measured with
+    assert cfg.ema_warmup > 0 and q.ema_warmup == 0
     assert lr_at(q, 1, 3000) < cfg.lr < lr_at(q, QUICK_WARMUP + 1, 3000)
     # the same pace, or a schedule of its own (the noise-free presets), is left alone
     assert quick_pace(cfg.replace(tile_pace="same")) == cfg.replace(tile_pace="same")
