@@ -226,11 +226,9 @@ class Restoration(Controls):
         colour: a diverged or hopeless run, whatever it wrote (e.g. a learning rate of 10)."""
         if self._best_loss < self._flat_loss:
             return False
-        # a short run is judged too once its rule ended it (a learning rate of 10: the moving
-        # average's held-out score never beats step 1's) or half its steps or more were rejected
-        # (a learning rate of 1e30: NaN every other step, saturated garbage in between)
-        return (self._accepted >= 20 or self.stopped_early
-                or (self.step >= 2 and 2 * self.backtracks >= self.step))
+        # a short run is judged once its rule ended it (LR 10: no held-out score beats step 1's)
+        # or half its steps were rejected (LR 1e30: NaN every other step, garbage in between)
+        return self._accepted >= 20 or self.stopped_early or (self.step >= 2 and 2 * self.backtracks >= self.step)
 
     # ---- results -----------------------------------------------------------------------
     def result(self, pick: str = "last", raw: bool = False) -> np.ndarray:
@@ -370,8 +368,7 @@ class Restoration(Controls):
     def _reason(self) -> str:
         if self.change is not None:
             return self.change.reason()
-        return held_out_reason(self.tracker, self.step, self._disc, self._gate, self._slowing,
-                               self.noise_sigma)
+        return held_out_reason(self.tracker, self.step, self._disc, self._gate, self._slowing, self.noise_sigma)
 
     def _make_generator(self, seed: int) -> torch.Generator | None:
         try:

@@ -269,16 +269,16 @@ class Slowing:
 
 def held_out_reason(tracker: BestTracker, step: int, disc: Discrepancy | None = None,
                     gate: Discrepancy | None = None, slowing: Slowing | None = None,
-                    noise_sigma: float | None = None, bound: bool = False) -> str:
-    """Which signal picked the iterate a held-out run writes, in words (``bound``: the step
-    bound ended the run, not the rule)."""
+                    sigma: float | None = None, bound: bool = False) -> str:
+    """Which signal picked the iterate a held-out run writes, in words (``sigma``: the noise
+    level the discrepancy waited for; ``bound``: the step bound ended the run, not the rule)."""
     best = tracker.best
     if slowing is not None and slowing.picked is not None and best is not None and best[0] == slowing.picked[2]:
         gated = f"scored once the fit came within {BLOCK_GATE:g}x the photo's noise level"
         return slowing.reason(tracker.held, gated, step, bound)
     if disc is not None and best is not None and disc.crossed_at == best[0]:
         return (f"the fit reached the noise level estimated from the image (sigma "
-                f"{255 * noise_sigma:.1f}/255) at step {disc.crossed_at}, after the held-out "
+                f"{255 * sigma:.1f}/255) at step {disc.crossed_at}, after the held-out "
                 f"pixels' best: the moving average there; no gain in the "
                 f"{step - disc.crossed_at} steps since")
     if gate is not None and gate.crossed_at is not None:
