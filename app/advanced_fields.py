@@ -33,10 +33,12 @@ TILE_CHOICES: tuple[tuple[str, str | int], ...] = (
 TILE_TIP = ("How a photo too large for one run is restored: auto cuts it into overlapping tiles "
             "when one run would not fit (and inpaints crops around the mask of a large photo), "
             "off runs the whole image at once, a size forces tiles of that side.")
-PACE_CHOICES = (("quick", "quick"), ("same as one run", "same"))
+PACE_CHOICES = (("auto", "auto"), ("quick", "quick"), ("same as one run", "same"))
 PACE_TIP = (f"How the tiles of a photo cut into tiles fit: quick warms up to {QUICK_RATE:g} x the learning "
             f"rate over {QUICK_WARMUP} steps, then lowers it (about {QUICK_STEPS:.0%} of the steps; "
-            "benchmarks/README.md, 'The quick pace'); same fits each tile as one run of the whole photo would.")
+            "benchmarks/README.md, 'The quick pace'); same fits each tile as one run of the whole photo would; "
+            "auto is quick, except on a camera's correlated noise (the Noise row), where it is the same "
+            "(the stop for a camera's noise was measured at one run's pace).")
 PACE_OWN = "This preset has a learning-rate schedule of its own: its tiles keep it."
 
 

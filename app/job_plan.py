@@ -4,7 +4,7 @@ around the mask), cached for the settings panel. No Qt: plain data in, a Plan ou
 plan_job works on the meta device (no kernel runs on the GUI thread) and takes about
 0.02 s for a 12 MP photo, 0.1 s with an inpainting mask to find the crops in; the cache
 keeps it off every keystroke and every repaint: a plan is worked out again only when the
-settings, the image size, the mask (its version) or the tile choice change.
+settings, the image size, the mask (its version), the tile choice or the photo's noise change.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from engine.config import RunConfig
+from engine.noise import NoiseProfile
 from engine.tiling import Plan, plan_job
 
 MAX_KEPT = 32
@@ -36,15 +37,15 @@ class PlanCache:
         self.mask_version += 1
 
     def get(self, cfg: RunConfig, image_hw: tuple[int, int], channels: int, device: str,
-            tile: str | int) -> Plan:
-        """The plan of ``cfg`` on an image of ``image_hw``; raises ConfigError (a tile or an
-        overlap the net cannot use)."""
+            tile: str | int, noise: NoiseProfile | None = None) -> Plan:
+        """The plan of ``cfg`` on an image of ``image_hw`` (and ``noise``, which settles the
+        tiles' pace); raises ConfigError (a tile or an overlap the net cannot use)."""
         masked = cfg.task == "inpaint" and self.mask_source is not None
-        key = (repr(cfg), tuple(image_hw), channels, self.mask_version if masked else -1, tile, device)
+        key = (repr(cfg), tuple(image_hw), channels, self.mask_version if masked else -1, tile, device, noise)
         plan = self._plans.get(key)
         if plan is None:
             mask = self.mask_source() if masked else None
-            plan = plan_job(cfg, image_hw, channels, mask=mask, device=device, tile=tile, runs=None)
+            plan = plan_job(cfg, image_hw, channels, mask=mask, device=device, tile=tile, runs=None, noise=noise)
             self.computed += 1
             if len(self._plans) >= MAX_KEPT:
                 self._plans.clear()

@@ -18,6 +18,7 @@ from engine.errors import ConfigError, DIPError
 from engine.estimate import Estimate, estimate_cost, wall_seconds
 from engine.inputs import input_channels as engine_input_channels
 from engine.nets import count_parameters
+from engine.noise import NoiseProfile
 from engine.presets import presets_for
 from engine.seeds import seeds_time_factor
 from engine.tiling import Plan
@@ -79,6 +80,7 @@ class RunCost:
     def __init__(self, tile: Callable[[], str | int] = lambda: "auto") -> None:
         self.image_hw: tuple[int, int] | None = None
         self.image_channels = 3
+        self.noise: NoiseProfile | None = None   # the photo's (engine/noise.py): tile_pace 'auto' reads it
         self.tile = tile                     # the Tiles choice: "auto", "off" or a side
         self.plans = PlanCache()
         self._params: dict[tuple, int] = {}
@@ -87,7 +89,12 @@ class RunCost:
     def set_image_size(self, h: int | None, w: int | None = None, channels: int = 3) -> None:
         self.image_hw = None if h is None or w is None else (int(h), int(w))
         self.image_channels = int(channels)
+        self.noise = None           # ... and its own noise, measured after (set_noise)
         self.plans.mask_changed()   # a new image comes with a new mask
+
+    def set_noise(self, profile: NoiseProfile | None) -> None:
+        """The image's noise as measured: the plan of a photo's tiles settles its pace by it."""
+        self.noise = profile
 
     @property
     def shrinkable(self) -> bool:
@@ -127,7 +134,8 @@ class RunCost:
         ConfigError (an unusable tile or setting)."""
         if self.image_hw is None:
             return None
-        return self.plans.get(cfg, self.image_hw, self.image_channels, self.device_type(cfg.device), self.tile())
+        return self.plans.get(cfg, self.image_hw, self.image_channels, self.device_type(cfg.device), self.tile(),
+                              self.noise)
 
     def estimate(self, cfg: RunConfig) -> Estimate | None:
         """One step's cost of ``cfg`` at the output size, or None without an image. Raises

@@ -295,6 +295,8 @@ class SettingsPanel(QWidget):
     def set_noise(self, profile: NoiseProfile | None) -> None:
         """The loaded photo's noise as measured (None: no photo); shown for denoising."""
         self._noise = profile
+        self.cost.set_noise(profile)   # the tiles' pace follows it (engine/schedule.py)
+        self._schedule_cost()
         if profile is not None:
             how = (": held-out blocks keep the stop from rewarding a copy of it" if profile.correlated
                    else "")

@@ -51,6 +51,7 @@ def _one(spec: dict) -> dict:
     from engine.job import TiledRestoration
     from engine.metrics import task_psnr
     from engine.presets import get_config
+    from engine.schedule import pace_noise
     from engine.tiling import plan_job
 
     torch.set_num_threads(spec["threads"])
@@ -62,7 +63,8 @@ def _one(spec: dict) -> dict:
     overrides = dict(spec.get("overrides", {}))
     cfg = get_config(spec["preset"], task=spec["task"], device="cpu", **overrides)
     t0 = time.perf_counter()
-    plan = plan_job(cfg, degraded.shape[:2], degraded.shape[2], mask=mask, device="cpu", tile=spec["tile"])
+    plan = plan_job(cfg, degraded.shape[:2], degraded.shape[2], mask=mask, device="cpu", tile=spec["tile"],
+                    noise=pace_noise(cfg, degraded))
     job = TiledRestoration(cfg, plan, degraded, mask=mask, warm_start=spec.get("warm", False))
     for _ in job.steps():
         pass
@@ -316,7 +318,8 @@ def cmd_big(a) -> None:
             "from engine.job import TiledRestoration\n"
             f"loaded = load_image({str(t / 'photo.jpg')!r})\n"
             f"cfg = get_config('denoise-fast', device='cpu', iterations={a.steps})\n"
-            "plan = plan_job(cfg, loaded.array.shape[:2], 3, device='cpu')\n"
+            "from engine.schedule import pace_noise\n"
+            "plan = plan_job(cfg, loaded.array.shape[:2], 3, device='cpu', noise=pace_noise(cfg, loaded.array))\n"
             "t_plan = time.perf_counter() - t0\n"
             "job = TiledRestoration(cfg, plan, loaded.array)\n"
             "for rec in job.steps():\n"
@@ -353,6 +356,7 @@ def _pertask_one(spec: dict) -> dict:
     from engine.job import TiledRestoration
     from engine.metrics import task_psnr
     from engine.presets import get_config
+    from engine.schedule import pace_noise
     from engine.tiling import plan_job
     from skimage import data
 
@@ -377,7 +381,7 @@ def _pertask_one(spec: dict) -> dict:
         # the tile the plan gives a 4000x3000 photo of this task (super-resolution: its input)
         big = (3000 // cfg.scale, 4000 // cfg.scale) if task == "superres" else (3000, 4000)
         tile = plan_job(cfg, big, 3, device="cpu").tile
-    plan = plan_job(cfg, x0.shape[:2], 3, mask=mask, device="cpu", tile=tile)
+    plan = plan_job(cfg, x0.shape[:2], 3, mask=mask, device="cpu", tile=tile, noise=pace_noise(cfg, x0))
     job = TiledRestoration(cfg, plan, x0, mask=mask, guide=guide)
     t0 = time.perf_counter()
     for _ in job.steps():

@@ -280,6 +280,7 @@ class Batch:
 
     def _plan_all(self) -> None:
         from .imageio import image_size
+        from .schedule import pace_noise
         from .tiling import plan_job
 
         cfg, o = self.cfg, self.opts
@@ -308,7 +309,7 @@ class Batch:
                 image, mask = self._load(e)
                 plan = plan_job(cfg, image.shape[:2], image.shape[2], mask=mask,
                                 device=plan_device or cfg.device, tile=o.tile, overlap=o.overlap,
-                                margin=o.margin, runs=o.runs or None, lanes=False)
+                                margin=o.margin, runs=o.runs or None, lanes=False, noise=pace_noise(cfg, image))
                 if plan.problem:
                     raise DIPError(plan.problem)
                 if not plan.units:

@@ -234,9 +234,10 @@ def cmd_restore(a: argparse.Namespace) -> int:
     from .durations import format_duration
     from .tiling import LONG_PLAN_S, plan_job
     from .calibrate import factor_for, time_long_plans
+    from .schedule import pace_noise
 
     plan = plan_job(cfg, (h, w), image.shape[2], mask=mask, device=cfg.device, tile=a.tile,
-                    overlap=a.overlap, margin=a.crop_margin, runs=a.runs or None)
+                    overlap=a.overlap, margin=a.crop_margin, runs=a.runs or None, noise=pace_noise(cfg, image))
     # a long plan is priced by this machine's measured step, not only the model's
     (plan,), timed = time_long_plans(cfg, [plan], plan.seconds)
     n_runs = plan.runs

@@ -29,7 +29,7 @@ STOP_RULES = ("holdout", "variance", "change")
 MAX_SEEDS = 16                          # seeds one job may average (engine/seeds.py)
 HOLDOUT_SHAPES = ("pixels", "strokes", "blocks", "auto")  # what the holdout rule holds out (engine/tasks.py)
 LR_SCHEDULES = ("constant", "cosine")
-TILE_PACES = ("same", "quick")
+TILE_PACES = ("same", "quick", "auto")
 PRECISIONS = ("fp32", "bf16", "auto")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SCALES = (2, 3, 4, 8)                  # super-resolution factors (restore and degrade)
@@ -102,7 +102,8 @@ class RunConfig:
     lr_schedule: str = "constant"      # cosine: warm-up, then a half cosine to lr * lr_final at the bound
     lr_warmup: int = 0                 # steps of linear warm-up (cosine schedule)
     lr_final: float = 0.1              # the rate at the bound, as a fraction of lr (cosine schedule)
-    tile_pace: str = "same"            # quick: a tiled job's units warm up to twice the rate (engine/schedule.py)
+    tile_pace: str = "same"            # quick: a tiled job's units warm up to twice the rate; auto: quick
+                                       # unless the photo's noise is a camera's (engine/schedule.py)
     precision: str = "fp32"            # bf16: the network's forward pass in bfloat16 autocast; auto: where native
     iterations: int = 1800             # with stop 'auto': the upper bound
     ema: float = 0.99                   # 0 turns the moving average off

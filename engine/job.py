@@ -31,7 +31,8 @@ from .degrade import resize
 from .errors import DIPError, ImageError
 from .lanes import LaneRun, booked_seconds
 from .run import Restoration
-from .tiling import Box, Plan, Unit, unit_weights
+from .boxes import Box
+from .tiling import Plan, Unit, unit_weights
 from .units import crop, unit_config
 
 UNIT_MEMORY_MB = 48      # a unit's snapshot history: it is dropped when the unit ends

@@ -55,10 +55,11 @@ _PRESETS = [
            "(engine/seeds.py); on a camera's correlated noise the stop scores held-out blocks' centres "
            "and weighs their best against the step the fit slowed (engine/noise.py, engine/stopping.py, "
            "benchmarks/README.md); the moving average forgets the random net's first outputs within "
-           "tens of steps (ema_warmup 4); a photo's tiles fit at the quick pace (engine/schedule.py).",
+           "tens of steps (ema_warmup 4); a photo's tiles fit at the quick pace, except on a camera's "
+           "correlated noise, where they keep the constant rate the stop was measured at (engine/schedule.py).",
            dict(net=_narrow(32, upsample="nearest"), iterations=3000, sigma_p=1 / 30,
                 stop_patience=100, stop_patience_ratio=0.25, precision="auto", seeds="auto",
-                holdout_shape="auto", tile_pace="quick", ema_warmup=4)),
+                holdout_shape="auto", tile_pace="auto", ema_warmup=4)),
     Preset("jpeg", "jpeg",
            "Paper: z 3 ch, [8,16,32,64,128], skip [0,0,0,4,4], 2400 steps.",
            dict(net=_JPEG_NET, input_channels=3, iterations=2400, sigma_p=1 / 30)),

@@ -11,7 +11,8 @@ decay is what lets the picture settle, so the run reaches the constant rate's qu
 fewer steps and the visible-change stop can see it settle (benchmarks/README.md).
 
 The *quick pace* (:func:`quick_pace`) is the schedule a tiled job's units take in place of a
-constant rate (engine/units.py ``unit_config`` applies it, engine/tiling.py prices it).
+constant rate (engine/units.py ``unit_config`` applies it; engine/tiling.py decides it, from the
+photo's noise under 'auto' (:func:`quickens`), and prices it).
 """
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ import math
 import torch
 
 from .config import RunConfig
+from .noise import NoiseProfile, measure_noise
 
 
-# A tile of a tiled job, at the quick pace (``tile_pace='quick'``, the fast denoiser's default):
+# A tile of a tiled job, at the quick pace (``tile_pace='quick'``, and 'auto' on white noise: the
+# fast denoiser's default):
 # a 50-step warm-up to twice the rate, then the cosine. On three held-out photos in tiles
 # (sigma 25; benchmarks/README.md, "cost of a megapixel") it stopped at 0.64-0.75x the steps
 # (0.68 on average) and wrote -0.25, -0.25 and +0.14 dB; a single 128 px run loses 0.45 dB for
@@ -35,14 +38,34 @@ QUICK_WARMUP = 50
 QUICK_STEPS = 0.68            # ... of the steps a unit at the same pace stops at (the plan's price)
 
 
-def quickens(cfg: RunConfig) -> bool:
-    """Does the quick pace change ``cfg`` (a constant rate under ``tile_pace='quick'``)?"""
-    return cfg.tile_pace == "quick" and cfg.lr_schedule == "constant"
+def quickens(cfg: RunConfig, noise: NoiseProfile | None = None) -> bool:
+    """Does the quick pace change ``cfg``: a constant rate under ``tile_pace`` 'quick', or
+    'auto' on a photo whose ``noise`` (engine/noise.py; None: not measured) is not a camera's?
+
+    'auto' keeps the constant rate on correlated noise: the stop that made real photos stop
+    (held-out blocks and the fit's slowing, issue 20) and the moving average's warm-up were
+    measured at a constant rate, and on 512 px camera photos in tiles the quick pace wrote
+    less in about the same time (benchmarks/README.md, "A whole real photo in tiles")."""
+    if cfg.lr_schedule != "constant":
+        return False
+    if cfg.tile_pace == "auto":
+        return noise is None or not noise.correlated
+    return cfg.tile_pace == "quick"
+
+
+def pace_noise(cfg: RunConfig, image) -> NoiseProfile | None:
+    """The noise of ``image`` (H x W x C in [0, 1]) where ``cfg``'s tile pace depends on it
+    ('auto' at a constant rate: plan_job's ``noise``), else None. A few milliseconds: a large
+    photo is measured on a grid of small crops (engine/noise.py)."""
+    if cfg.tile_pace != "auto" or cfg.lr_schedule != "constant":
+        return None
+    return measure_noise(image)
 
 
 def quick_pace(cfg: RunConfig) -> RunConfig:
-    """``cfg`` for one tile at the quick pace; ``cfg`` itself where it keeps the same pace or
-    runs a schedule of its own (so applying it twice changes nothing)."""
+    """``cfg`` for one tile at the quick pace (the plan decided it: engine/tiling.py sets the
+    units' ``quick``); ``cfg`` itself where it keeps the same pace or runs a schedule of its
+    own (so applying it twice changes nothing)."""
     if not quickens(cfg):
         return cfg
     # a short bound (a quick test) still reaches the rate: the warm-up is at most a tenth of it

@@ -25,17 +25,18 @@ no activation and takes well under a second.
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from .boxes import CROP_MARGIN, Box, mask_crops
 from .config import RunConfig
 from .durations import format_duration
 from .errors import ConfigError
 from .estimate import BASELINE_BYTES, estimate_cost, wall_seconds
 from .lanes import lane_count, wall_share
+from .noise import NoiseProfile
 from .presets import preset_bound
 from .schedule import QUICK_STEPS, quickens
 from .seeds import seed_count, seeds_time_factor
@@ -48,10 +49,6 @@ TILE_SIZES = (128, 192, 256, 320, 384, 448, 512, 640, 768, 896, 1024)
 MAX_AUTO_TILE = 1024             # auto never picks larger tiles (stop behaviour was measured up to there)
 MIN_TILE = 64
 CROP_MIN_SIDE = 800              # inpainting crops around the mask above this longest side (IOPaint's rule)
-# context around each part of the mask: IOPaint takes 128 px; for DIP 32 px filled a 150 px scratch
-# better than 64 (and 64 than 128) on both photos measured, in half the time (benchmarks/README.md)
-CROP_MARGIN = 32
-CELL = 16                        # mask parts closer than the margin share a crop: found on a 16 px grid
 LONG_PLAN_S = 3600.0             # a CLI job estimated past this asks for --yes
 # Where a self-stopping run of each task usually ends, as a fraction of its preset's step bound
 # (benchmarks/README.md: denoise-fast at about 650 of 3000 at 128 px; inpaint-fast's change stop
@@ -78,41 +75,6 @@ MAX_UNIT_SIDE = {"jpeg-fast": 128}
 # the whole run's time (where the stop grows with the side, a 384 px crop costs ~3x its
 # 192 px tiles); above it the whole run keeps its one seamless fit
 TILE_IF_FASTER = 0.7
-
-
-@dataclass(frozen=True)
-class Box:
-    """A rectangle of pixels: top-left corner and size."""
-
-    top: int
-    left: int
-    height: int
-    width: int
-
-    @property
-    def bottom(self) -> int:
-        return self.top + self.height
-
-    @property
-    def right(self) -> int:
-        return self.left + self.width
-
-    def slices(self) -> tuple[slice, slice]:
-        return slice(self.top, self.bottom), slice(self.left, self.right)
-
-    def scaled(self, f: int) -> "Box":
-        return Box(self.top * f, self.left * f, self.height * f, self.width * f)
-
-    def overlaps(self, other: "Box") -> bool:
-        return (self.top < other.bottom and other.top < self.bottom
-                and self.left < other.right and other.left < self.right)
-
-    def union(self, other: "Box") -> "Box":
-        t, lft = min(self.top, other.top), min(self.left, other.left)
-        return Box(t, lft, max(self.bottom, other.bottom) - t, max(self.right, other.right) - lft)
-
-    def __str__(self) -> str:
-        return f"{self.width}x{self.height} at ({self.left}, {self.top})"
 
 
 @dataclass(frozen=True)
@@ -156,6 +118,7 @@ class Plan:
     crops: tuple[Box, ...] = ()
     problem: str | None = None    # why it cannot run on this device, if it cannot
     notes: tuple[str, ...] = field(default_factory=tuple)
+    camera_pace: bool = False     # tile_pace 'auto' kept the constant rate: the photo has a camera's noise
 
     @property
     def tiled(self) -> bool:
@@ -203,6 +166,8 @@ class Plan:
             tail = "each tile stops by itself" if self.auto_stop else "each tile runs its steps"
             if self.quick:
                 tail += ", at the quick pace (twice the rate after a warm-up)"
+            elif self.camera_pace:
+                tail += ", at one run's pace (the photo's noise is a camera's: correlated)"
         else:
             what = f"{task} {w}x{h} as one run"
             tail = "stops by itself" if self.auto_stop else "runs its steps"
@@ -271,90 +236,6 @@ def unit_seed(seed: int, box: Box) -> int:
     return (int(seed) * 1_000_003 + box.top * 65_537 + box.left * 257 + 1) % (2**63 - 1)
 
 
-def mask_crops(known: np.ndarray, margin: int = CROP_MARGIN, cell: int = CELL) -> list[Box]:
-    """Boxes around the parts of the mask to fill (``known`` is False there): each part's
-    bounding box plus ``margin``, clipped to the image; parts whose boxes would overlap share
-    one box. Parts are found on a ``cell``-pixel grid dilated by the margin, so a 12 MP mask
-    costs milliseconds."""
-    h, w = known.shape
-    gh, gw = -(-h // cell), -(-w // cell)
-    hole = np.zeros((gh * cell, gw * cell), bool)
-    hole[:h, :w] = ~known
-    coarse = hole.reshape(gh, cell, gw, cell).any(axis=(1, 3))
-    if not coarse.any():
-        return []
-    r = -(-margin // cell) + 1                     # cells: parts within two margins touch
-    grown = _dilate(coarse, r)
-    labels = _label(grown)
-    boxes = []
-    for lab in range(1, int(labels.max()) + 1):
-        cells = (labels == lab) & coarse
-        if not cells.any():
-            continue
-        cy, cx = np.nonzero(cells)
-        y0, y1 = cy.min() * cell, (cy.max() + 1) * cell
-        x0, x1 = cx.min() * cell, (cx.max() + 1) * cell
-        sub = hole[y0:y1, x0:x1]                   # tighten to the part's exact pixels
-        ys, xs = np.flatnonzero(sub.any(axis=1)), np.flatnonzero(sub.any(axis=0))
-        top, bottom = y0 + ys[0], y0 + ys[-1] + 1
-        left, right = x0 + xs[0], x0 + xs[-1] + 1
-        top, left = max(0, top - margin), max(0, left - margin)
-        bottom, right = min(h, bottom + margin), min(w, right + margin)
-        boxes.append(Box(int(top), int(left), int(bottom - top), int(right - left)))
-    return _merge(boxes)
-
-
-def _dilate(a: np.ndarray, r: int) -> np.ndarray:
-    """Binary dilation by a (2r+1)^2 square, separable, via cumulative sums."""
-    def along(x: np.ndarray, axis: int) -> np.ndarray:
-        c = np.cumsum(np.moveaxis(x, axis, 0).astype(np.int32), axis=0)
-        c = np.concatenate([np.zeros((1,) + c.shape[1:], np.int32), c])
-        n = c.shape[0] - 1
-        hi = np.minimum(np.arange(n) + r + 1, n)
-        lo = np.maximum(np.arange(n) - r, 0)
-        return np.moveaxis((c[hi] - c[lo]) > 0, 0, axis)
-    return along(along(a, 0), 1)
-
-
-def _label(a: np.ndarray) -> np.ndarray:
-    """8-connected component labels of a small boolean grid (breadth-first)."""
-    labels = np.zeros(a.shape, np.int32)
-    h, w = a.shape
-    n = 0
-    for y0, x0 in zip(*np.nonzero(a)):
-        if labels[y0, x0]:
-            continue
-        n += 1
-        labels[y0, x0] = n
-        todo = deque([(y0, x0)])
-        while todo:
-            y, x = todo.popleft()
-            for dy in (-1, 0, 1):
-                for dx in (-1, 0, 1):
-                    yy, xx = y + dy, x + dx
-                    if 0 <= yy < h and 0 <= xx < w and a[yy, xx] and not labels[yy, xx]:
-                        labels[yy, xx] = n
-                        todo.append((yy, xx))
-    return labels
-
-
-def _merge(boxes: list[Box]) -> list[Box]:
-    """Union boxes that overlap until none do; sorted top to bottom, left to right."""
-    boxes = list(boxes)
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                if boxes[i].overlaps(boxes[j]):
-                    boxes[i] = boxes[i].union(boxes.pop(j))
-                    merged = True
-                    break
-            if merged:
-                break
-    return sorted(boxes, key=lambda b: (b.top, b.left))
-
-
 # --------------------------------------------------------------------------- the plan
 
 def min_overlap(cfg: RunConfig, tile: int) -> int:
@@ -381,7 +262,8 @@ def check_tiling_args(overlap: int | None, margin: int | None) -> None:
 def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
              mask: np.ndarray | None = None, device: str | None = None,
              tile: int | str = "auto", overlap: int | None = None, margin: int | None = None,
-             runs: int | None = 1, memory_bytes: int | None = None, lanes: bool = True) -> Plan:
+             runs: int | None = 1, memory_bytes: int | None = None, lanes: bool = True,
+             noise: NoiseProfile | None = None) -> Plan:
     """How a job of ``cfg`` on an image of ``image_hw`` will run here, and what it costs.
 
     ``tile``: "auto" (tiles only when one run of the whole image would not fit the tile
@@ -390,6 +272,8 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
     ``runs``: seeds averaged per unit; None: the config's (engine/seeds.seed_count, resolved
     here once for the job: callers read ``plan.runs``). ``lanes``: units may run side by side
     (engine/lanes.py; False where an executor decides how units share the machine: a batch).
+    ``noise``: the photo's (engine.noise.measure_noise), which settles ``tile_pace`` 'auto':
+    its tiles keep the constant rate on a camera's noise (engine/schedule.py ``quickens``).
     """
     from .device import describe, device_memory_bytes, pick_device
 
@@ -405,6 +289,7 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
     factor = cfg.out_factor
     runs = seed_count(cfg, h, w) if runs is None else max(1, int(runs))
     auto_stop = stops_by_itself(cfg)
+    quick_ok = quickens(cfg, noise)      # several units would fit at the quick pace
 
     def step(th: int, tw: int):
         return estimate_cost(cfg, th * factor, tw * factor, kind, out_channels=channels)
@@ -418,16 +303,16 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
     whole = step(h, w)
     size = None
     if tile == "auto" and (crop_mode or whole.bytes > budget):
-        size = _auto_tile(cfg, h, w, step, budget, crop_mode, kind, allow_lanes)
+        size = _auto_tile(cfg, h, w, step, budget, crop_mode, kind, allow_lanes, quick_ok)
     elif tile == "auto" and max(h, w) > _unit_cap(cfg):
-        size = _auto_tile(cfg, h, w, step, budget, False, kind, allow_lanes)
+        size = _auto_tile(cfg, h, w, step, budget, False, kind, allow_lanes, quick_ok)
     elif tile == "auto" and cfg.task in STOP_GROWS_WITH_SIDE and auto_stop and runs == 1:
         # it fits one run, but tiles may reach their peaks sooner than the whole does
-        s = _auto_tile(cfg, h, w, step, budget, False, kind, allow_lanes)
+        s = _auto_tile(cfg, h, w, step, budget, False, kind, allow_lanes, quick_ok)
         if s < max(h, w):
             fh, fw = h * factor, w * factor
             whole_s = _unit_seconds(whole, fh, fw, kind, typical_steps(cfg, fh, fw, True))
-            if _tiles_seconds(cfg, h, w, s, step(min(s, h), min(s, w)), kind, budget, allow_lanes) \
+            if _tiles_seconds(cfg, h, w, s, step(min(s, h), min(s, w)), kind, budget, allow_lanes, quick_ok) \
                     <= TILE_IF_FASTER * whole_s:
                 size = s
     elif tile not in ("auto", "off"):
@@ -471,7 +356,7 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
                     regions.append((b, ramps, ci))
         if not crop_boxes:
             notes.append("the mask marks no pixel to fill: nothing to do")
-    quick = len(regions) > 1 and quickens(cfg)
+    quick = len(regions) > 1 and quick_ok
     units = tuple(Unit(i, r[0], cfg.seed if mode == "whole" else unit_seed(cfg.seed, r[0]), r[1],
                        r[2] if len(r) > 2 else 0, quick)
                   for i, r in enumerate(regions))
@@ -500,7 +385,8 @@ def plan_job(cfg: RunConfig, image_hw: tuple[int, int], channels: int = 3, *,
                 tile=size, overlap=ov,
                 device=kind, device_words=describe(dev), unit_seconds=tuple(per_unit),
                 unit_seconds_max=tuple(per_unit_max), step_bytes=int(worst), host_bytes=int(host),
-                auto_stop=auto_stop, runs=runs, lanes=lanes, crops=crops, problem=problem, notes=tuple(notes))
+                auto_stop=auto_stop, runs=runs, lanes=lanes, crops=crops, problem=problem, notes=tuple(notes),
+                camera_pace=len(units) > 1 and not quick_ok and quickens(cfg))
 
 
 def stops_by_itself(cfg: RunConfig) -> bool:
@@ -556,13 +442,14 @@ def lanes_fit(kind: str, unit_bytes: int, lanes: int, budget: float = CPU_TILE_B
 
 
 def _tiles_seconds(cfg: RunConfig, h: int, w: int, s: int, e, kind: str, budget: float,
-                   allow_lanes: bool = True) -> float:
-    """The estimated wall time of ``h`` x ``w`` in tiles of ``s`` (each of ``e``'s step)."""
+                   allow_lanes: bool = True, quick_ok: bool = True) -> float:
+    """The estimated wall time of ``h`` x ``w`` in tiles of ``s`` (each of ``e``'s step;
+    ``quick_ok``: several tiles fit at the quick pace)."""
     ov = min_overlap(cfg, s)
     n = len(axis_starts(h, s, ov)) * len(axis_starts(w, s, ov))
     th, tw = min(s, h) * cfg.out_factor, min(s, w) * cfg.out_factor
     lanes = plan_lanes(kind, n, 1, e.bytes, budget) if allow_lanes else 1
-    steps = typical_steps(cfg, th, tw, stops_by_itself(cfg), quick=n > 1)
+    steps = typical_steps(cfg, th, tw, stops_by_itself(cfg), quick=n > 1 and quick_ok)
     return n * _unit_seconds(e, th, tw, kind, steps, lanes)
 
 
@@ -572,7 +459,7 @@ def _unit_cap(cfg: RunConfig) -> float:
 
 
 def _auto_tile(cfg: RunConfig, h: int, w: int, step, budget: float, crop_mode: bool, kind: str = "cpu",
-               allow_lanes: bool = True) -> int:
+               allow_lanes: bool = True, quick_ok: bool = True) -> int:
     """The tile side (a multiple of the net's cell) with the least estimated time whose step
     fits ``budget``; the smallest size when none fits (the plan then says so). The time
     counts the steps a unit of that size needs and the lanes it runs in."""
@@ -590,7 +477,7 @@ def _auto_tile(cfg: RunConfig, h: int, w: int, step, budget: float, crop_mode: b
             continue
         if 2 * min_overlap(cfg, s) >= s:
             continue
-        cost = _tiles_seconds(cfg, h, w, s, e, kind, budget, allow_lanes)
+        cost = _tiles_seconds(cfg, h, w, s, e, kind, budget, allow_lanes, quick_ok)
         if best is None or cost < best[0] * 0.98:   # near-ties go to the larger tile (fewer seams)
             best = (cost, s)
         elif cost <= best[0] * 1.02:

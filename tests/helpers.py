@@ -22,6 +22,22 @@ def smooth_image(h: int = 32, w: int = 32, channels: int = 3, seed: int = 0) -> 
     return np.clip(img, 0.05, 0.95).astype(np.float32)
 
 
+def flat_scene(n: int = 96) -> np.ndarray:
+    """A smooth picture with an edge: flat areas to measure in, structure to avoid."""
+    y, x = np.mgrid[0:n, 0:n] / n
+    img = np.stack([0.3 + 0.3 * x, 0.5 - 0.2 * y, 0.4 + 0.1 * x * y], -1)
+    img[:, n // 2:] += 0.2
+    return img
+
+
+def blurred_noise(shape, sigma: float, seed: int) -> np.ndarray:
+    """White noise smoothed by a 3x3 box and rescaled: correlated over ~1-2 px, std sigma."""
+    rng = np.random.default_rng(seed)
+    n = rng.normal(size=(shape[0] + 2, shape[1] + 2, shape[2]))
+    s = sum(n[i:i + shape[0], j:j + shape[1]] for i in range(3) for j in range(3))
+    return s / s.std() * sigma
+
+
 def tiny_config(task: str, **overrides):
     kw = dict(TINY_NET)
     # float32 everywhere: the tests behave alike on CPUs with and without native bf16

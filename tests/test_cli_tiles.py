@@ -94,3 +94,24 @@ def test_inpainting_a_large_photo_writes_back_every_known_pixel_bit_for_bit(tmp_
     assert written.dtype == raw.dtype and written.shape == raw.shape
     np.testing.assert_array_equal(written[known], raw[known])
     assert (written[~known] != raw[~known]).any()
+
+
+def test_the_tiles_pace_follows_each_photos_noise(tmp_path, capsys):
+    # tile_pace 'auto' (the fast denoiser's): a camera's correlated noise keeps one run's pace,
+    # white noise takes the quick one; one photo and a folder alike
+    from tests.helpers import blurred_noise, flat_scene
+    d = tmp_path / "in"
+    d.mkdir()
+    clean = flat_scene(96)
+    white = _png(d / "white.png", clean + np.random.default_rng(0).normal(0, 8 / 255, clean.shape))
+    camera = _png(d / "camera.png", clean + blurred_noise(clean.shape, 8 / 255, 1))
+    args = ["--task", "denoise", "--preset", "denoise-fast", "--tile", "64", "--iterations", "3", *TINY]
+    for path, words in ((camera, "at one run's pace (the photo's noise is a camera's"), (white, "at the quick pace")):
+        assert main(["restore", "--input", path, "--output", str(tmp_path / "o.png"), *args]) == 0
+        assert words in capsys.readouterr().err
+    metrics = tmp_path / "m.jsonl"
+    assert main(["restore", "--input", str(d), "--output", str(tmp_path / "out"), "--metrics", str(metrics),
+                 "--threads", "1", *args]) == 0
+    plans = {json.loads(x)["input"].rsplit("/", 1)[-1]: json.loads(x)["plan"]["text"]
+             for x in metrics.read_text().splitlines()}
+    assert "one run's pace" in plans["camera.png"] and "quick pace" in plans["white.png"]

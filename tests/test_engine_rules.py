@@ -15,7 +15,8 @@ from engine.durations import format_clock, format_duration
 from engine.estimate import SETUP_S, estimate_cost, wall_seconds
 from engine.presets import get_config
 from engine.seeds import member_seed
-from engine.tiling import Box, Unit, plan_job, typical_steps
+from engine.boxes import Box
+from engine.tiling import Unit, plan_job, typical_steps
 from engine.units import crop, unit_config
 
 

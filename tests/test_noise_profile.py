@@ -8,26 +8,11 @@ import pytest
 
 from engine.noise import NoiseProfile, measure_noise
 from engine.tasks import block_holdout
-
-
-def _scene(n: int = 96) -> np.ndarray:
-    """A smooth picture with an edge: flat areas to measure in, structure to avoid."""
-    y, x = np.mgrid[0:n, 0:n] / n
-    img = np.stack([0.3 + 0.3 * x, 0.5 - 0.2 * y, 0.4 + 0.1 * x * y], -1)
-    img[:, n // 2:] += 0.2
-    return img
-
-
-def _blurred_noise(shape, sigma: float, seed: int) -> np.ndarray:
-    """White noise smoothed by a 3x3 box and rescaled: correlated over ~1-2 px, std sigma."""
-    rng = np.random.default_rng(seed)
-    n = rng.normal(size=(shape[0] + 2, shape[1] + 2, shape[2]))
-    s = sum(n[i:i + shape[0], j:j + shape[1]] for i in range(3) for j in range(3))
-    return s / s.std() * sigma
+from tests.helpers import blurred_noise, flat_scene
 
 
 def test_white_noise_level_and_no_correlation():
-    clean = _scene()
+    clean = flat_scene()
     noisy = clean + np.random.default_rng(0).normal(0, 10 / 255, clean.shape)
     p = measure_noise(noisy)
     assert 255 * p.sigma == pytest.approx(10, rel=0.15)
@@ -38,8 +23,8 @@ def test_white_noise_level_and_no_correlation():
 
 
 def test_correlated_noise_is_told_apart_and_its_level_found():
-    clean = _scene()
-    noisy = clean + _blurred_noise(clean.shape, 6 / 255, 1)
+    clean = flat_scene()
+    noisy = clean + blurred_noise(clean.shape, 6 / 255, 1)
     p = measure_noise(noisy)
     assert p.correlated and p.rho[0] > 0.5
     assert p.length >= 1
@@ -51,7 +36,7 @@ def test_correlated_noise_is_told_apart_and_its_level_found():
 
 
 def test_clean_and_tiny_images():
-    assert measure_noise(_scene()).words() == "no noise to speak of"
+    assert measure_noise(flat_scene()).words() == "no noise to speak of"
     tiny = measure_noise(np.zeros((8, 8, 3)))
     assert tiny == NoiseProfile(0.0, (), 0, 0) and not tiny.correlated
     grey = measure_noise(np.full((40, 40), 0.5) + np.random.default_rng(2).normal(0, 0.02, (40, 40)))
@@ -90,9 +75,9 @@ from tests.helpers import tiny_config  # noqa: E402
 
 
 def _photos(n: int = 64):
-    clean = _scene(n).astype(np.float32)
+    clean = flat_scene(n).astype(np.float32)
     white = np.clip(clean + np.random.default_rng(4).normal(0, 12 / 255, clean.shape), 0, 1).astype(np.float32)
-    camera = np.clip(clean + _blurred_noise(clean.shape, 8 / 255, 5), 0, 1).astype(np.float32)
+    camera = np.clip(clean + blurred_noise(clean.shape, 8 / 255, 5), 0, 1).astype(np.float32)
     return clean, white, camera
 
 

@@ -2,6 +2,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QSettings, Qt
 
@@ -12,7 +13,9 @@ from engine.errors import ConfigError
 from engine.seeds import AUTO_SEEDS, seeds_time_factor
 from engine.estimate import estimate_cost, wall_seconds
 from engine.nets import build_net, count_params
+from engine.noise import measure_noise
 from engine.presets import DEFAULT_PRESET, PRESETS, get_config
+from tests.helpers import blurred_noise, flat_scene
 
 
 @pytest.fixture
@@ -191,19 +194,35 @@ def test_advanced_fields_reach_config(panel):
 
 
 def test_tile_pace_is_a_setting_where_it_changes_the_tiles(panel):
-    # the fast denoiser's tiles run at the quick pace: the box says so and can turn it off
+    # the fast denoiser's tiles run at the quick pace unless the photo's noise is a camera's: the
+    # box says so and can turn it off
     panel.set_advanced_visible(True)
     box = panel.advanced_box
-    assert box.pace_combo.currentData() == "quick" and box.pace_combo.isEnabled()
+    assert box.pace_combo.currentData() == "auto" and box.pace_combo.isEnabled()
+    assert "camera's correlated noise" in box.pace_combo.toolTip()
     _choose(box.pace_combo, "same")
     assert panel.config().tile_pace == "same"
     panel.set_config(get_config("denoise-fast"))
-    assert box.pace_combo.currentData() == "quick"
+    assert box.pace_combo.currentData() == "auto"
     # a preset with a schedule of its own keeps it in tiles: the choice would change nothing
     _choose(panel.task_combo, "inpaint")
     assert not box.pace_combo.isEnabled() and "schedule of its own" in box.pace_combo.toolTip()
     _choose(panel.task_combo, "denoise")
     assert box.pace_combo.isEnabled()
+
+
+def test_the_plan_follows_the_photos_noise(panel):
+    # auto: a camera's correlated noise keeps one run's pace in tiles; a new image forgets the noise
+    clean = flat_scene(384)
+    camera = measure_noise(np.clip(clean + blurred_noise(clean.shape, 8 / 255, 1), 0, 1))
+    _choose(panel.task_combo, "denoise")
+    panel.set_image_size(384, 384)
+    assert panel.plan().quick
+    panel.set_noise(camera)
+    plan = panel.plan()
+    assert plan.tiled and not plan.quick and plan.camera_pace
+    panel.set_image_size(384, 384)
+    assert panel.plan().quick
 
 
 def test_set_config_round_trips(qtbot, panel):

@@ -1,5 +1,6 @@
 """The quick pace: a tiled job's denoising units warm up to twice the rate (engine/schedule.py);
-one run, and units of other schedules, keep theirs."""
+one run, units of other schedules, and ('auto') the tiles of a photo with a camera's correlated
+noise keep theirs."""
 import numpy as np
 import pytest
 
@@ -7,15 +8,16 @@ from engine.config import RunConfig
 from engine.errors import ConfigError
 from engine.job import TiledRestoration
 from engine.presets import get_config
-from engine.schedule import QUICK_RATE, QUICK_STEPS, QUICK_WARMUP, lr_at, quick_pace
+from engine.noise import measure_noise
+from engine.schedule import QUICK_RATE, QUICK_STEPS, QUICK_WARMUP, lr_at, pace_noise, quick_pace, quickens
 from engine.tiling import plan_job, typical_steps
 from engine.units import unit_config
-from tests.helpers import smooth_image, tiny_config
+from tests.helpers import blurred_noise, flat_scene, smooth_image, tiny_config
 
 
 def test_the_quick_pace_doubles_a_constant_rate_after_a_warm_up():
     cfg = get_config("denoise-fast")
-    assert cfg.tile_pace == "quick" and cfg.lr_schedule == "constant"
+    assert cfg.tile_pace == "auto" and cfg.lr_schedule == "constant"
     q = quick_pace(cfg)
     assert (q.lr, q.lr_schedule, q.lr_warmup) == (QUICK_RATE * cfg.lr, "cosine", QUICK_WARMUP)
     assert quick_pace(q) == q                             # twice is once
@@ -46,6 +48,42 @@ def test_a_photo_in_tiles_runs_its_units_at_the_quick_pace_and_one_run_does_not(
     assert typical_steps(cfg, 128, 128, True, quick=True) == pytest.approx(
         QUICK_STEPS * typical_steps(cfg, 128, 128, True), abs=1)
     assert tiled.seconds < same.seconds
+
+
+def _photos(n: int = 384) -> tuple[np.ndarray, np.ndarray]:
+    """The same picture with white noise and with a camera's (correlated) noise, alike in level."""
+    clean = flat_scene(n)
+    white = clean + np.random.default_rng(0).normal(0, 8 / 255, clean.shape)
+    camera = clean + blurred_noise(clean.shape, 8 / 255, 1)
+    return (np.clip(white, 0, 1).astype(np.float32), np.clip(camera, 0, 1).astype(np.float32))
+
+
+def test_auto_keeps_one_runs_pace_on_a_cameras_noise_and_the_plan_says_why():
+    cfg = get_config("denoise-fast")
+    white, camera = _photos()
+    nw, nc = pace_noise(cfg, white), pace_noise(cfg, camera)
+    assert not nw.correlated and nc.correlated
+    assert quickens(cfg, nw) and quickens(cfg) and not quickens(cfg, nc)
+    quick = plan_job(cfg, white.shape[:2], 3, device="cpu", noise=nw)
+    kept = plan_job(cfg, camera.shape[:2], 3, device="cpu", noise=nc)
+    assert quick.mode == kept.mode == "tiles"
+    assert quick.quick and not quick.camera_pace and "quick pace" in quick.describe()
+    assert not kept.quick and kept.camera_pace and not any(u.quick for u in kept.units)
+    assert "one run's pace (the photo's noise is a camera's" in kept.describe()
+    assert unit_config(cfg, kept.units[0]) == cfg.replace(seed=kept.units[0].seed)
+    # priced at one run's steps, as 'same' is
+    same = plan_job(cfg.replace(tile_pace="same"), camera.shape[:2], 3, device="cpu", noise=nc)
+    assert kept.seconds == pytest.approx(same.seconds) and kept.tile == same.tile
+    assert not same.camera_pace              # chosen by the user, not by the noise
+    # the pace the user names holds whatever the noise
+    forced = plan_job(cfg.replace(tile_pace="quick"), camera.shape[:2], 3, device="cpu", noise=nc)
+    assert forced.quick
+    # one run keeps its pace: nothing to say
+    assert not plan_job(cfg, (128, 128), 3, device="cpu", noise=nc).camera_pace
+    # the noise is measured only where the pace depends on it
+    assert pace_noise(cfg.replace(tile_pace="same"), camera) is None
+    assert pace_noise(get_config("inpaint-fast", tile_pace="auto"), camera) is None   # a schedule of its own
+    assert pace_noise(cfg, camera) == measure_noise(camera)
 
 
 def test_a_tiled_job_fits_each_unit_with_the_units_own_config():

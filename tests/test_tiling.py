@@ -4,8 +4,9 @@ import pytest
 
 from engine.errors import ConfigError
 from engine.presets import get_config
-from engine.tiling import (CPU_TILE_BYTES, CROP_MARGIN, MAX_UNIT_SIDE, Box, axis_starts, grid, mask_crops, min_overlap,
-                           plan_job, unit_seed, unit_weights)
+from engine.boxes import CROP_MARGIN, Box, mask_crops
+from engine.tiling import (CPU_TILE_BYTES, MAX_UNIT_SIDE, axis_starts, grid, min_overlap, plan_job, unit_seed,
+                           unit_weights)
 from tests.helpers import TINY_NET
 
 
