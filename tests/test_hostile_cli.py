@@ -714,7 +714,10 @@ def interrupted_restore(code: str, args: list[str], tmp_path: Path, delay: float
         [sys.executable, "-c", code, *args, "restore", "--task", "denoise", "--input", str(src),
          "--output", str(tmp_path / "out.png"), "--iterations", "1000000", "--stop", "never", "--device", "cpu",
          "--yes", *TINY],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a suite started in the background (``nohup ... &``) hands its children an ignored SIGINT,
+        # which Python keeps; a user's terminal does not: the child starts as from a terminal
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout.readline().strip() == "up"
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
