@@ -130,8 +130,7 @@ class SettingsPanel(QWidget):
         self.noise_label = QLabel()
         self.noise_label.setWordWrap(True)
         self.noise_label.setToolTip(NOISE_TIP)
-        form.addRow("Noise:", self.noise_label)
-        self._noise: NoiseProfile | None = None
+        form.addRow("Noise:", self.noise_label)   # the profile itself: self.cost.noise
 
         self.scale_combo = QComboBox()
         for f in SR_FACTORS:
@@ -294,8 +293,7 @@ class SettingsPanel(QWidget):
 
     def set_noise(self, profile: NoiseProfile | None) -> None:
         """The loaded photo's noise as measured (None: no photo); shown for denoising."""
-        self._noise = profile
-        self.cost.set_noise(profile)   # the tiles' pace follows it (engine/schedule.py)
+        self.cost.set_noise(profile)   # the tiles' pace follows it too (engine/schedule.py)
         self._schedule_cost()
         if profile is not None:
             how = (": held-out blocks keep the stop from rewarding a copy of it" if profile.correlated
@@ -449,7 +447,7 @@ class SettingsPanel(QWidget):
     def _update_visibility(self) -> None:
         task = self.task()
         self._form.setRowVisible(self.scale_combo, task == "superres")
-        self._form.setRowVisible(self.noise_label, task == "denoise" and self._noise is not None)
+        self._form.setRowVisible(self.noise_label, task == "denoise" and self.cost.noise is not None)
         self._form.setRowVisible(self.guide_row, task == "flash")
         self._form.setRowVisible(self.classifier_fields, task in ("preimage", "actmax"))
         self.classifier_fields.show_task(task)
