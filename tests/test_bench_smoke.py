@@ -17,9 +17,9 @@ SCRIPTS = sorted(p.name for pattern in ("bench_*.py", "study_*.py", "replay_*.py
                  for p in (ROOT / "benchmarks").glob(pattern))
 # every script smoke-run here, by name (so a reader sees them); the glob checks none is forgotten
 SMOKED = [
-    "bench_batch.py", "bench_experiments.py", "bench_grouped.py", "bench_noisefree.py", "bench_quality.py",
-    "bench_speed.py", "bench_tiles.py", "replay_holdout.py", "study_denoise.py", "study_noisefree.py",
-    "study_noiselevel.py", "study_stop.py", "time_to_quality.py",
+    "bench_batch.py", "bench_experiments.py", "bench_gpu.py", "bench_grouped.py", "bench_noisefree.py",
+    "bench_quality.py", "bench_speed.py", "bench_tiles.py", "replay_holdout.py", "study_denoise.py",
+    "study_noisefree.py", "study_noiselevel.py", "study_stop.py", "time_to_quality.py",
 ]
 COVERED_ELSEWHERE = {
     "bench_realnoise.py": "test_bench_realnoise.py",
