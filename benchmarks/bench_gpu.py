@@ -6,8 +6,9 @@ lease (15 minutes of device time, a machine's start included), so the GPU path g
 
 Three steps, each given a share of ``--budget`` seconds and cut off at it, one row each:
 
-  speed  bench_speed.py --device cuda (the engine's step against a plain PyTorch loop, the
-         presets at 256-1024 px): its JSON beside --out, its table in the log;
+  speed  bench_speed.py --device cuda (the engine's step against a plain PyTorch loop: the
+         GPU's default presets and the fast denoiser at 256-1024 px): its JSON beside --out,
+         its table in the log;
   photo  a 12 MP photo denoised through the CLI with the defaults on that device (issue 24's
          target: 10 minutes on a GPU): scikit-image's astronaut upscaled, sigma 25. The plan's
          estimate is kept; where the run outlasts its share it is interrupted as a user's Ctrl-C
@@ -68,7 +69,10 @@ def _run(cmd: list[str], seconds: float, env: dict[str, str] | None = None) -> t
 def step_speed(a, out_dir: Path, seconds: float) -> dict[str, Any]:
     path = out_dir / (Path(a.out).stem + "_speed.json")
     cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_speed.py"), "--out", str(path)]
+    # the GPU defaults (the paper's nets) and the CPU's fast denoiser, no architecture sweep: each
+    # case is a fresh process that starts CUDA, and the whole step has a couple of minutes
     cmd += ["--smoke"] if a.smoke else ["--device", a.device, "--sizes", a.sizes, "--modes", "interleaved",
+                                        "--presets", "denoise,denoise-fast,sr4,jpeg", "--archs", "",
                                         "--max-seconds", str(max(5.0, seconds / 8))]
     code, text, wall = _run(cmd, seconds)
     print(text.rstrip())
