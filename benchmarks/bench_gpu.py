@@ -36,8 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import (ROOT, SMOKE_HELP, Column, environment, fnum, log, markdown_table, smoke_photo, text_table,
-                    write_json)
+from common import (ROOT, SMOKE_HELP, Column, environment, fnum, log, markdown_table, megapixel_photo, smoke_photo,
+                    text_table, write_json)
 
 # shares of the budget: the photo is what the issue asks; the speed table and the tests come
 # before it so a cut-off photo still leaves them
@@ -84,16 +84,8 @@ def step_speed(a, out_dir: Path, seconds: float) -> dict[str, Any]:
 def _photo(mp: float, smoke: bool):
     """A clean photo outside the shared sets and its noisy copy (uint8)."""
     import numpy as np
-    from PIL import Image
 
-    if smoke:
-        clean = (smoke_photo(3, 96, 128) * 255 + 0.5).astype(np.uint8)
-    else:
-        from skimage import data       # the astronaut: public domain
-        src = data.astronaut()
-        s = (mp * 1e6 / (src.shape[0] * src.shape[1])) ** 0.5
-        clean = np.asarray(Image.fromarray(src).resize((int(src.shape[1] * s * 4 / 3), int(src.shape[0] * s * 3 / 4)),
-                                                       Image.LANCZOS))
+    clean = (smoke_photo(3, 96, 128) * 255 + 0.5).astype(np.uint8) if smoke else megapixel_photo(mp)[0]
     noisy = np.clip(clean + np.random.default_rng(0).normal(0, 25, clean.shape), 0, 255).astype(np.uint8)
     return clean, noisy
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from common import (OUT_DIR, SMOKE_HELP, BenchError, Column, data_dir, environment, fint, fnum, log, markdown_table,
-                    mean, select_images, smoke_data, text_table, write_json)
+                    mean, megapixel_photo, select_images, smoke_data, text_table, write_json)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -177,18 +177,6 @@ def cmd_quality(a) -> None:
 
 # ----------------------------------------------------------------------------- crops
 
-def _photo(mp: float, seed: int = 0) -> tuple[np.ndarray, str]:
-    """A photo outside the shared sets (scikit-image's astronaut, public domain), upscaled."""
-    from PIL import Image
-    from skimage import data
-
-    src = data.astronaut()
-    h, w = src.shape[:2]
-    s = (mp * 1e6 / (h * w)) ** 0.5
-    big = Image.fromarray(src).resize((int(w * s * 4 / 3), int(h * s * 3 / 4)), Image.LANCZOS)
-    return np.asarray(big), "astronaut (scikit-image, public domain), upscaled"
-
-
 def _scratch(h: int, w: int, top: int, left: int, length: int = 150, width: int = 5) -> np.ndarray:
     known = np.ones((h, w), bool)
     for i in range(length):        # a slanted scratch, 150 px long
@@ -221,7 +209,7 @@ def cmd_crop(a) -> None:
         from PIL import Image as _Image
         photo, source = np.asarray(_Image.open(a.photo).convert("RGB")), Path(a.photo).name
     else:
-        photo, source = _photo(a.mp)
+        photo, source = megapixel_photo(a.mp)
     h, w = photo.shape[:2]
     known = _scratch(h, w, h // 2, w // 3)
     rows, margins = [], [int(m) for m in a.margins.split(",")]
@@ -302,7 +290,7 @@ def _figure(photo: np.ndarray, damaged: np.ndarray, written: np.ndarray, crop: t
 def cmd_big(a) -> None:
     from PIL import Image
 
-    photo, source = _photo(a.mp)
+    photo, source = megapixel_photo(a.mp)
     h, w = photo.shape[:2]
     rng = np.random.default_rng(0)
     noisy = np.clip(photo + rng.normal(0, 25, photo.shape), 0, 255).astype(np.uint8)

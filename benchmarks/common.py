@@ -124,6 +124,20 @@ def smoke_data(sets: Sequence[str], n: int = 2, side: int = SMOKE_SIDE) -> Path:
     return root
 
 
+def megapixel_photo(mp: float) -> tuple[Any, str]:
+    """A photo outside the shared sets at ``mp`` megapixels (uint8 H x W x 3): scikit-image's
+    astronaut (public domain), upscaled to a 4:3 frame; and where it came from, in words."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    src = data.astronaut()
+    h, w = src.shape[:2]
+    s = (mp * 1e6 / (h * w)) ** 0.5
+    big = Image.fromarray(src).resize((int(w * s * 4 / 3), int(h * s * 3 / 4)), Image.LANCZOS)
+    return np.asarray(big), "astronaut (scikit-image, public domain), upscaled"
+
+
 # ------------------------------------------------------------------------------ environment
 
 def environment(device: str | None = None) -> dict[str, Any]:
